@@ -1,0 +1,119 @@
+// buildApp(config) -> Fastify: external plugins, then calserve's decorators, then routes.
+// main.ts listens and handles signals; tests call buildApp through test/helper.ts.
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod'
+import type { Config } from './config.js'
+import { CalserveError, errorBody } from './errors.js'
+import metricsPlugin from './plugins/metrics.js'
+import modelsPlugin from './plugins/models.js'
+import storePlugin from './plugins/store.js'
+import calibrationRoutes from './routes/calibration.js'
+import healthRoutes from './routes/health.js'
+import modelRoutes from './routes/models.js'
+import predictRoutes from './routes/predict.js'
+
+export const API_VERSION = '0.1.0'
+
+export interface AppDeps {
+  /** A pino logger or logger options; defaults to JSON logs at the configured level. */
+  logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
+}
+
+export function loggerOptions(config: Config) {
+  return {
+    level: config.logLevel,
+    // Tokens never reach the log (the admin-auth work adds more paths).
+    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+  }
+}
+
+export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const logger = deps.logger ?? loggerOptions(config)
+  const app = Fastify({
+    ...(isPinoInstance(logger) ? { loggerInstance: logger } : { logger }),
+    bodyLimit: config.bodyLimitBytes,
+    // Model names are matched exactly; a trailing slash is a different (unknown) route.
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<ZodTypeProvider>()
+
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody('CALSERVE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`))
+  })
+
+  // External plugins.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'calserve',
+        version: API_VERSION,
+        description:
+          'Inference for fine-tuned ONNX classifiers with a calibrated bias γ added to the logits of the classes absent from fine-tuning (Mai et al., NeurIPS 2024).',
+      },
+      tags: [
+        { name: 'inference' },
+        { name: 'models' },
+        { name: 'calibration' },
+        { name: 'health' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  // calserve's decorators.
+  await app.register(metricsPlugin)
+  await app.register(storePlugin, { config })
+  await app.register(modelsPlugin, { config })
+
+  // Routes.
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(healthRoutes)
+  await app.register(modelRoutes)
+  await app.register(predictRoutes)
+  await app.register(calibrationRoutes)
+  return app
+}
+
+function errorHandler(this: FastifyInstance, err: Error & { statusCode?: number; code?: string }, req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) {
+  if (err instanceof CalserveError) {
+    if (err.statusCode >= 500) req.log.warn({ err, method: req.method, url: req.url }, err.message)
+    return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.details))
+  }
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const where = (err as { validationContext?: string }).validationContext ?? 'body'
+    const issues = err.validation.map((v) => ({
+      field: [where, ...v.instancePath.split('/').filter(Boolean)].join('.'),
+      message: v.message ?? 'invalid',
+    }))
+    const first = issues[0]
+    return reply
+      .code(400)
+      .send(errorBody('CALSERVE_BAD_INPUT', first ? `${first.field}: ${first.message}` : 'invalid request', { issues }))
+  }
+  const status = err.statusCode ?? 500
+  if (status >= 400 && status < 500) {
+    // Fastify's own client errors: bad JSON, wrong content type, body too large…
+    const name = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_INPUT'
+    return reply.code(status).send(errorBody(`CALSERVE_${name}`, err.message, err.code ? { fastify_code: err.code } : undefined))
+  }
+  req.log.error({ err, method: req.method, url: req.url, params: req.params }, 'request failed')
+  return reply.code(status).send(errorBody('CALSERVE_INTERNAL', 'internal error; see the server log'))
+}
+
+function isPinoInstance(x: unknown): x is FastifyServerOptions['loggerInstance'] {
+  return typeof x === 'object' && x !== null && typeof (x as { child?: unknown }).child === 'function'
+}

@@ -1,0 +1,157 @@
+// The model repository: <root>/<name>/model.json and <root>/<name>/<version>/model.onnx. Each
+// model loads on its own; one that fails is marked FAILED with the reason and the rest still serve.
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { FastifyBaseLogger as Logger } from 'fastify'
+import { CalserveError, modelNotFound } from '../errors.js'
+import { ManifestError, readManifest, type ExecutionProvider, type Manifest } from './manifest.js'
+import { ModelLoadError, OnnxRunner } from './runner.js'
+
+export const MODEL_NAME = /^[A-Za-z0-9._-]+$/
+const VERSION_FOLDER = /^[1-9][0-9]*$/
+
+export type ModelState = 'LOADING' | 'READY' | 'FAILED'
+
+export interface ServedModel {
+  name: string
+  version: number | null
+  state: ModelState
+  reason: string | null
+  manifest: Manifest | null
+  /** 1 for each absent class (not in fine_tuning_classes), in logit order. */
+  absent: Uint8Array
+  labelIndex: Map<string, number>
+  runner: OnnxRunner | null
+  provider: ExecutionProvider | null
+  /** Set when a provider earlier in the list could not be used. */
+  fallback: string | null
+}
+
+export type ReadyModel = ServedModel & { version: number; manifest: Manifest; runner: OnnxRunner; provider: ExecutionProvider }
+
+export class ModelRepository {
+  private readonly models = new Map<string, ServedModel>()
+  private loaded = false
+
+  constructor(
+    private readonly root: string,
+    private readonly defaultProviders: ExecutionProvider[],
+    private readonly log: Logger,
+  ) {}
+
+  /** Scans the repository and loads every model; resolves when each is READY or FAILED. */
+  async loadAll(): Promise<void> {
+    let names: string[]
+    try {
+      const entries = await readdir(this.root, { withFileTypes: true })
+      names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
+    } catch (err) {
+      throw new Error(`model repository ${this.root} cannot be read: ${(err as Error).message}`)
+    }
+    for (const name of names) {
+      if (!MODEL_NAME.test(name)) {
+        this.log.warn({ folder: name }, 'skipping a folder whose name is not a valid model name')
+        continue
+      }
+      this.models.set(name, emptyModel(name))
+    }
+    // One at a time: loading is CPU-bound and the warm-up of one model shouldn't slow another's.
+    for (const model of this.models.values()) await this.load(model)
+    this.loaded = true
+  }
+
+  private async load(model: ServedModel): Promise<void> {
+    const dir = join(this.root, model.name)
+    try {
+      model.version = await highestVersion(dir)
+      const manifest = await readManifest(join(dir, 'model.json'))
+      model.manifest = manifest
+      model.labelIndex = new Map(manifest.labels.map((l, i) => [l, i]))
+      const fineTuning = new Set(manifest.fine_tuning_classes)
+      model.absent = Uint8Array.from(manifest.labels, (l) => (fineTuning.has(l) ? 0 : 1))
+      const file = join(dir, String(model.version), 'model.onnx')
+      const loaded = await OnnxRunner.load(file, manifest.execution_providers ?? this.defaultProviders, {
+        input: manifest.input,
+        output: manifest.output,
+      })
+      if (loaded.runner.outputWidth !== manifest.labels.length) {
+        await loaded.runner.close()
+        throw new ModelLoadError(
+          `${join(dir, 'model.json')}: labels has ${manifest.labels.length} entries but output '${loaded.runner.io.output.name}' has ${loaded.runner.outputWidth} columns`,
+        )
+      }
+      Object.assign(model, { runner: loaded.runner, provider: loaded.provider, fallback: loaded.fallback, state: 'READY' })
+      if (loaded.fallback) this.log.warn({ model: model.name, fallback: loaded.fallback }, 'execution provider fell back')
+      this.log.info({ model: model.name, version: model.version, provider: loaded.provider }, 'model ready')
+    } catch (err) {
+      const known = err instanceof ManifestError || err instanceof ModelLoadError
+      model.state = 'FAILED'
+      model.reason = known ? err.message : `failed to load: ${(err as Error).message}`
+      this.log.error({ model: model.name, reason: model.reason }, 'model failed to load')
+    }
+  }
+
+  list(): ServedModel[] {
+    return [...this.models.values()]
+  }
+
+  has(name: string): boolean {
+    return this.models.has(name)
+  }
+
+  get(name: string): ServedModel {
+    const model = this.models.get(name)
+    if (!model) throw modelNotFound(name)
+    return model
+  }
+
+  /** The model if it can serve now; 503 with the reason otherwise. */
+  ready(name: string): ReadyModel {
+    const model = this.get(name)
+    if (model.state !== 'READY')
+      throw new CalserveError('MODEL_NOT_READY', `model '${name}' is ${model.state}${model.reason ? `: ${model.reason}` : ''}`, {
+        model: name,
+        state: model.state,
+      })
+    return model as ReadyModel
+  }
+
+  /** True once the repository was scanned and every model is READY or FAILED. */
+  settled(): boolean {
+    return this.loaded
+  }
+
+  async close(): Promise<void> {
+    for (const model of this.models.values()) {
+      const runner = model.runner
+      model.runner = null
+      await runner?.close()
+    }
+  }
+}
+
+function emptyModel(name: string): ServedModel {
+  return {
+    name,
+    version: null,
+    state: 'LOADING',
+    reason: null,
+    manifest: null,
+    absent: new Uint8Array(0),
+    labelIndex: new Map(),
+    runner: null,
+    provider: null,
+    fallback: null,
+  }
+}
+
+async function highestVersion(dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true })
+  const versions = entries.filter((e) => e.isDirectory() && VERSION_FOLDER.test(e.name)).map((e) => Number(e.name))
+  versions.sort((a, b) => b - a)
+  for (const v of versions) {
+    const ok = await stat(join(dir, String(v), 'model.onnx')).then((s) => s.isFile(), () => false)
+    if (ok) return v
+  }
+  throw new ModelLoadError(`${dir}: no version folder (1, 2, …) holds a model.onnx`)
+}

@@ -1,0 +1,106 @@
+// Prometheus metrics through prom-client, one registry per app so that several apps in one
+// process (tests) don't share counters. Request latency is kept apart from inference compute time.
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export interface ServiceMetrics {
+  registry: Registry
+  requests: Counter<'route' | 'method' | 'model' | 'status'>
+  requestSeconds: Histogram<'route' | 'method' | 'model'>
+  batchSize: Histogram<'model'>
+  inferenceSeconds: Histogram<'model'>
+  calibrationVersion: Gauge<'model' | 'model_version'>
+  calibrationGamma: Gauge<'model' | 'model_version'>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: ServiceMetrics
+    /** The Prometheus text exposition, with the calibration gauges read fresh. */
+    scrapeMetrics: () => Promise<string>
+  }
+}
+
+export function createMetrics(): ServiceMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'calserve_process_' })
+  const registers = [registry]
+  return {
+    registry,
+    requests: new Counter({
+      name: 'calserve_requests_total',
+      help: 'HTTP requests by route, model and status',
+      labelNames: ['route', 'method', 'model', 'status'],
+      registers,
+    }),
+    requestSeconds: new Histogram({
+      name: 'calserve_request_duration_seconds',
+      help: 'HTTP request latency, from receipt to response',
+      labelNames: ['route', 'method', 'model'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: 'calserve_inference_batch_size',
+      help: 'samples per onnxruntime run',
+      labelNames: ['model'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers,
+    }),
+    inferenceSeconds: new Histogram({
+      name: 'calserve_inference_duration_seconds',
+      help: 'time spent in onnxruntime per run',
+      labelNames: ['model'],
+      buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    calibrationVersion: new Gauge({
+      name: 'calserve_calibration_version',
+      help: 'active calibration version of each served model version',
+      labelNames: ['model', 'model_version'],
+      registers,
+    }),
+    calibrationGamma: new Gauge({
+      name: 'calserve_calibration_gamma',
+      help: 'active γ of each served model version',
+      labelNames: ['model', 'model_version'],
+      registers,
+    }),
+  }
+}
+
+/** Reads the calibration gauges from the in-memory state at scrape time, so they can't drift from it. */
+function collectCalibrations(app: FastifyInstance, metrics: ServiceMetrics): void {
+  metrics.calibrationVersion.reset()
+  metrics.calibrationGamma.reset()
+  for (const model of app.models.list()) {
+    if (model.state !== 'READY' || model.version === null) continue
+    const record = app.calibrations.get(model.name, model.version)
+    const labels = { model: model.name, model_version: String(model.version) }
+    metrics.calibrationVersion.set(labels, record.version)
+    metrics.calibrationGamma.set(labels, record.gamma)
+  }
+}
+
+export default fp(
+  async (app) => {
+    const metrics = createMetrics()
+    app.decorate('metrics', metrics)
+    app.decorate('scrapeMetrics', async () => {
+      collectCalibrations(app, metrics)
+      return metrics.registry.metrics()
+    })
+    app.addHook('onResponse', async (req, reply) => {
+      const route = req.routeOptions.url ?? 'unmatched'
+      // Only names of models that exist become label values: a scan of random names must not
+      // grow the series without bound.
+      const name = (req.params as { name?: string } | undefined)?.name
+      const model = name && app.models.has(name) ? name : ''
+      const labels = { route, method: req.method, model }
+      metrics.requests.inc({ ...labels, status: String(reply.statusCode) })
+      metrics.requestSeconds.observe(labels, reply.elapsedTime / 1000)
+    })
+  },
+  { name: 'calserve-metrics' },
+)

@@ -1,0 +1,49 @@
+// Decorates the app with the model repository. Models load after the server is ready (so
+// /health/ready can answer 503 while they load); `modelsLoaded` settles when every model is READY
+// or FAILED.
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import type { Infer } from '../models/inference.js'
+import { ModelRepository } from '../models/repository.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    models: ModelRepository
+    modelsLoaded: Promise<void>
+    /** Runs a decoded batch through a model's session: the one way inference is invoked. */
+    infer: Infer
+  }
+}
+
+export default fp(
+  async (app, opts: { config: Config }) => {
+    const models = new ModelRepository(opts.config.modelRepository, opts.config.executionProviders, app.log)
+    let loaded!: () => void
+    let failed!: (err: unknown) => void
+    const modelsLoaded = new Promise<void>((res, rej) => ((loaded = res), (failed = rej)))
+    app.decorate('models', models)
+    app.decorate('modelsLoaded', modelsLoaded)
+    const { batchSize, inferenceSeconds } = app.metrics
+    const infer: Infer = async (model, data, n) => {
+      batchSize.observe({ model: model.name }, n)
+      const done = inferenceSeconds.startTimer({ model: model.name })
+      try {
+        return await model.runner.run(data, n)
+      } finally {
+        done()
+      }
+    }
+    app.decorate('infer', infer)
+    app.addHook('onReady', async () => {
+      models.loadAll().then(loaded, (err: unknown) => {
+        app.log.error({ err }, 'the model repository could not be loaded')
+        failed(err)
+      })
+    })
+    app.addHook('onClose', async () => {
+      await modelsLoaded.catch(() => {})
+      await models.close()
+    })
+  },
+  { name: 'calserve-models', dependencies: ['calserve-metrics'] },
+)

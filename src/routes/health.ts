@@ -1,0 +1,49 @@
+// Liveness, readiness and Prometheus metrics.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+
+const Ready = z.object({
+  ready: z.boolean(),
+  models: z.record(z.string(), z.enum(['READY', 'LOADING', 'FAILED'])),
+  store: z.object({ kind: z.string(), state: z.enum(['open', 'closed']) }),
+})
+
+const routes: FastifyPluginAsyncZod = async (app) => {
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+
+  app.get(
+    '/health/live',
+    { schema: { tags: ['health'], summary: 'The process is up', response: { 200: z.object({ live: z.literal(true) }) } } },
+    async () => ({ live: true as const }),
+  )
+
+  app.get(
+    '/health/ready',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Every model finished loading (READY or FAILED) and the store is open',
+        response: { 200: Ready, 503: Ready },
+      },
+    },
+    async (_req, reply) => {
+      const models = Object.fromEntries(app.models.list().map((m) => [m.name, m.state]))
+      const ready = !closing && app.models.settled()
+      const body = { ready, models, store: { kind: app.store.kind, state: 'open' as const } }
+      return reply.code(ready ? 200 : 503).send(body)
+    },
+  )
+
+  app.get(
+    '/metrics',
+    { schema: { tags: ['health'], summary: 'Prometheus metrics', produces: ['text/plain'], response: { 200: z.string() } } },
+    async (_req, reply) => {
+      reply.type(app.metrics.registry.contentType)
+      return app.scrapeMetrics()
+    },
+  )
+}
+export default routes

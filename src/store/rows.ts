@@ -1,0 +1,64 @@
+// Row <-> record conversion shared by the SQL stores: JSON columns are parsed here, once.
+import type { Metrics } from '../calibration/types.js'
+import type { CalibrationMethod, CalibrationRecord, JobRecord, JobState } from './types.js'
+
+export interface CalibrationRow {
+  model: string
+  model_version: number
+  version: number
+  gamma: number
+  temperature: number
+  method: string
+  objective: string | null
+  source_version: number | null
+  created_at: string
+  created_by: string | null
+  note: string | null
+  n_samples: number | null
+  digest: string | null
+  metrics: string | null
+}
+
+export function rowToRecord(row: CalibrationRow): CalibrationRecord {
+  return {
+    model: row.model,
+    model_version: Number(row.model_version),
+    version: Number(row.version),
+    gamma: Number(row.gamma),
+    temperature: Number(row.temperature),
+    method: row.method as CalibrationMethod,
+    objective: row.objective,
+    source_version: row.source_version === null ? null : Number(row.source_version),
+    created_at: row.created_at,
+    created_by: row.created_by,
+    note: row.note,
+    n_samples: row.n_samples === null ? null : Number(row.n_samples),
+    digest: row.digest,
+    metrics: row.metrics === null ? null : (JSON.parse(row.metrics) as Metrics),
+  }
+}
+
+export interface JobRow {
+  id: string
+  model: string
+  state: string
+  done: number
+  total: number
+  result: string | null
+  error: string | null
+  created_at: string
+  updated_at: string
+}
+
+export function rowToJob(row: JobRow): JobRecord {
+  return {
+    id: row.id,
+    model: row.model,
+    state: row.state as JobState,
+    progress: { done: Number(row.done), total: Number(row.total) },
+    result: row.result === null ? null : JSON.parse(row.result),
+    error: row.error === null ? null : JSON.parse(row.error),
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  }
+}

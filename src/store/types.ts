@@ -1,0 +1,96 @@
+// The store interface: append-only calibration versions per (model, model version) and fit jobs.
+// Every implementation makes each write one transaction and tells subscribers after it commits.
+import type { CurvePoint, Metrics } from '../calibration/types.js'
+
+export type CalibrationMethod = 'none' | 'manual' | 'sweep' | 'alg' | 'rollback'
+
+/** A stored calibration. Version 0 (method "none") is the implicit identity of an uncalibrated model. */
+export interface CalibrationRecord {
+  model: string
+  model_version: number
+  version: number
+  gamma: number
+  temperature: number
+  method: CalibrationMethod
+  objective: string | null
+  /** For method "rollback": the version whose γ and temperature this record restored. */
+  source_version: number | null
+  created_at: string | null
+  created_by: string | null
+  note: string | null
+  n_samples: number | null
+  digest: string | null
+  metrics: Metrics | null
+}
+
+export interface NewCalibration {
+  model: string
+  model_version: number
+  gamma: number
+  temperature: number
+  method: Exclude<CalibrationMethod, 'none'>
+  objective?: string | null
+  source_version?: number | null
+  created_by?: string | null
+  note?: string | null
+  n_samples?: number | null
+  digest?: string | null
+  metrics?: Metrics | null
+  /** The seen–absent curve of a fit, kept for the curve picture and the dashboard. */
+  curve?: { points: CurvePoint[]; marks: CurveMark[] } | null
+}
+
+export interface CurveMark {
+  name: string
+  gamma: number
+  acc_s_y: number | null
+  acc_u_y: number | null
+}
+
+export interface StoredCurve {
+  version: number
+  ausuc: number | null
+  points: CurvePoint[]
+  marks: CurveMark[]
+}
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed'
+export interface JobRecord {
+  id: string
+  model: string
+  state: JobState
+  progress: { done: number; total: number }
+  result: unknown | null
+  error: { code: string; message: string; details?: unknown } | null
+  created_at: string
+  updated_at: string
+}
+
+export interface CalibrationChange {
+  model: string
+  model_version: number
+  version: number
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres'
+  /** Opens the connection and creates or migrates the schema. */
+  init(): Promise<void>
+  close(): Promise<void>
+  active(model: string, modelVersion: number): Promise<CalibrationRecord | null>
+  /** The active record of every (model, model version): what a replica reloads to reconcile. */
+  activeAll(): Promise<CalibrationRecord[]>
+  history(model: string, modelVersion: number): Promise<CalibrationRecord[]>
+  get(model: string, modelVersion: number, version: number): Promise<CalibrationRecord | null>
+  /** The curve of the newest fit (sweep or alg) of a model version, if any. */
+  lastCurve(model: string, modelVersion: number): Promise<StoredCurve | null>
+  /**
+   * Appends the next version and makes it active, in one transaction. With `expectedVersion`, fails
+   * with VERSION_CONFLICT unless the active version is exactly that.
+   */
+  append(c: NewCalibration, expectedVersion?: number): Promise<CalibrationRecord>
+  putJob(job: JobRecord): Promise<void>
+  getJob(id: string): Promise<JobRecord | null>
+  /** Called after each committed append, in this process or (where the store can tell) in others. */
+  subscribe(listener: (change: CalibrationChange) => void): () => void
+}
