@@ -5,7 +5,6 @@ import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import {
   hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
   jsonSchemaTransformObject,
   serializerCompiler,
   validatorCompiler,
@@ -13,12 +12,14 @@ import {
 } from 'fastify-type-provider-zod'
 import type { Config } from './config.js'
 import { CalserveError, errorBody } from './errors.js'
+import { transform } from './openapi.js'
 import metricsPlugin from './plugins/metrics.js'
 import modelsPlugin from './plugins/models.js'
 import storePlugin from './plugins/store.js'
 import calibrationRoutes from './routes/calibration.js'
 import healthRoutes from './routes/health.js'
 import modelRoutes from './routes/models.js'
+import fitRoutes from './routes/fit.js'
 import predictRoutes from './routes/predict.js'
 
 export const API_VERSION = '0.1.0'
@@ -69,7 +70,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         { name: 'health' },
       ],
     },
-    transform: jsonSchemaTransform,
+    transform,
     transformObject: jsonSchemaTransformObject,
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
@@ -85,6 +86,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(modelRoutes)
   await app.register(predictRoutes)
   await app.register(calibrationRoutes)
+  await app.register(fitRoutes, { fitSyncMaxSamples: config.fitSyncMaxSamples, fitBodyLimitBytes: config.fitBodyLimitBytes })
   return app
 }
 

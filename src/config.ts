@@ -20,6 +20,8 @@ const ConfigSchema = z.object({
   CALSERVE_RECONCILE_MS: z.coerce.number().int().min(100).default(5000),
   CALSERVE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
   CALSERVE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  CALSERVE_FIT_SYNC_MAX_SAMPLES: z.coerce.number().int().min(0).default(20_000),
+  CALSERVE_FIT_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
 })
 
 export interface Config {
@@ -32,6 +34,9 @@ export interface Config {
   reconcileMs: number
   bodyLimitBytes: number
   shutdownGraceMs: number
+  /** Fits of more samples than this (or with async: true) run as jobs. */
+  fitSyncMaxSamples: number
+  fitBodyLimitBytes: number
 }
 
 export class ConfigError extends Error {}
@@ -53,5 +58,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileMs: e.CALSERVE_RECONCILE_MS,
     bodyLimitBytes: e.CALSERVE_BODY_LIMIT_BYTES,
     shutdownGraceMs: e.CALSERVE_SHUTDOWN_GRACE_MS,
+    fitSyncMaxSamples: e.CALSERVE_FIT_SYNC_MAX_SAMPLES,
+    fitBodyLimitBytes: e.CALSERVE_FIT_BODY_LIMIT_BYTES,
   }
 }

@@ -1,6 +1,6 @@
 // One predict: run the model on a decoded batch, apply the active calibration with the same
 // decision rule the fit uses, and shape the answer. Routes call this; it knows nothing of HTTP.
-import { predict } from '../calibration/apply.js'
+import { predict } from '../calibration/index.js'
 import { badInput } from '../errors.js'
 import type { CalibrationRecord } from '../store/types.js'
 import type { ReadyModel } from './repository.js'

@@ -47,8 +47,15 @@ export class OnnxRunner {
         failures.push(`${provider}: ${firstLine(err)}`)
         continue
       }
-      const runner = new OnnxRunner(session, resolveIO(session, declared))
-      await runner.warmUp()
+      let runner: OnnxRunner
+      try {
+        runner = new OnnxRunner(session, resolveIO(session, declared))
+        await runner.warmUp()
+      } catch (err) {
+        // A session that can't serve is released, and the error names the file it came from.
+        await session.release().catch(() => {})
+        throw err instanceof ModelLoadError ? new ModelLoadError(`${file}: ${err.message}`) : err
+      }
       const fallback = failures.length ? `${failures.join('; ')}; using ${provider}` : null
       return { runner, provider, fallback }
     }

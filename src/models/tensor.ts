@@ -1,14 +1,15 @@
-// Turns request samples into one contiguous float32 batch. All decoding of tensors from requests
-// lives here, so every route rejects the same bad input with the same message.
+// Turns request samples into contiguous float32. All decoding of tensors from requests lives here,
+// so every route and every encoding rejects the same bad input with the same message.
 import { badInput } from '../errors.js'
 
 const FLOAT32_MAX = 3.4028234663852886e38
 /** Deeper nesting than any image tensor needs; a guard against pathological bodies. */
 export const MAX_SAMPLE_DEPTH = 16
 
-export interface SampleProblem {
-  sample: number
-  reason: string
+/** Where a sample came from, for error messages and details: `inputs[3]`, `line 7`. */
+export interface SampleRef {
+  where: string
+  details: Record<string, unknown>
 }
 
 /**
@@ -20,40 +21,69 @@ export function decodeJsonSamples(samples: readonly unknown[], sampleSize: numbe
   if (samples.length === 0) throw badInput(`${field} is empty: send at least one sample`, { field })
   const out = new Float32Array(samples.length * sampleSize)
   for (let i = 0; i < samples.length; i++) {
-    const start = i * sampleSize
-    const filled = fill(samples[i], out, start, start + sampleSize, 0, i, field)
-    if (filled !== start + sampleSize) throw wrongCount(field, i, sampleSize, filled - start)
+    decodeSample(samples[i], out.subarray(i * sampleSize, (i + 1) * sampleSize), {
+      where: `${field}[${i}]`,
+      details: { field, sample: i },
+    })
   }
   return out
 }
 
-// Depth-first copy; returns the next write position. Counting past `end` stops early so a huge
-// sample doesn't get walked to the end before it is rejected.
-function fill(v: unknown, out: Float32Array, pos: number, end: number, depth: number, i: number, field: string): number {
+/** Copies one sample into `slot`, which it must fill exactly. */
+export function decodeSample(sample: unknown, slot: Float32Array, ref: SampleRef): void {
+  const filled = fill(sample, slot, 0, 0, ref)
+  if (filled !== slot.length) {
+    const saw = filled > slot.length ? `more than ${slot.length}` : String(filled)
+    throw sampleError(ref, `holds ${saw} numbers; the model takes ${slot.length} per sample`)
+  }
+}
+
+/**
+ * Checks a raw little-endian float32 body: a whole number of samples, every value finite.
+ * Returns the samples as a Float32Array view (copied only when the buffer is unaligned).
+ */
+export function decodeFloat32Body(body: Buffer, sampleSize: number): { data: Float32Array; n: number } {
+  const bytesPerSample = sampleSize * 4
+  if (body.byteLength === 0) throw badInput('the body is empty: send at least one sample', { field: 'body' })
+  if (body.byteLength % bytesPerSample !== 0)
+    throw badInput(
+      `the body holds ${body.byteLength} bytes, not a whole number of samples of ${sampleSize} float32 (${bytesPerSample} bytes)`,
+      { field: 'body', bytes: body.byteLength, bytes_per_sample: bytesPerSample },
+    )
+  const data =
+    body.byteOffset % 4 === 0
+      ? new Float32Array(body.buffer, body.byteOffset, body.byteLength / 4)
+      : new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength))
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      const sample = Math.floor(i / sampleSize)
+      throw sampleError({ where: `sample ${sample}`, details: { field: 'body', sample } }, `contains ${data[i]}: only finite numbers are accepted`)
+    }
+  }
+  return { data, n: body.byteLength / bytesPerSample }
+}
+
+// Depth-first copy; returns how many numbers the sample holds so far. Writing stops at the end of
+// `out`, and so does the walk, so a huge sample is rejected without being walked to its end.
+function fill(v: unknown, out: Float32Array, pos: number, depth: number, ref: SampleRef): number {
   if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw sampleError(field, i, `contains ${v}: only finite numbers are accepted`)
-    if (Math.abs(v) > FLOAT32_MAX) throw sampleError(field, i, `contains ${v}, outside the float32 range`)
-    if (pos >= end) return pos + 1
-    out[pos] = v
+    if (!Number.isFinite(v)) throw sampleError(ref, `contains ${v}: only finite numbers are accepted`)
+    if (Math.abs(v) > FLOAT32_MAX) throw sampleError(ref, `contains ${v}, outside the float32 range`)
+    if (pos < out.length) out[pos] = v
     return pos + 1
   }
   if (!Array.isArray(v)) {
-    const what = v === null ? 'null' : typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 20))}` : typeof v
-    throw sampleError(field, i, `contains ${what}: a sample holds only numbers, in arrays`)
+    const what = v === null ? 'null' : typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 20))}` : `a${typeof v === 'object' ? 'n' : ''} ${typeof v}`
+    throw sampleError(ref, `contains ${what}: a sample holds only numbers, in arrays`)
   }
-  if (depth >= MAX_SAMPLE_DEPTH) throw sampleError(field, i, `is nested deeper than ${MAX_SAMPLE_DEPTH} levels`)
+  if (depth >= MAX_SAMPLE_DEPTH) throw sampleError(ref, `is nested deeper than ${MAX_SAMPLE_DEPTH} levels`)
   for (const x of v) {
-    pos = fill(x, out, pos, end, depth + 1, i, field)
-    if (pos > end) return pos
+    pos = fill(x, out, pos, depth + 1, ref)
+    if (pos > out.length) return pos
   }
   return pos
 }
 
-function sampleError(field: string, sample: number, reason: string) {
-  return badInput(`${field}[${sample}] ${reason}`, { field, sample, reason })
-}
-
-function wrongCount(field: string, sample: number, expected: number, got: number) {
-  const saw = got > expected ? `more than ${expected}` : String(got)
-  return sampleError(field, sample, `holds ${saw} numbers; the model takes ${expected} per sample`)
+function sampleError(ref: SampleRef, reason: string) {
+  return badInput(`${ref.where} ${reason}`, { ...ref.details, reason })
 }

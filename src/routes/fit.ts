@@ -1,0 +1,158 @@
+// POST /v1/models/{name}/calibration/fit, GET /v1/jobs/{id} and the curve picture. The set comes
+// as JSON or as a stream of ndjson lines; either way it is run through the model one batch at a
+// time and only the logits are kept. Large sets (or async: true) become jobs.
+import type { Readable } from 'node:stream'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { renderCurveSvg } from '../render/curve-svg.js'
+import { badInput, CalserveError, ErrorBody } from '../errors.js'
+import { LogitCollector, resolveLabel } from '../fitting/collector.js'
+import { checkFitPreconditions, completeFit, type FitOptions } from '../fitting/complete.js'
+import { JobRunner } from '../fitting/jobs.js'
+import { readNdjson } from '../fitting/ndjson.js'
+import type { ReadyModel } from '../models/repository.js'
+import { decodeSample } from '../models/tensor.js'
+import { FitBodySchema, FitQuerySchema, FitResponseSchema, JobAcceptedSchema, JobSchema } from './fit-schemas.js'
+import { ModelParams } from './schemas.js'
+
+export const NDJSON = 'application/x-ndjson'
+const MAX_LINE_BYTES = 64 * 1024 * 1024
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    jobs: JobRunner
+  }
+}
+
+const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitBytes: number }> = async (app, opts) => {
+  const jobs = new JobRunner(app.store, app.log)
+  app.decorate('jobs', jobs)
+  app.addHook('onClose', () => jobs.drain())
+  // The ndjson body reaches the handler as the raw stream, read line by line there.
+  app.addContentTypeParser(NDJSON, (_req, payload, done) => done(null, payload))
+
+  const deps = { store: app.store, calibrations: app.calibrations }
+
+  /** Runs a fit now, or as a job when asked to or when the set is large. */
+  const dispatch = async (
+    model: ReadyModel,
+    n: number,
+    options: FitOptions & { async: boolean },
+    collect: (progress: (done: number) => void) => Promise<import('../fitting/collector.js').CollectedSet>,
+    reply: import('fastify').FastifyReply,
+  ) => {
+    if (!options.async && n <= opts.fitSyncMaxSamples) return completeFit(deps, model, await collect(() => {}), options)
+    const job = await jobs.submit(model.name, n, async (progress) => completeFit(deps, model, await collect(progress), options))
+    const location = `/v1/jobs/${job.id}`
+    return reply.code(202).header('location', location).send({ job_id: job.id, state: job.state, location })
+  }
+
+  app.post(
+    '/v1/models/:name/calibration/fit',
+    {
+      bodyLimit: opts.fitBodyLimitBytes,
+      schema: {
+        tags: ['calibration'],
+        summary: 'Fit γ (and optionally a temperature) from a labelled set',
+        description: `Send the set as JSON ({inputs, labels, options}) or as ${NDJSON}: one {"input": sample, "label": name or index} per line, options in the query string. Sets larger than the sync limit, or with async: true, answer 202 with a job to poll at /v1/jobs/{id}.`,
+        params: ModelParams,
+        querystring: FitQuerySchema,
+        body: {
+          content: {
+            'application/json': { schema: FitBodySchema },
+            [NDJSON]: { schema: z.any().describe('one {"input": [...], "label": "..."} per line') },
+          },
+        } as unknown as typeof FitBodySchema,
+        response: { 200: FitResponseSchema, 202: JobAcceptedSchema, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const model = app.models.ready(req.params.name)
+      if (isNdjson(req.headers['content-type'])) {
+        const options = req.query
+        checkFitPreconditions(deps, model, options)
+        const collector = new LogitCollector(model, app.infer)
+        await readNdjson(req.body as unknown as Readable, model, collector, {
+          maxBytes: opts.fitBodyLimitBytes,
+          maxLineBytes: MAX_LINE_BYTES,
+        })
+        const set = await collector.finish()
+        return dispatch(model, set.n, options, async () => set, reply)
+      }
+      const { inputs, labels: given, ...options } = req.body
+      checkFitPreconditions(deps, model, options)
+      if (inputs.length !== given.length)
+        throw badInput(`inputs has ${inputs.length} samples but labels has ${given.length}`, {
+          field: 'labels',
+          inputs: inputs.length,
+          labels: given.length,
+        })
+      if (inputs.length === 0) throw badInput('the fit set is empty: send at least one labelled sample', { field: 'inputs' })
+      const labels = given.map((l, i) => resolveLabel(model, l, `labels[${i}]`))
+      const runsAsJob = options.async || inputs.length > opts.fitSyncMaxSamples
+      // A job must not fail later on input that could be refused now: check every sample first.
+      if (runsAsJob) {
+        const scratch = new Float32Array(model.runner.sampleSize)
+        inputs.forEach((s, i) => decodeSample(s, scratch, { where: `inputs[${i}]`, details: { field: 'inputs', sample: i } }))
+      }
+      return dispatch(model, inputs.length, options, async (progress) => {
+        const collector = new LogitCollector(model, app.infer, inputs.length, progress)
+        for (let i = 0; i < inputs.length; i++) {
+          decodeSample(inputs[i], collector.slot(), { where: `inputs[${i}]`, details: { field: 'inputs', sample: i } })
+          await collector.commit(labels[i]!)
+        }
+        return collector.finish()
+      }, reply)
+    },
+  )
+
+  app.get(
+    '/v1/jobs/:id',
+    {
+      schema: {
+        tags: ['calibration'],
+        summary: 'State, progress and result of a fit job',
+        params: z.object({ id: z.string().max(100) }),
+        response: { 200: JobSchema, 404: ErrorBody },
+      },
+    },
+    async (req) => {
+      const job = await app.store.getJob(req.params.id)
+      if (!job) throw new CalserveError('JOB_NOT_FOUND', `no job '${req.params.id}'`, { job_id: req.params.id })
+      const { result, error, ...rest } = job
+      return { ...rest, ...(result ? { result: result as z.infer<typeof FitResponseSchema> } : {}), ...(error ? { error } : {}) }
+    },
+  )
+
+  app.get(
+    '/v1/models/:name/calibration/curve.svg',
+    {
+      schema: {
+        tags: ['calibration'],
+        summary: 'The seen–absent curve of the last fit, as a standalone SVG',
+        params: ModelParams,
+        produces: ['image/svg+xml'],
+        response: { 200: z.string(), 404: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const model = app.models.ready(req.params.name)
+      const curve = await app.store.lastCurve(model.name, model.version)
+      if (!curve)
+        throw new CalserveError('NOT_FOUND', `model '${model.name}' version ${model.version} has not been fitted yet`, { model: model.name })
+      reply.type('image/svg+xml; charset=utf-8')
+      return renderCurveSvg({
+        title: `${model.name} v${model.version}, calibration ${curve.version}`,
+        curve: curve.points,
+        ausuc: curve.ausuc,
+        marks: curve.marks,
+      })
+    },
+  )
+}
+
+function isNdjson(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase() === NDJSON
+}
+
+export default routes
