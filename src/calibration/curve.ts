@@ -55,7 +55,10 @@ export function ausucOf(p: Prepared): number | null {
 export interface CurveOptions {
   /** Cap on returned points (default 2001, at least 2); AUSUC always uses the full curve. */
   maxPoints?: number
-  /** γ values whose curve points must survive subsampling (e.g. the fitted and active γ). */
+  /**
+   * γ values whose curve points must survive subsampling (e.g. the fitted and active γ). They take
+   * slots from the even spacing, so the cap holds as long as keep has at most maxPoints − 2 entries.
+   */
   keep?: number[]
 }
 

@@ -95,6 +95,7 @@ export interface FitOptions {
 
 export interface FitReport {
   gamma: number
+  /** Fitted T when FitOptions.fitTemperature, else 1 (a T fitted for an older γ does not carry over). */
   temperature: number
   method: FitMethod
   objective: Objective
