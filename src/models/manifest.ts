@@ -4,6 +4,20 @@
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 
+/**
+ * Batching defaults, measured on a 2-core machine with the benchmark in bench/ (see its results):
+ * greedy batching (no added delay) with up to 64 samples per run.
+ */
+export const BATCHING_DEFAULTS = { max_batch_size: 64, max_queue_delay_ms: 0, max_queue_size: 2048 }
+
+/** onnxruntime session defaults: 0 threads = onnxruntime's own choice (one per physical core). */
+export const SESSION_DEFAULTS = {
+  intra_op_threads: 0,
+  inter_op_threads: 0,
+  graph_optimization_level: 'all' as 'disabled' | 'basic' | 'extended' | 'all',
+  concurrency: 1,
+}
+
 export const ExecutionProvider = z.enum(['cuda', 'cpu'])
 export type ExecutionProvider = z.infer<typeof ExecutionProvider>
 
@@ -23,6 +37,21 @@ export const ManifestSchema = z
       .optional(),
     output: z.strictObject({ name: z.string().min(1) }).optional(),
     execution_providers: z.array(ExecutionProvider).min(1).optional(),
+    batching: z
+      .strictObject({
+        max_batch_size: z.number().int().min(1).max(65536).default(BATCHING_DEFAULTS.max_batch_size),
+        max_queue_delay_ms: z.number().min(0).max(10_000).default(BATCHING_DEFAULTS.max_queue_delay_ms),
+        max_queue_size: z.number().int().min(1).default(BATCHING_DEFAULTS.max_queue_size),
+      })
+      .default(BATCHING_DEFAULTS),
+    session: z
+      .strictObject({
+        intra_op_threads: z.number().int().min(0).max(256).default(SESSION_DEFAULTS.intra_op_threads),
+        inter_op_threads: z.number().int().min(0).max(256).default(SESSION_DEFAULTS.inter_op_threads),
+        graph_optimization_level: z.enum(['disabled', 'basic', 'extended', 'all']).default(SESSION_DEFAULTS.graph_optimization_level),
+        concurrency: z.number().int().min(1).max(64).default(SESSION_DEFAULTS.concurrency),
+      })
+      .default(SESSION_DEFAULTS),
     description: z.string().optional(),
   })
   .superRefine((m, ctx) => {

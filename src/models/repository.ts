@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { CalserveError, modelNotFound } from '../errors.js'
 import { ManifestError, readManifest, type ExecutionProvider, type Manifest } from './manifest.js'
+import { Batcher, type BatchObserver } from './batcher.js'
 import { ModelLoadError, OnnxRunner } from './runner.js'
 
 export const MODEL_NAME = /^[A-Za-z0-9._-]+$/
@@ -22,12 +23,20 @@ export interface ServedModel {
   absent: Uint8Array
   labelIndex: Map<string, number>
   runner: OnnxRunner | null
+  /** Every inference of this model goes through its batcher. */
+  batcher: Batcher | null
   provider: ExecutionProvider | null
   /** Set when a provider earlier in the list could not be used. */
   fallback: string | null
 }
 
-export type ReadyModel = ServedModel & { version: number; manifest: Manifest; runner: OnnxRunner; provider: ExecutionProvider }
+export type ReadyModel = ServedModel & {
+  version: number
+  manifest: Manifest
+  runner: OnnxRunner
+  batcher: Batcher
+  provider: ExecutionProvider
+}
 
 export class ModelRepository {
   private readonly models = new Map<string, ServedModel>()
@@ -37,6 +46,7 @@ export class ModelRepository {
     private readonly root: string,
     private readonly defaultProviders: ExecutionProvider[],
     private readonly log: Logger,
+    private readonly observer: (model: string) => BatchObserver = () => ({ ran() {}, queued() {} }),
   ) {}
 
   /** Scans the repository and loads every model; resolves when each is READY or FAILED. */
@@ -70,17 +80,32 @@ export class ModelRepository {
       const fineTuning = new Set(manifest.fine_tuning_classes)
       model.absent = Uint8Array.from(manifest.labels, (l) => (fineTuning.has(l) ? 0 : 1))
       const file = join(dir, String(model.version), 'model.onnx')
-      const loaded = await OnnxRunner.load(file, manifest.execution_providers ?? this.defaultProviders, {
-        input: manifest.input,
-        output: manifest.output,
-      })
+      const loaded = await OnnxRunner.load(
+        file,
+        manifest.execution_providers ?? this.defaultProviders,
+        { input: manifest.input, output: manifest.output },
+        manifest.session,
+      )
       if (loaded.runner.outputWidth !== manifest.labels.length) {
         await loaded.runner.close()
         throw new ModelLoadError(
           `${join(dir, 'model.json')}: labels has ${manifest.labels.length} entries but output '${loaded.runner.io.output.name}' has ${loaded.runner.outputWidth} columns`,
         )
       }
-      Object.assign(model, { runner: loaded.runner, provider: loaded.provider, fallback: loaded.fallback, state: 'READY' })
+      const runner = loaded.runner
+      const batcher = new Batcher(
+        (data, n) => runner.run(data, n),
+        runner.sampleSize,
+        runner.outputWidth,
+        {
+          maxBatchSize: manifest.batching.max_batch_size,
+          maxQueueDelayMs: manifest.batching.max_queue_delay_ms,
+          maxQueueSize: manifest.batching.max_queue_size,
+          concurrency: manifest.session.concurrency,
+        },
+        this.observer(model.name),
+      )
+      Object.assign(model, { runner, batcher, provider: loaded.provider, fallback: loaded.fallback, state: 'READY' })
       if (loaded.fallback) this.log.warn({ model: model.name, fallback: loaded.fallback }, 'execution provider fell back')
       this.log.info({ model: model.name, version: model.version, provider: loaded.provider }, 'model ready')
     } catch (err) {
@@ -123,8 +148,10 @@ export class ModelRepository {
 
   async close(): Promise<void> {
     for (const model of this.models.values()) {
-      const runner = model.runner
+      const { runner, batcher } = model
       model.runner = null
+      model.batcher = null
+      await batcher?.close()
       await runner?.close()
     }
   }
@@ -140,6 +167,7 @@ function emptyModel(name: string): ServedModel {
     absent: new Uint8Array(0),
     labelIndex: new Map(),
     runner: null,
+    batcher: null,
     provider: null,
     fallback: null,
   }

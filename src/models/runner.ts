@@ -2,7 +2,9 @@
 // request. The execution providers are tried in the manifest's order; the one that worked is
 // reported, and a fallback is said out loud rather than happening silently.
 import * as ort from 'onnxruntime-node'
-import type { ExecutionProvider } from './manifest.js'
+import type { ExecutionProvider, Manifest } from './manifest.js'
+
+export type SessionSettings = Manifest['session']
 
 export interface TensorIO {
   input: { name: string; shape: number[]; dtype: 'float32' }
@@ -37,12 +39,18 @@ export class OnnxRunner {
     file: string,
     providers: ExecutionProvider[],
     declared: Partial<TensorIO>,
+    settings: SessionSettings,
   ): Promise<LoadedSession> {
     const failures: string[] = []
     for (const provider of providers) {
       let session: ort.InferenceSession
       try {
-        session = await ort.InferenceSession.create(file, { executionProviders: [provider] })
+        session = await ort.InferenceSession.create(file, {
+          executionProviders: [provider],
+          graphOptimizationLevel: settings.graph_optimization_level,
+          ...(settings.intra_op_threads > 0 ? { intraOpNumThreads: settings.intra_op_threads } : {}),
+          ...(settings.inter_op_threads > 0 ? { interOpNumThreads: settings.inter_op_threads, executionMode: 'parallel' as const } : {}),
+        })
       } catch (err) {
         failures.push(`${provider}: ${firstLine(err)}`)
         continue

@@ -10,6 +10,7 @@ export interface ServiceMetrics {
   requestSeconds: Histogram<'route' | 'method' | 'model'>
   batchSize: Histogram<'model'>
   inferenceSeconds: Histogram<'model'>
+  queueSeconds: Histogram<'model'>
   calibrationVersion: Gauge<'model' | 'model_version'>
   calibrationGamma: Gauge<'model' | 'model_version'>
 }
@@ -50,9 +51,16 @@ export function createMetrics(): ServiceMetrics {
     }),
     inferenceSeconds: new Histogram({
       name: 'calserve_inference_duration_seconds',
-      help: 'time spent in onnxruntime per run',
+      help: 'time spent in onnxruntime per batch run',
       labelNames: ['model'],
       buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    queueSeconds: new Histogram({
+      name: 'calserve_queue_duration_seconds',
+      help: 'time a request waited in the batching queue before its run started',
+      labelNames: ['model'],
+      buckets: [0.00005, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
       registers,
     }),
     calibrationVersion: new Gauge({

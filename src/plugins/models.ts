@@ -17,22 +17,22 @@ declare module 'fastify' {
 
 export default fp(
   async (app, opts: { config: Config }) => {
-    const models = new ModelRepository(opts.config.modelRepository, opts.config.executionProviders, app.log)
+    const { batchSize, inferenceSeconds, queueSeconds } = app.metrics
+    const models = new ModelRepository(opts.config.modelRepository, opts.config.executionProviders, app.log, (model) => ({
+      ran(n, seconds) {
+        batchSize.observe({ model }, n)
+        inferenceSeconds.observe({ model }, seconds)
+      },
+      queued(seconds) {
+        queueSeconds.observe({ model }, seconds)
+      },
+    }))
     let loaded!: () => void
     let failed!: (err: unknown) => void
     const modelsLoaded = new Promise<void>((res, rej) => ((loaded = res), (failed = rej)))
     app.decorate('models', models)
     app.decorate('modelsLoaded', modelsLoaded)
-    const { batchSize, inferenceSeconds } = app.metrics
-    const infer: Infer = async (model, data, n) => {
-      batchSize.observe({ model: model.name }, n)
-      const done = inferenceSeconds.startTimer({ model: model.name })
-      try {
-        return await model.runner.run(data, n)
-      } finally {
-        done()
-      }
-    }
+    const infer: Infer = (model, data, n) => model.batcher.submit(data, n)
     app.decorate('infer', infer)
     app.addHook('onReady', async () => {
       models.loadAll().then(loaded, (err: unknown) => {
