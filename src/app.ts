@@ -17,10 +17,12 @@ import metricsPlugin from './plugins/metrics.js'
 import modelsPlugin from './plugins/models.js'
 import storePlugin from './plugins/store.js'
 import calibrationRoutes from './routes/calibration.js'
+import curveRoutes from './routes/curve.js'
 import healthRoutes from './routes/health.js'
 import modelRoutes from './routes/models.js'
 import fitRoutes from './routes/fit.js'
 import predictRoutes from './routes/predict.js'
+import uiRoutes from './routes/ui.js'
 
 export const API_VERSION = '0.1.0'
 
@@ -84,15 +86,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(healthRoutes)
   await app.register(modelRoutes)
-  await app.register(predictRoutes)
+  await app.register(predictRoutes, { bodyLimit: config.bodyLimitBytes })
   await app.register(calibrationRoutes)
   await app.register(fitRoutes, { fitSyncMaxSamples: config.fitSyncMaxSamples, fitBodyLimitBytes: config.fitBodyLimitBytes })
+  await app.register(curveRoutes)
+  await app.register(uiRoutes)
   return app
 }
 
 function errorHandler(this: FastifyInstance, err: Error & { statusCode?: number; code?: string }, req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) {
   if (err instanceof CalserveError) {
     if (err.statusCode >= 500) req.log.warn({ err, method: req.method, url: req.url }, err.message)
+    // Shed load tells the client when to come back rather than letting it retry at once.
+    if (err.code === 'CALSERVE_OVERLOADED' || err.code === 'CALSERVE_STORE_UNAVAILABLE') reply.header('retry-after', '1')
     return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.details))
   }
   if (hasZodFastifySchemaValidationErrors(err)) {

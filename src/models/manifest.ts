@@ -16,6 +16,7 @@ export const SESSION_DEFAULTS = {
   inter_op_threads: 0,
   graph_optimization_level: 'all' as 'disabled' | 'basic' | 'extended' | 'all',
   concurrency: 1,
+  allow_spinning: false,
 }
 
 export const ExecutionProvider = z.enum(['cuda', 'cpu'])
@@ -50,6 +51,7 @@ export const ManifestSchema = z
         inter_op_threads: z.number().int().min(0).max(256).default(SESSION_DEFAULTS.inter_op_threads),
         graph_optimization_level: z.enum(['disabled', 'basic', 'extended', 'all']).default(SESSION_DEFAULTS.graph_optimization_level),
         concurrency: z.number().int().min(1).max(64).default(SESSION_DEFAULTS.concurrency),
+        allow_spinning: z.boolean().default(SESSION_DEFAULTS.allow_spinning),
       })
       .default(SESSION_DEFAULTS),
     description: z.string().optional(),

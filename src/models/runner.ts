@@ -42,11 +42,15 @@ export class OnnxRunner {
     settings: SessionSettings,
   ): Promise<LoadedSession> {
     const failures: string[] = []
+    const spin = settings.allow_spinning ? '1' : '0'
     for (const provider of providers) {
       let session: ort.InferenceSession
       try {
         session = await ort.InferenceSession.create(file, {
           executionProviders: [provider],
+          // Spinning threads wait for work by burning a core; on a small machine that core is the
+          // one the event loop needs for HTTP, so spinning is off unless the manifest asks for it.
+          extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
           graphOptimizationLevel: settings.graph_optimization_level,
           ...(settings.intra_op_threads > 0 ? { intraOpNumThreads: settings.intra_op_threads } : {}),
           ...(settings.inter_op_threads > 0 ? { interOpNumThreads: settings.inter_op_threads, executionMode: 'parallel' as const } : {}),

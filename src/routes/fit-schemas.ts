@@ -1,6 +1,6 @@
 // Wire shapes of the fit endpoint and of jobs.
 import { z } from 'zod'
-import { CalibrationRecordSchema, MetricsSchema, Sample } from './schemas.js'
+import { CalibrationRecordSchema, MetricsSchema, queryBool, Sample } from './schemas.js'
 
 const fitOptions = {
   method: z.enum(['sweep', 'alg']).default('sweep').describe('sweep: exact optimum of the objective (needs fine-tuning and absent samples); alg: average logit gap (fine-tuning samples suffice)'),
@@ -20,10 +20,6 @@ export const FitBodySchema = z
   })
   .meta({ id: 'FitRequest' })
 
-const queryBool = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((v) => v === 'true' || v === '1')
-
 /** The same options, for a set streamed as ndjson or binary: they travel in the query string. */
 export const FitQuerySchema = z.object({
   method: fitOptions.method,
@@ -33,6 +29,7 @@ export const FitQuerySchema = z.object({
   expected_version: z.coerce.number().int().min(0).optional(),
   note: z.string().max(2000).optional(),
   async: queryBool.default(false),
+  labels: z.string().optional().describe('for a binary set: comma-separated label names or indices, one per sample'),
 })
 
 const CurvePointSchema = z.object({

@@ -11,11 +11,13 @@ import { checkFitPreconditions, completeFit, type FitOptions } from '../fitting/
 import { JobRunner } from '../fitting/jobs.js'
 import { readNdjson } from '../fitting/ndjson.js'
 import type { ReadyModel } from '../models/repository.js'
-import { decodeSample } from '../models/tensor.js'
+import { decodeFloat32Body, decodeSample } from '../models/tensor.js'
+import { OCTET_STREAM } from './predict.js'
 import { FitBodySchema, FitQuerySchema, FitResponseSchema, JobAcceptedSchema, JobSchema } from './fit-schemas.js'
 import { ModelParams } from './schemas.js'
 
 export const NDJSON = 'application/x-ndjson'
+const LABELS_HEADER = 'calserve-labels'
 const MAX_LINE_BYTES = 64 * 1024 * 1024
 
 declare module 'fastify' {
@@ -30,6 +32,9 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
   app.addHook('onClose', () => jobs.drain())
   // The ndjson body reaches the handler as the raw stream, read line by line there.
   app.addContentTypeParser(NDJSON, (_req, payload, done) => done(null, payload))
+  app.addContentTypeParser(OCTET_STREAM, { parseAs: 'buffer', bodyLimit: opts.fitBodyLimitBytes }, (_req, body, done) =>
+    done(null, body),
+  )
 
   const deps = { store: app.store, calibrations: app.calibrations }
 
@@ -61,6 +66,9 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
           content: {
             'application/json': { schema: FitBodySchema },
             [NDJSON]: { schema: z.any().describe('one {"input": [...], "label": "..."} per line') },
+            [OCTET_STREAM]: {
+              schema: z.any().describe('n × prod(input.shape) float32, little-endian; labels in the query string or the calserve-labels header'),
+            },
           },
         } as unknown as typeof FitBodySchema,
         response: { 200: FitResponseSchema, 202: JobAcceptedSchema, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
@@ -68,6 +76,21 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
     },
     async (req, reply) => {
       const model = app.models.ready(req.params.name)
+      if (Buffer.isBuffer(req.body)) {
+        const options = req.query
+        checkFitPreconditions(deps, model, options)
+        const { data, n } = decodeFloat32Body(req.body, model.runner.sampleSize)
+        const labels = binaryLabels(model, req.query.labels ?? headerValue(req.headers[LABELS_HEADER]), n)
+        const size = model.runner.sampleSize
+        return dispatch(model, n, options, async (progress) => {
+          const collector = new LogitCollector(model, app.infer, n, progress)
+          for (let i = 0; i < n; i++) {
+            collector.slot().set(data.subarray(i * size, (i + 1) * size))
+            await collector.commit(labels[i]!)
+          }
+          return collector.finish()
+        }, reply)
+      }
       if (isNdjson(req.headers['content-type'])) {
         const options = req.query
         checkFitPreconditions(deps, model, options)
@@ -149,6 +172,20 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
       })
     },
   )
+}
+
+/** Labels of a binary fit set: comma-separated names or indices, one per sample. */
+function binaryLabels(model: ReadyModel, list: string | undefined, n: number): number[] {
+  if (list === undefined)
+    throw badInput(`a binary fit set needs its labels in the query string (labels=) or the ${LABELS_HEADER} header`, { field: 'labels' })
+  const items = list.split(',').map((s) => s.trim())
+  if (items.length !== n)
+    throw badInput(`the body holds ${n} samples but labels has ${items.length}`, { field: 'labels', inputs: n, labels: items.length })
+  return items.map((item, i) => resolveLabel(model, /^[0-9]+$/.test(item) && !model.labelIndex.has(item) ? Number(item) : item, `labels[${i}]`))
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(',') : v
 }
 
 function isNdjson(contentType: string | undefined): boolean {

@@ -1,27 +1,45 @@
-// POST /v1/models/{name}/predict
+// POST /v1/models/{name}/predict: samples as JSON, or as raw little-endian float32
+// (application/octet-stream, options in the query string) to skip JSON number parsing.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
 import { ErrorBody } from '../errors.js'
 import { runPredict } from '../models/inference.js'
-import { decodeJsonSamples } from '../models/tensor.js'
-import { ModelParams, PredictRequestSchema, PredictResponseSchema } from './schemas.js'
+import { decodeFloat32Body, decodeJsonSamples } from '../models/tensor.js'
+import { ModelParams, PredictQuerySchema, PredictRequestSchema, PredictResponseSchema } from './schemas.js'
 
-const routes: FastifyPluginAsyncZod = async (app) => {
+export const OCTET_STREAM = 'application/octet-stream'
+
+const routes: FastifyPluginAsyncZod<{ bodyLimit: number }> = async (app, opts) => {
+  app.addContentTypeParser(OCTET_STREAM, { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body))
+
   app.post(
     '/v1/models/:name/predict',
     {
       schema: {
         tags: ['inference'],
         summary: 'Classify samples with the active calibration',
+        description: `JSON: {inputs, top_k, calibrated, return_logits}. ${OCTET_STREAM}: the samples as raw little-endian float32, back to back (shape from the model, count from the length); options in the query string.`,
         params: ModelParams,
-        body: PredictRequestSchema,
+        querystring: PredictQuerySchema,
+        body: {
+          content: {
+            'application/json': { schema: PredictRequestSchema },
+            [OCTET_STREAM]: { schema: z.any().describe('n × prod(input.shape) float32, little-endian') },
+          },
+        } as unknown as typeof PredictRequestSchema,
         response: { 200: PredictResponseSchema, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody },
       },
     },
     async (req) => {
       const model = app.models.ready(req.params.name)
+      const calibration = app.calibrations.get(model.name, model.version)
+      if (Buffer.isBuffer(req.body)) {
+        const { data, n } = decodeFloat32Body(req.body, model.runner.sampleSize)
+        const q = req.query
+        return runPredict(model, calibration, data, n, { topK: q.top_k, calibrated: q.calibrated, returnLogits: q.return_logits }, app.infer)
+      }
       const { inputs, top_k, calibrated, return_logits } = req.body
       const data = decodeJsonSamples(inputs, model.runner.sampleSize)
-      const calibration = app.calibrations.get(model.name, model.version)
       return runPredict(model, calibration, data, inputs.length, { topK: top_k, calibrated, returnLogits: return_logits }, app.infer)
     },
   )

@@ -75,6 +75,16 @@ export const PredictRequestSchema = z
   })
   .meta({ id: 'PredictRequest' })
 
+/** "true"/"false" (or 1/0) in a query string. */
+export const queryBool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
+
+/** Predict options for a binary body, where they travel in the query string. */
+export const PredictQuerySchema = z.object({
+  top_k: z.coerce.number().int().min(1).default(1),
+  calibrated: queryBool.default(true),
+  return_logits: queryBool.default(false),
+})
+
 const ScoredClassSchema = z.object({ label: z.string(), index: z.number().int(), score: z.number() })
 
 export const PredictResponseSchema = z

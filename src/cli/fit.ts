@@ -1,0 +1,201 @@
+// `calserve fit`: stream a labelled set to POST /v1/models/{name}/calibration/fit as ndjson, with a
+// progress bar, follow the job when the server makes one, and print the metrics before and after.
+import { createReadStream } from 'node:fs'
+import { basename } from 'node:path'
+import type { z } from 'zod'
+import type { FitResponseSchema, JobAcceptedSchema, JobSchema } from '../routes/fit-schemas.js'
+import type { MetricsSchema } from '../routes/schemas.js'
+import { choiceOption, CLIENT, CLIENT_USAGE, HELP, intOption, parseArgs, parseOrUsage, required, type Command } from './args.js'
+import { DatasetError, openDataset, resolveLabel, type Dataset } from './datasets.js'
+import { Client, getModel, type ModelInfo, type Query } from './http.js'
+import { ApiError, out, outLine } from './output.js'
+import { Progress } from './progress.js'
+import { formatFixed, formatPairs, formatPercent, formatTable } from './table.js'
+
+export type FitResponse = z.infer<typeof FitResponseSchema>
+type Job = z.infer<typeof JobSchema>
+type JobAccepted = z.infer<typeof JobAcceptedSchema>
+type Metrics = z.infer<typeof MetricsSchema>
+
+const NDJSON = 'application/x-ndjson'
+const CHUNK_BYTES = 64 * 1024
+
+const usage = `usage: calserve fit --model NAME --data FILE [options]
+
+Fits γ (the bias of the absent classes) from a labelled set and stores it as the model's new
+active calibration. The set is streamed to the server as ndjson; .csv and .json files are
+converted on the fly.
+  --model NAME              the model
+  --data FILE               .ndjson ({"input": [...], "label": ...} per line, sent as it is),
+                            .csv (header row; a column named "label") or .json ({"inputs", "labels"})
+  --method sweep|alg        sweep: exact optimum (needs fine-tuning and absent samples);
+                            alg: average logit gap (fine-tuning samples suffice). Default sweep
+  --objective OBJ           what sweep maximises: accuracy, harmonic_mean or balanced_accuracy
+  --dry-run                 compute and report; store nothing
+  --fit-temperature         also fit a score temperature
+  --expected-version N      refuse unless N is the active calibration version
+  --note TEXT               stored with the new version
+  --async                   run as a job on the server and follow its progress
+${CLIENT_USAGE}
+`
+
+export const fit: Command = {
+  name: 'fit',
+  summary: 'fit γ from a labelled set (streamed, with progress) and store it',
+  usage,
+  async run(argv) {
+    const { values } = parseOrUsage(usage, () =>
+      parseArgs({
+        args: argv,
+        options: {
+          ...HELP,
+          ...CLIENT,
+          model: { type: 'string', short: 'm' },
+          data: { type: 'string', short: 'd' },
+          method: { type: 'string' },
+          objective: { type: 'string' },
+          'dry-run': { type: 'boolean' },
+          'fit-temperature': { type: 'boolean' },
+          'expected-version': { type: 'string' },
+          note: { type: 'string' },
+          async: { type: 'boolean' },
+        },
+        strict: true,
+        allowPositionals: false,
+      }),
+    )
+    if (values.help) return out(usage)
+    const name = required(values.model, 'model', usage)
+    const data = required(values.data, 'data', usage)
+    const query: Query = {
+      method: choiceOption(values.method, 'method', ['sweep', 'alg'], usage),
+      objective: choiceOption(values.objective, 'objective', ['accuracy', 'harmonic_mean', 'balanced_accuracy'], usage),
+      dry_run: values['dry-run'] || undefined,
+      fit_temperature: values['fit-temperature'] || undefined,
+      expected_version: intOption(values['expected-version'], 'expected-version', usage, 0),
+      note: values.note,
+      async: values.async || undefined,
+    }
+    const dataset = await openDataset(data)
+    const client = new Client(values)
+    const model = await getModel(client, name)
+    const path = `/v1/models/${encodeURIComponent(name)}/calibration/fit`
+
+    const progress = new Progress({ label: `uploading ${basename(data)}`, unit: 'bytes', total: dataset.size })
+    const body = bodyOf(dataset, model)
+    let failed: Error | undefined
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { value, done } = await body.chunks.next()
+          progress.update(body.bytesRead())
+          if (done) {
+            progress.finish()
+            controller.close()
+          } else controller.enqueue(value)
+        } catch (e) {
+          failed = e as Error
+          controller.error(e)
+        }
+      },
+      async cancel() {
+        await body.chunks.return(undefined)
+      },
+    })
+    let answer
+    try {
+      answer = await client.request<FitResponse | JobAccepted>('POST', path, { query, stream, contentType: NDJSON, streamError: () => failed })
+    } finally {
+      progress.abort()
+    }
+    const result = answer.status === 202 ? await followJob(client, (answer.body as JobAccepted).job_id) : (answer.body as FitResponse)
+    out(values.json ? `${JSON.stringify(result, null, 2)}\n` : fitReport(result))
+  },
+}
+
+/**
+ * The request body as chunks of ndjson: an .ndjson file as it is; other formats one
+ * {"input", "label"} line per sample, labels checked against the model so errors name the file's line.
+ */
+function bodyOf(dataset: Dataset, model: ModelInfo): { chunks: AsyncGenerator<Uint8Array, void, undefined>; bytesRead: () => number } {
+  if (dataset.format === 'ndjson') {
+    let bytes = 0
+    const chunks = async function* () {
+      for await (const chunk of createReadStream(dataset.path, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+        bytes += chunk.length
+        yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)
+      }
+    }
+    return { chunks: chunks(), bytesRead: () => bytes }
+  }
+  const encoder = new TextEncoder()
+  const chunks = async function* () {
+    let pending = ''
+    for await (const sample of dataset) {
+      if (sample.label === undefined) throw new DatasetError(`${sample.where}: the sample has no label; fitting needs one per sample`)
+      const label = resolveLabel(model.labels, sample.label)
+      if (!label) throw new DatasetError(`${sample.where}: '${sample.label}' is not a label of model '${model.name}' (labels: ${model.labels.join(', ')})`)
+      pending += `${JSON.stringify({ input: sample.input, label: label.name })}\n`
+      if (pending.length >= CHUNK_BYTES) {
+        yield encoder.encode(pending)
+        pending = ''
+      }
+    }
+    if (pending) yield encoder.encode(pending)
+  }
+  return { chunks: chunks(), bytesRead: () => dataset.bytesRead() }
+}
+
+/** Polls GET /v1/jobs/{id} with a progress bar until the job succeeds (its result) or fails (an error). */
+async function followJob(client: Client, id: string): Promise<FitResponse> {
+  const progress = new Progress({ label: 'fitting', unit: 'items', total: 0 })
+  let wait = 100
+  try {
+    for (;;) {
+      const job = await client.get<Job>(`/v1/jobs/${encodeURIComponent(id)}`)
+      progress.update(job.progress.done, job.progress.total)
+      if (job.state === 'succeeded' && job.result) {
+        progress.finish()
+        return job.result
+      }
+      if (job.state === 'failed') {
+        const e = job.error ?? { code: 'CALSERVE_INTERNAL', message: `job ${id} failed` }
+        throw new ApiError(e.code, e.message, 200, e.details)
+      }
+      await new Promise((r) => setTimeout(r, wait))
+      wait = Math.min(1000, wait * 1.5)
+    }
+  } finally {
+    progress.abort()
+  }
+}
+
+const ROWS: ReadonlyArray<[string, keyof Metrics, (x: number | null | undefined) => string]> = [
+  ['Acc_S/Y', 'acc_s_y', formatPercent],
+  ['Acc_U/Y', 'acc_u_y', formatPercent],
+  ['Acc_Y/Y', 'acc_y_y', formatPercent],
+  ['Acc_S/S', 'acc_s_s', formatPercent],
+  ['Acc_U/U', 'acc_u_u', formatPercent],
+  ['harmonic mean', 'harmonic_mean', formatPercent],
+  ['balanced accuracy', 'balanced_accuracy', formatPercent],
+  ['AUSUC', 'ausuc', (x) => formatFixed(x, 4)],
+  ['NLL', 'nll', (x) => formatFixed(x, 4)],
+  ['ECE', 'ece', formatPercent],
+]
+
+/** The metrics table and the fitted values, as `calserve fit` prints them. */
+export function fitReport(r: FitResponse): string {
+  const columns = ['uncalibrated', 'active', 'fitted'] as const
+  const rows = ROWS.filter(([, key]) => key !== 'nll' && key !== 'ece' ? true : columns.some((c) => r.metrics[c][key] !== undefined && r.metrics[c][key] !== null)).map(
+    ([title, key, format]) => [title, ...columns.map((c) => format(r.metrics[c][key]))],
+  )
+  const table = formatTable(['metric', ...columns], rows, ['left', 'right', 'right', 'right'])
+  const pairs: Array<[string, string]> = [
+    ['γ', String(r.gamma)],
+    ['temperature', String(r.temperature)],
+    ['samples', `${r.n_samples} (${r.n_fine_tuning} fine-tuning, ${r.n_absent} absent${r.n_ignored ? `, ${r.n_ignored} ignored` : ''})`],
+    ['method', r.method === 'sweep' ? `sweep, objective ${r.objective}` : r.method],
+    ['stored', r.calibration ? `calibration version ${r.calibration.version}` : 'dry run: nothing stored'],
+  ]
+  return `${table}\n${formatPairs(pairs)}`
+}

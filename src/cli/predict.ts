@@ -1,0 +1,150 @@
+// `calserve predict`: classify the samples of a file (or one given inline) and, when the file has
+// labels, mark each prediction right or wrong and print the accuracy.
+import type { z } from 'zod'
+import type { PredictResponseSchema } from '../routes/schemas.js'
+import { CLIENT, CLIENT_USAGE, HELP, intOption, parseArgs, parseOrUsage, required, type Command } from './args.js'
+import { openDataset, resolveLabel, type Sample } from './datasets.js'
+import { Client, getModel, type ModelInfo } from './http.js'
+import { CliError, out, outLine, UsageError } from './output.js'
+import { formatFixed, formatPercent } from './table.js'
+
+type PredictResponse = z.infer<typeof PredictResponseSchema>
+type Prediction = PredictResponse['predictions'][number]
+
+const CHUNK = 256
+
+const usage = `usage: calserve predict --model NAME (--data FILE | --input JSON) [options]
+
+Classifies samples with the model's active calibration. Prints one line per sample: index,
+predicted label and score, and — when the file has labels — the true label, ✓ or ✗, and the
+accuracy at the end.
+  --model NAME       the model
+  --data FILE        .csv (header row; a column named "label" is the label, the others the sample),
+                     .ndjson ({"input": [...], "label"?: ...} per line) or .json ({"inputs": [...]}
+                     or an array of samples)
+  --input JSON       one sample inline, e.g. '[0.1, 0.5, ...]', or '{"inputs": [[...], ...]}'
+  --top-k K          also show the K best classes of each sample
+  --raw              predict from the raw logits, without the calibration
+  --limit N          only the first N samples
+${CLIENT_USAGE}
+`
+
+export const predict: Command = {
+  name: 'predict',
+  summary: 'classify the samples of a file and report the accuracy when it has labels',
+  usage,
+  async run(argv) {
+    const { values } = parseOrUsage(usage, () =>
+      parseArgs({
+        args: argv,
+        options: {
+          ...HELP,
+          ...CLIENT,
+          model: { type: 'string', short: 'm' },
+          data: { type: 'string', short: 'd' },
+          input: { type: 'string' },
+          'top-k': { type: 'string', short: 'k' },
+          raw: { type: 'boolean' },
+          limit: { type: 'string', short: 'n' },
+        },
+        strict: true,
+        allowPositionals: false,
+      }),
+    )
+    if (values.help) return out(usage)
+    const name = required(values.model, 'model', usage)
+    if ((values.data === undefined) === (values.input === undefined)) throw new UsageError('give either --data FILE or --input JSON', usage)
+    const topK = intOption(values['top-k'], 'top-k', usage, 1) ?? 1
+    const limit = intOption(values.limit, 'limit', usage, 1) ?? Infinity
+    const samples = values.data !== undefined ? await openDataset(values.data) : inlineSamples(values.input!)
+
+    const client = new Client(values)
+    const model = await getModel(client, name)
+    const path = `/v1/models/${encodeURIComponent(name)}/predict`
+    const report = new Report(model, topK, values.json === true)
+    let chunk: Sample[] = []
+    const send = async () => {
+      const answer = await client.post<PredictResponse>(path, { inputs: chunk.map((s) => s.input), top_k: topK, calibrated: !values.raw })
+      report.add(chunk, answer)
+      chunk = []
+    }
+    let n = 0
+    for await (const sample of samples) {
+      if (n++ >= limit) break
+      chunk.push(sample)
+      if (chunk.length === CHUNK) await send()
+    }
+    if (chunk.length > 0) await send()
+    report.end()
+  },
+}
+
+function inlineSamples(text: string): Sample[] {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (e) {
+    throw new UsageError(`--input is not valid JSON: ${(e as Error).message}`, usage)
+  }
+  if (Array.isArray(parsed)) return [{ input: parsed, where: '--input' }]
+  const inputs = (parsed as { inputs?: unknown } | null)?.inputs
+  if (Array.isArray(inputs)) return inputs.map((input, i) => ({ input, where: `--input inputs[${i}]` }))
+  throw new UsageError('--input must be one sample (an array) or {"inputs": [sample, ...]}', usage)
+}
+
+/** Prints predictions as their chunks come back, or gathers them for --json. */
+class Report {
+  private index = 0
+  private labelled = 0
+  private correct = 0
+  private first: PredictResponse | undefined
+  private readonly all: Prediction[] = []
+  private readonly labelWidth: number
+
+  constructor(
+    private readonly model: ModelInfo,
+    private readonly topK: number,
+    private readonly json: boolean,
+  ) {
+    this.labelWidth = Math.max(9, ...model.labels.map((l) => [...l].length))
+  }
+
+  add(samples: readonly Sample[], answer: PredictResponse): void {
+    if (!this.first) {
+      this.first = answer
+      if (!this.json) outLine(`${'#'.padStart(6)}  ${'predicted'.padEnd(this.labelWidth)}  score   ${samples.some((s) => s.label !== undefined) ? 'true' : ''}`.trimEnd())
+    }
+    answer.predictions.forEach((p, i) => {
+      const sample = samples[i]!
+      let mark = ''
+      if (sample.label !== undefined) {
+        const truth = resolveLabel(this.model.labels, sample.label)
+        if (!truth) throw new CliError(`${sample.where}: '${sample.label}' is not a label of model '${this.model.name}' (labels: ${this.model.labels.join(', ')})`)
+        this.labelled++
+        const ok = truth.index === p.index
+        if (ok) this.correct++
+        mark = `${truth.name.padEnd(this.labelWidth)}  ${ok ? '✓' : '✗'}`
+      }
+      if (this.json) this.all.push(p)
+      else {
+        const top = this.topK > 1 ? `  top: ${p.top_k.map((c) => `${c.label} ${formatFixed(c.score, 3)}`).join(', ')}` : ''
+        outLine(`${String(this.index).padStart(6)}  ${p.label.padEnd(this.labelWidth)}  ${formatFixed(p.score)}  ${mark}${top}`.trimEnd())
+      }
+      this.index++
+    })
+  }
+
+  end(): void {
+    const first = this.first
+    if (this.json) {
+      const body = first ? { ...first, predictions: this.all } : { predictions: [] }
+      return outLine(JSON.stringify(body, null, 2))
+    }
+    if (!first) return outLine('no samples')
+    const c = first.calibration
+    const calibration = c.applied ? `calibration ${c.version} (γ ${formatFixed(c.gamma)}, T ${c.temperature})` : 'raw logits (calibration not applied)'
+    outLine()
+    outLine(`${this.index} samples · ${first.model} v${first.model_version} · ${calibration}`)
+    if (this.labelled > 0) outLine(`accuracy ${formatPercent(this.correct / this.labelled)} (${this.correct}/${this.labelled})`)
+  }
+}
