@@ -5,7 +5,9 @@ import { z } from 'zod'
 const Ready = z.object({
   ready: z.boolean(),
   models: z.record(z.string(), z.enum(['READY', 'LOADING', 'FAILED'])),
-  store: z.object({ kind: z.string(), state: z.enum(['open', 'closed']) }),
+  store: z
+    .object({ kind: z.string(), state: z.enum(['open', 'closed', 'unavailable']), error: z.string().nullable().optional() })
+    .describe('serving goes on while the store is unavailable (with the last known calibrations); writes answer 503'),
 })
 
 const routes: FastifyPluginAsyncZod = async (app) => {
@@ -32,7 +34,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     async (_req, reply) => {
       const models = Object.fromEntries(app.models.list().map((m) => [m.name, m.state]))
       const ready = !closing && app.models.settled()
-      const body = { ready, models, store: { kind: app.store.kind, state: 'open' as const } }
+      const body = { ready, models, store: { kind: app.store.kind, ...app.store.state() } }
       return reply.code(ready ? 200 : 503).send(body)
     },
   )

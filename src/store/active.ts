@@ -57,13 +57,16 @@ export class ActiveCalibrations {
 
   /** Follows the store's change notifications and reconciles every `reconcileMs`. */
   async start(reconcileMs: number): Promise<void> {
-    this.unsubscribe = this.store.subscribe((change) => {
-      if (change.version <= this.get(change.model, change.model_version).version) return
-      this.store
-        .active(change.model, change.model_version)
-        .then((record) => record && this.offer(record))
-        .catch(this.onError)
-    })
+    this.unsubscribe = this.store.subscribe(
+      (change) => {
+        if (change.version <= this.get(change.model, change.model_version).version) return
+        this.store
+          .active(change.model, change.model_version)
+          .then((record) => record && this.offer(record))
+          .catch(this.onError)
+      },
+      () => this.reconcile().catch(this.onError),
+    )
     await this.reconcile()
     this.timer = setInterval(() => this.reconcile().catch(this.onError), reconcileMs)
     this.timer.unref()

@@ -7,7 +7,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { CalserveError } from '../errors.js'
 import { rowToJob, rowToRecord, type CalibrationRow, type JobRow } from './rows.js'
-import type { CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoredCurve } from './types.js'
+import type { CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE calibrations (
@@ -70,6 +70,10 @@ export class SqliteStore implements Store {
       }
     }).immediate()
     this.db = db
+  }
+
+  state(): StoreState {
+    return this.db ? { state: 'open' } : { state: 'closed' }
   }
 
   async close(): Promise<void> {

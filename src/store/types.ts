@@ -72,11 +72,15 @@ export interface CalibrationChange {
   version: number
 }
 
+export type StoreState = { state: 'open' } | { state: 'closed' } | { state: 'unavailable'; error: string | null }
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
   /** Opens the connection and creates or migrates the schema. */
   init(): Promise<void>
   close(): Promise<void>
+  /** Whether writes can be expected to succeed now; reported by /health/ready. */
+  state(): StoreState
   active(model: string, modelVersion: number): Promise<CalibrationRecord | null>
   /** The active record of every (model, model version): what a replica reloads to reconcile. */
   activeAll(): Promise<CalibrationRecord[]>
@@ -91,6 +95,9 @@ export interface Store {
   append(c: NewCalibration, expectedVersion?: number): Promise<CalibrationRecord>
   putJob(job: JobRecord): Promise<void>
   getJob(id: string): Promise<JobRecord | null>
-  /** Called after each committed append, in this process or (where the store can tell) in others. */
-  subscribe(listener: (change: CalibrationChange) => void): () => void
+  /**
+   * `listener` hears of each committed append, in this process or (where the store can tell) in
+   * others; `onResync` is called when changes may have been missed (after a reconnect).
+   */
+  subscribe(listener: (change: CalibrationChange) => void, onResync?: () => void): () => void
 }

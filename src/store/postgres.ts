@@ -1,0 +1,332 @@
+// The replicated store: PostgreSQL through pg. Writes are one transaction each; a write NOTIFYs
+// inside its transaction, so the notification is delivered exactly when the write commits. Each
+// replica LISTENs on a dedicated connection that reconnects on its own; after a reconnect the
+// subscribers are told to resync, since notifications sent while it was away are lost.
+// A `schema` query parameter in the URL (postgres://…/db?schema=name) keeps one deployment's
+// tables apart from another's in the same database.
+import { EventEmitter } from 'node:events'
+import pg from 'pg'
+import { CalserveError } from '../errors.js'
+import { rowToJob, rowToRecord, type CalibrationRow, type JobRow } from './rows.js'
+import { versionConflict } from './sqlite.js'
+import type { CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
+
+const CHANNEL = 'calserve_calibration'
+/** Queries fail fast while the database is away: writes answer 503 instead of hanging. */
+const CONNECT_TIMEOUT_MS = 2000
+const STATEMENT_TIMEOUT_MS = 10_000
+const RECONNECT_MAX_MS = 1000
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE calibrations (
+     model TEXT NOT NULL,
+     model_version INTEGER NOT NULL,
+     version INTEGER NOT NULL,
+     gamma DOUBLE PRECISION NOT NULL,
+     temperature DOUBLE PRECISION NOT NULL,
+     method TEXT NOT NULL,
+     objective TEXT,
+     source_version INTEGER,
+     created_at TEXT NOT NULL,
+     created_by TEXT,
+     note TEXT,
+     n_samples INTEGER,
+     digest TEXT,
+     metrics TEXT,
+     curve TEXT,
+     PRIMARY KEY (model, model_version, version)
+   );
+   CREATE TABLE jobs (
+     id TEXT PRIMARY KEY,
+     model TEXT NOT NULL,
+     state TEXT NOT NULL,
+     done INTEGER NOT NULL,
+     total INTEGER NOT NULL,
+     result TEXT,
+     error TEXT,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );`,
+]
+
+const COLUMNS =
+  'model, model_version, version, gamma, temperature, method, objective, source_version, created_at, created_by, note, n_samples, digest, metrics'
+
+// Connection-level failures: the database is away, not the request wrong.
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006'])
+
+export interface PostgresTarget {
+  config: pg.ClientConfig
+  schema: string
+}
+
+export function parsePostgresUrl(url: string): PostgresTarget {
+  const u = new URL(url)
+  const schema = u.searchParams.get('schema') ?? 'public'
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name '${schema}' in CALSERVE_STORE_URL`)
+  u.searchParams.delete('schema')
+  return {
+    schema,
+    config: {
+      connectionString: u.toString(),
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+      options: `-c search_path=${schema}`,
+    },
+  }
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const
+  private readonly pool: pg.Pool
+  private readonly events = new EventEmitter()
+  private listener: pg.Client | undefined
+  private listening = false
+  private reconnectTimer: NodeJS.Timeout | undefined
+  private closed = false
+  private lastError: string | null = null
+
+  constructor(private readonly target: PostgresTarget) {
+    this.pool = new pg.Pool({ ...target.config, max: 10, idleTimeoutMillis: 10_000 })
+    // An idle client that loses its server emits here; without a handler the process would crash.
+    this.pool.on('error', (err) => (this.lastError = err.message))
+  }
+
+  async init(): Promise<void> {
+    const client = await this.pool.connect()
+    try {
+      await client.query('BEGIN')
+      // Several replicas may start at once: one migrates, the others wait and then see it done.
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('calserve:migrate'))")
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.target.schema}`)
+      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)')
+      const { rows } = await client.query<{ v: number }>('SELECT COALESCE(MAX(version), 0)::int AS v FROM schema_migrations')
+      for (let i = rows[0]!.v; i < MIGRATIONS.length; i++) {
+        await client.query(MIGRATIONS[i]!)
+        await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [i + 1, new Date().toISOString()])
+      }
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+    await this.listen()
+  }
+
+  /** Opens the LISTEN connection; on loss, retries with a short backoff until it is back. */
+  private async listen(attempt = 0): Promise<void> {
+    if (this.closed) return
+    const client = new pg.Client(this.target.config)
+    const retry = () => {
+      if (this.closed || this.reconnectTimer) return
+      this.listening = false
+      client.removeAllListeners()
+      client.on('error', () => {})
+      client.end().catch(() => {})
+      const delay = Math.min(RECONNECT_MAX_MS, 100 * 2 ** attempt)
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = undefined
+        void this.listen(attempt + 1)
+      }, delay)
+      this.reconnectTimer.unref()
+    }
+    client.on('error', (err) => {
+      this.lastError = err.message
+      retry()
+    })
+    client.on('end', retry)
+    client.on('notification', (msg) => {
+      if (msg.channel !== CHANNEL || !msg.payload) return
+      try {
+        this.events.emit('change', JSON.parse(msg.payload) as CalibrationChange)
+      } catch {
+        // A payload we did not write: ignore it; the periodic reconcile covers anything missed.
+      }
+    })
+    try {
+      await client.connect()
+      await client.query(`LISTEN ${CHANNEL}`)
+    } catch (err) {
+      this.lastError = (err as Error).message
+      if (attempt === 0 && !this.listener) {
+        // At start-up a store that can't be reached is an error the operator should see at once.
+        client.removeAllListeners()
+        await client.end().catch(() => {})
+        throw err
+      }
+      retry()
+      return
+    }
+    const wasListening = this.listener !== undefined
+    this.listener = client
+    this.listening = true
+    this.lastError = null
+    // Anything committed while this connection was away was not notified: resync.
+    if (wasListening) this.events.emit('resync')
+  }
+
+  state(): StoreState {
+    if (this.closed) return { state: 'closed' }
+    return this.listening ? { state: 'open' } : { state: 'unavailable', error: this.lastError }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    const listener = this.listener
+    this.listener = undefined
+    listener?.removeAllListeners()
+    listener?.on('error', () => {})
+    await listener?.end().catch(() => {})
+    await this.pool.end()
+    this.events.removeAllListeners()
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(text, values)).rows
+    } catch (err) {
+      throw this.translate(err)
+    }
+  }
+
+  private translate(err: unknown): unknown {
+    const code = (err as { code?: string }).code
+    const message = (err as Error).message ?? ''
+    if ((code && UNAVAILABLE_CODES.has(code)) || /timeout|terminat|Connection ended|not queryable/i.test(message)) {
+      this.lastError = message
+      return new CalserveError('STORE_UNAVAILABLE', 'the calibration store (PostgreSQL) is unavailable; retry shortly', {
+        store: 'postgres',
+      })
+    }
+    return err
+  }
+
+  async active(model: string, modelVersion: number): Promise<CalibrationRecord | null> {
+    const rows = await this.query<CalibrationRow>(
+      `SELECT ${COLUMNS} FROM calibrations WHERE model = $1 AND model_version = $2 ORDER BY version DESC LIMIT 1`,
+      [model, modelVersion],
+    )
+    return rows[0] ? rowToRecord(rows[0]) : null
+  }
+
+  async activeAll(): Promise<CalibrationRecord[]> {
+    const rows = await this.query<CalibrationRow>(
+      `SELECT DISTINCT ON (model, model_version) ${COLUMNS} FROM calibrations ORDER BY model, model_version, version DESC`,
+    )
+    return rows.map(rowToRecord)
+  }
+
+  async history(model: string, modelVersion: number): Promise<CalibrationRecord[]> {
+    const rows = await this.query<CalibrationRow>(
+      `SELECT ${COLUMNS} FROM calibrations WHERE model = $1 AND model_version = $2 ORDER BY version DESC`,
+      [model, modelVersion],
+    )
+    return rows.map(rowToRecord)
+  }
+
+  async get(model: string, modelVersion: number, version: number): Promise<CalibrationRecord | null> {
+    const rows = await this.query<CalibrationRow>(
+      `SELECT ${COLUMNS} FROM calibrations WHERE model = $1 AND model_version = $2 AND version = $3`,
+      [model, modelVersion, version],
+    )
+    return rows[0] ? rowToRecord(rows[0]) : null
+  }
+
+  async lastCurve(model: string, modelVersion: number): Promise<StoredCurve | null> {
+    const rows = await this.query<{ version: number; metrics: string | null; curve: string }>(
+      `SELECT version, metrics, curve FROM calibrations
+        WHERE model = $1 AND model_version = $2 AND curve IS NOT NULL ORDER BY version DESC LIMIT 1`,
+      [model, modelVersion],
+    )
+    const row = rows[0]
+    if (!row) return null
+    const curve = JSON.parse(row.curve) as Pick<StoredCurve, 'points' | 'marks'>
+    const metrics = row.metrics ? (JSON.parse(row.metrics) as { ausuc?: number | null }) : null
+    return { version: Number(row.version), ausuc: metrics?.ausuc ?? null, ...curve }
+  }
+
+  async append(c: NewCalibration, expectedVersion?: number): Promise<CalibrationRecord> {
+    let client: pg.PoolClient
+    try {
+      client = await this.pool.connect()
+    } catch (err) {
+      throw this.translate(err)
+    }
+    try {
+      await client.query('BEGIN')
+      // Serialises writers of one model version across every replica; the primary key would
+      // refuse a duplicate version anyway, but the lock turns the race into a clean 409.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`calserve:${c.model}:${c.model_version}`])
+      const { rows } = await client.query<{ v: number }>(
+        'SELECT COALESCE(MAX(version), 0)::int AS v FROM calibrations WHERE model = $1 AND model_version = $2',
+        [c.model, c.model_version],
+      )
+      const active = rows[0]!.v
+      if (expectedVersion !== undefined && expectedVersion !== active) throw versionConflict(expectedVersion, active)
+      const row: CalibrationRow = {
+        model: c.model,
+        model_version: c.model_version,
+        version: active + 1,
+        gamma: c.gamma,
+        temperature: c.temperature,
+        method: c.method,
+        objective: c.objective ?? null,
+        source_version: c.source_version ?? null,
+        created_at: new Date().toISOString(),
+        created_by: c.created_by ?? null,
+        note: c.note ?? null,
+        n_samples: c.n_samples ?? null,
+        digest: c.digest ?? null,
+        metrics: c.metrics ? JSON.stringify(c.metrics) : null,
+      }
+      await client.query(
+        `INSERT INTO calibrations (${COLUMNS}, curve) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+        [
+          row.model, row.model_version, row.version, row.gamma, row.temperature, row.method, row.objective, row.source_version,
+          row.created_at, row.created_by, row.note, row.n_samples, row.digest, row.metrics, c.curve ? JSON.stringify(c.curve) : null,
+        ],
+      )
+      const change: CalibrationChange = { model: row.model, model_version: row.model_version, version: row.version }
+      await client.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(change)])
+      await client.query('COMMIT')
+      return rowToRecord(row)
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw this.translate(err)
+    } finally {
+      client.release()
+    }
+  }
+
+  async putJob(job: JobRecord): Promise<void> {
+    await this.query(
+      `INSERT INTO jobs (id, model, state, done, total, result, error, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (id) DO UPDATE SET state = excluded.state, done = excluded.done, total = excluded.total,
+         result = excluded.result, error = excluded.error, updated_at = excluded.updated_at`,
+      [
+        job.id, job.model, job.state, job.progress.done, job.progress.total,
+        job.result === null ? null : JSON.stringify(job.result),
+        job.error === null ? null : JSON.stringify(job.error),
+        job.created_at, job.updated_at,
+      ],
+    )
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    const rows = await this.query<JobRow>('SELECT * FROM jobs WHERE id = $1', [id])
+    return rows[0] ? rowToJob(rows[0]) : null
+  }
+
+  subscribe(listener: (change: CalibrationChange) => void, onResync?: () => void): () => void {
+    this.events.on('change', listener)
+    if (onResync) this.events.on('resync', onResync)
+    return () => {
+      this.events.off('change', listener)
+      if (onResync) this.events.off('resync', onResync)
+    }
+  }
+}
