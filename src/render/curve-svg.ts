@@ -5,10 +5,13 @@ import type { CurvePoint } from '../calibration/types.js'
 
 export interface CurveSvgInput {
   title: string
-  curve: CurvePoint[]
-  ausuc: number | null
+  /** One curve (its AUSUC goes in the title) or several (each named with its AUSUC in the legend). */
+  curves: Array<{ name: string; points: CurvePoint[]; ausuc: number | null }>
   marks: Array<{ name: string; gamma: number; acc_s_y: number | null; acc_u_y: number | null }>
 }
+
+const CURVE_COLOURS = ['#1f77b4', '#7f7f7f', '#bcbd22', '#e377c2']
+const formatAusuc = (a: number | null) => (a === null ? 'AUSUC n/a' : `AUSUC ${a.toFixed(4)}`)
 
 const W = 640
 const H = 480
@@ -34,8 +37,8 @@ function formatGamma(g: number): string {
 }
 
 export function renderCurveSvg(input: CurveSvgInput): string {
-  const auc = input.ausuc === null ? 'AUSUC n/a' : `AUSUC ${input.ausuc.toFixed(4)}`
-  const title = escapeXml(`${input.title} — ${auc}`)
+  const single = input.curves.length === 1
+  const title = escapeXml(single ? `${input.title} — ${formatAusuc(input.curves[0]!.ausuc)}` : input.title)
   const out: string[] = []
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
@@ -63,13 +66,21 @@ export function renderCurveSvg(input: CurveSvgInput): string {
     `<text x="${(PLOT.left + PLOT.right) / 2}" y="${PLOT.bottom + 40}" text-anchor="middle">Acc_U/Y</text>`,
     `<text x="20" y="${(PLOT.top + PLOT.bottom) / 2}" text-anchor="middle" transform="rotate(-90 20 ${(PLOT.top + PLOT.bottom) / 2})">Acc_S/Y</text>`,
   )
-  // The curve: points with both coordinates defined, in γ order.
-  const pts = input.curve
-    .filter((p) => p.acc_u_y !== null && p.acc_s_y !== null)
-    .map((p) => `${f2(px(p.acc_u_y!))},${f2(py(p.acc_s_y!))}`)
-  if (pts.length > 0) {
-    out.push(`<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${pts.join(' ')}"/>`)
-  }
+  // The curves: points with both coordinates defined, in γ order; with several, a legend at the
+  // bottom left (where a seen–absent curve leaves room) names each with its AUSUC.
+  input.curves.forEach((curve, i) => {
+    const colour = CURVE_COLOURS[i % CURVE_COLOURS.length]!
+    const pts = curve.points
+      .filter((p) => p.acc_u_y !== null && p.acc_s_y !== null)
+      .map((p) => `${f2(px(p.acc_u_y!))},${f2(py(p.acc_s_y!))}`)
+    if (pts.length > 0) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${pts.join(' ')}"/>`)
+    if (single) return
+    const ly = PLOT.bottom - 12 - (input.curves.length - 1 - i) * 18
+    out.push(
+      `<line x1="${PLOT.left + 12}" y1="${ly}" x2="${PLOT.left + 32}" y2="${ly}" stroke="${colour}" stroke-width="2"/>`,
+      `<text x="${PLOT.left + 38}" y="${ly + 4}">${escapeXml(`${curve.name} — ${formatAusuc(curve.ausuc)}`)}</text>`,
+    )
+  })
   // Marks and the legend (top right of the plot, where a seen–absent curve leaves room).
   input.marks.forEach((mk, i) => {
     const colour = COLOURS[i % COLOURS.length]!

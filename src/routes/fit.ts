@@ -166,8 +166,7 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
       reply.type('image/svg+xml; charset=utf-8')
       return renderCurveSvg({
         title: `${model.name} v${model.version}, calibration ${curve.version}`,
-        curve: curve.points,
-        ausuc: curve.ausuc,
+        curves: [{ name: 'seen–absent curve', points: curve.points, ausuc: curve.ausuc }],
         marks: curve.marks,
       })
     },

@@ -13,8 +13,7 @@ const mark = (name: string, gamma: number) => {
 t.test('a standalone SVG with axes, curve, marks and AUSUC', async (t) => {
   const svg = renderCurveSvg({
     title: 'demo model',
-    curve: points,
-    ausuc,
+    curves: [{ name: 'demo', points, ausuc }],
     marks: [mark('uncalibrated', 0), mark('fitted', 0.5), { name: 'active', gamma: 1e300, acc_s_y: null, acc_u_y: null }],
   })
   t.match(svg, /^<svg /)
@@ -45,12 +44,28 @@ t.test('a standalone SVG with axes, curve, marks and AUSUC', async (t) => {
 t.test('all text is XML-escaped', async (t) => {
   const svg = renderCurveSvg({
     title: '<script>alert("x")</script> & co',
-    curve: points,
-    ausuc: null,
+    curves: [{ name: 'x', points, ausuc: null }],
     marks: [{ name: "<b>o'hara</b>", gamma: 0, acc_s_y: 0.5, acc_u_y: 0.5 }],
   })
   t.notMatch(svg, /<script>/)
   t.notMatch(svg, /<b>/)
   t.match(svg, /&lt;script&gt;alert\(&quot;x&quot;\)&lt;\/script&gt; &amp; co — AUSUC n\/a/)
   t.match(svg, /&lt;b&gt;o&apos;hara&lt;\/b&gt;/)
+})
+
+t.test('several curves: one polyline each, named with their AUSUC in the legend', async (t) => {
+  const svg = renderCurveSvg({
+    title: 'pre-trained vs <fine-tuned>',
+    curves: [
+      { name: 'pre-trained', points, ausuc: 0.25 },
+      { name: '<fine-tuned>', points: points.slice(1), ausuc },
+    ],
+    marks: [],
+  })
+  t.equal((svg.match(/<polyline /g) ?? []).length, 2)
+  t.match(svg, /pre-trained — AUSUC 0\.2500/)
+  t.match(svg, /&lt;fine-tuned&gt; — AUSUC 0\.5833/)
+  t.notMatch(svg, /<title>[^<]*AUSUC/, 'with several curves the title carries no single AUSUC')
+  const strokes = [...svg.matchAll(/<polyline [^>]*stroke="(#[0-9a-f]+)"/g)].map((m) => m[1])
+  t.equal(new Set(strokes).size, 2)
 })
