@@ -150,7 +150,8 @@ def ausuc(z, y):
     """Area under the seen-absent curve (Acc_S/Y, Acc_U/Y) as gamma runs over R, in [0,1]."""
     g = np.sort(np.unique(gap(z)))
     cands = np.concatenate([[g[0] - 1.0], (g[:-1] + g[1:]) / 2, [g[-1] + 1.0]])
-    pts = sorted((metrics(z, y, c)["Acc_U/Y"] / 100, metrics(z, y, c)["Acc_S/Y"] / 100) for c in cands)
+    # In γ order (the candidates are sorted by γ), as calserve traces it.
+    pts = [(metrics(z, y, c)["Acc_U/Y"] / 100, metrics(z, y, c)["Acc_S/Y"] / 100) for c in cands]
     xs, ys = zip(*pts)
     return float(np.trapz(ys, xs))
 
