@@ -484,9 +484,9 @@ async function write(action, path, body) {
       setStatus('error', explain(err, action))
     }
   } finally {
+    await poll({ force: true })
     state.busy = false
     document.body.classList.remove('busy')
-    await poll({ force: true })
   }
 }
 
@@ -554,7 +554,8 @@ async function pollOnce(force) {
     if (m) {
       const version = m.calibration ? m.calibration.version : null
       const changed = state.detail.name !== m.name || state.detail.calVersion !== version || state.detail.state !== m.state
-      if (changed && state.detail.name === m.name && state.detail.calVersion !== null && !force)
+      // (Not while a write of this page is being answered: its own status line says what happened.)
+      if (changed && state.detail.name === m.name && state.detail.calVersion !== null && !force && !state.busy)
         setStatus('info', `${m.name}: calibration changed elsewhere to version ${version} (${m.calibration ? m.calibration.method : 'none'}).`)
       if (changed || force) await loadDetail({ resetSlider: false })
     } else {
