@@ -1,8 +1,10 @@
 // buildApp(config) -> Fastify: external plugins, then calserve's decorators, then routes.
 // main.ts listens and handles signals; tests call buildApp through test/helper.ts.
 import swagger from '@fastify/swagger'
+import rateLimit from '@fastify/rate-limit'
 import swaggerUi from '@fastify/swagger-ui'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import underPressure from '@fastify/under-pressure'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransformObject,
@@ -13,6 +15,7 @@ import {
 import type { Config } from './config.js'
 import { CalserveError, errorBody } from './errors.js'
 import { transform } from './openapi.js'
+import authPlugin from './plugins/auth.js'
 import metricsPlugin from './plugins/metrics.js'
 import modelsPlugin from './plugins/models.js'
 import storePlugin from './plugins/store.js'
@@ -25,6 +28,12 @@ import predictRoutes from './routes/predict.js'
 import uiRoutes from './routes/ui.js'
 
 export const API_VERSION = '0.1.0'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    lifecycle: { draining: boolean }
+  }
+}
 
 export interface AppDeps {
   /** A pino logger or logger options; defaults to JSON logs at the configured level. */
@@ -44,6 +53,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const app = Fastify({
     ...(isPinoInstance(logger) ? { loggerInstance: logger } : { logger }),
     bodyLimit: config.bodyLimitBytes,
+    // A client that trickles a body can't hold a connection forever.
+    requestTimeout: config.requestTimeoutMs,
     // Model names are matched exactly; a trailing slash is a different (unknown) route.
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<ZodTypeProvider>()
@@ -76,17 +87,49 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     transformObject: jsonSchemaTransformObject,
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
+  // Load shedding: while the event loop lags (or the heap is past its bound), answer 503 with
+  // Retry-After at once instead of letting every request's latency grow.
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.maxEventLoopDelayMs,
+    maxHeapUsedBytes: config.maxHeapUsedBytes,
+    retryAfter: 1,
+    // Health, metrics and docs still answer under pressure: a probe must see the process alive.
+    // under-pressure continues the request when the handler returns nothing and sends what it
+    // returns otherwise (its types only admit void, hence the cast).
+    pressureHandler: ((req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
+      if (req.routeOptions.config?.access === 'public') return undefined
+      reply.code(503).header('retry-after', '1')
+      return errorBody('CALSERVE_OVERLOADED', `the server is overloaded (${type}${value === undefined ? '' : ` ${Math.round(value)}`}); retry shortly`)
+    }) as unknown as (req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
+  })
+  await app.register(authPlugin, { config })
+  if (config.rateLimitPerMinute > 0)
+    await app.register(rateLimit, {
+      max: config.rateLimitPerMinute,
+      timeWindow: 60_000,
+      // Per token when there is one, per address otherwise.
+      keyGenerator: (req) => req.principal ?? req.ip,
+      hook: 'preHandler',
+      // What this returns is thrown, so it reaches the error handler like any CalserveError.
+      errorResponseBuilder: (_req, ctx) =>
+        new CalserveError('RATE_LIMITED', `more than ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
+    })
 
-  // calserve's decorators.
+  // calserve's decorators. `lifecycle.draining` turns /health/ready to 503 before the listener
+  // closes, so a load balancer stops sending new work first.
+  app.decorate('lifecycle', { draining: false })
+  app.addHook('preClose', async () => {
+    app.lifecycle.draining = true
+  })
   await app.register(metricsPlugin)
   await app.register(storePlugin, { config })
   await app.register(modelsPlugin, { config })
 
   // Routes.
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
   await app.register(healthRoutes)
   await app.register(modelRoutes)
-  await app.register(predictRoutes, { bodyLimit: config.bodyLimitBytes })
+  await app.register(predictRoutes, { bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples })
   await app.register(calibrationRoutes)
   await app.register(fitRoutes, { fitSyncMaxSamples: config.fitSyncMaxSamples, fitBodyLimitBytes: config.fitBodyLimitBytes })
   await app.register(curveRoutes)
@@ -94,7 +137,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   return app
 }
 
-function errorHandler(this: FastifyInstance, err: Error & { statusCode?: number; code?: string }, req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) {
+function errorHandler(this: FastifyInstance, err: Error & { statusCode?: number; code?: string }, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof CalserveError) {
     if (err.statusCode >= 500) req.log.warn({ err, method: req.method, url: req.url }, err.message)
     // Shed load tells the client when to come back rather than letting it retry at once.

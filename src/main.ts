@@ -1,7 +1,7 @@
 // Process entry: read the configuration, build the app, listen, and shut down gracefully.
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, isLoopback, loadConfig } from './config.js'
 
 async function main(): Promise<void> {
   let config
@@ -15,12 +15,24 @@ async function main(): Promise<void> {
     throw err
   }
   const app = await buildApp(config)
-  closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
+  // On SIGTERM: readiness turns 503, (optionally) a pause for load balancers to notice, then the
+  // listener closes, in-flight requests and fit jobs finish, and the sessions and the store close.
+  // Past the grace period close-with-grace exits anyway.
+  closeWithGrace({ delay: config.shutdownGraceMs + config.shutdownDelayMs }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
+    app.lifecycle.draining = true
+    if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs))
     await app.close()
+    app.log.info('closed')
   })
   const address = await app.listen({ host: config.host, port: config.port })
+  if (config.adminTokens.length === 0)
+    app.log.warn(
+      isLoopback(config.host)
+        ? 'no CALSERVE_ADMIN_TOKENS: calibration writes are open to anyone on this machine (the server listens on loopback only)'
+        : `no CALSERVE_ADMIN_TOKENS and CALSERVE_ALLOW_INSECURE=1: anyone who can reach ${config.host} can change calibrations`,
+    )
   app.log.info({ address, store: config.storeUrl, models: config.modelRepository }, `calserve listening on ${address}`)
   await app.modelsLoaded.catch(() => {})
   const states = app.models.list().map((m) => `${m.name}:${m.state}`)

@@ -7,7 +7,7 @@ import type { ReadyModel } from '../models/repository.js'
 import type { CalibrationRecord } from '../store/types.js'
 import { CalibrationRecordSchema, HistorySchema, ModelParams, RollbackSchema, SetCalibrationSchema } from './schemas.js'
 
-const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody }
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody }
 
 const routes: FastifyPluginAsyncZod = async (app) => {
   const served = (name: string): ReadyModel => app.models.ready(name)
@@ -35,6 +35,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.put(
     '/v1/models/:name/calibration',
     {
+      config: { access: 'admin' },
       schema: {
         tags: ['calibration'],
         summary: 'Set γ (and temperature) by hand as the next version',
@@ -47,7 +48,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const model = served(req.params.name)
       const { gamma, temperature, expected_version, note } = req.body
       const record = await app.store.append(
-        { model: model.name, model_version: model.version, gamma, temperature, method: 'manual', note: note ?? null },
+        { model: model.name, model_version: model.version, gamma, temperature, method: 'manual', note: note ?? null, created_by: req.principal },
         expected_version,
       )
       return activate(record)
@@ -73,6 +74,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/models/:name/calibration/rollback',
     {
+      config: { access: 'admin' },
       schema: {
         tags: ['calibration'],
         summary: 'Make a stored version active again',
@@ -105,6 +107,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
           digest: source.digest,
           metrics: source.metrics,
           note: note ?? null,
+          created_by: req.principal,
         },
         expected_version,
       )

@@ -55,6 +55,7 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
   app.post(
     '/v1/models/:name/calibration/fit',
     {
+      config: { access: 'admin' },
       bodyLimit: opts.fitBodyLimitBytes,
       schema: {
         tags: ['calibration'],
@@ -71,13 +72,13 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
             },
           },
         } as unknown as typeof FitBodySchema,
-        response: { 200: FitResponseSchema, 202: JobAcceptedSchema, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
+        response: { 200: FitResponseSchema, 202: JobAcceptedSchema, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 503: ErrorBody },
       },
     },
     async (req, reply) => {
       const model = app.models.ready(req.params.name)
       if (Buffer.isBuffer(req.body)) {
-        const options = req.query
+        const options = { ...req.query, created_by: req.principal }
         checkFitPreconditions(deps, model, options)
         const { data, n } = decodeFloat32Body(req.body, model.runner.sampleSize)
         const labels = binaryLabels(model, req.query.labels ?? headerValue(req.headers[LABELS_HEADER]), n)
@@ -92,7 +93,7 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
         }, reply)
       }
       if (isNdjson(req.headers['content-type'])) {
-        const options = req.query
+        const options = { ...req.query, created_by: req.principal }
         checkFitPreconditions(deps, model, options)
         const collector = new LogitCollector(model, app.infer)
         await readNdjson(req.body as unknown as Readable, model, collector, {
@@ -102,7 +103,8 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
         const set = await collector.finish()
         return dispatch(model, set.n, options, async () => set, reply)
       }
-      const { inputs, labels: given, ...options } = req.body
+      const { inputs, labels: given, ...rest } = req.body
+      const options = { ...rest, created_by: req.principal }
       checkFitPreconditions(deps, model, options)
       if (inputs.length !== given.length)
         throw badInput(`inputs has ${inputs.length} samples but labels has ${given.length}`, {
@@ -132,6 +134,7 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
   app.get(
     '/v1/jobs/:id',
     {
+      config: { access: 'admin' },
       schema: {
         tags: ['calibration'],
         summary: 'State, progress and result of a fit job',

@@ -11,20 +11,16 @@ const Ready = z.object({
 })
 
 const routes: FastifyPluginAsyncZod = async (app) => {
-  let closing = false
-  app.addHook('preClose', async () => {
-    closing = true
-  })
-
   app.get(
     '/health/live',
-    { schema: { tags: ['health'], summary: 'The process is up', response: { 200: z.object({ live: z.literal(true) }) } } },
+    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'The process is up', response: { 200: z.object({ live: z.literal(true) }) } } },
     async () => ({ live: true as const }),
   )
 
   app.get(
     '/health/ready',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['health'],
         summary: 'Every model finished loading (READY or FAILED) and the store is open',
@@ -33,7 +29,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (_req, reply) => {
       const models = Object.fromEntries(app.models.list().map((m) => [m.name, m.state]))
-      const ready = !closing && app.models.settled()
+      const ready = !app.lifecycle.draining && app.models.settled()
       const body = { ready, models, store: { kind: app.store.kind, ...app.store.state() } }
       return reply.code(ready ? 200 : 503).send(body)
     },
@@ -41,7 +37,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/metrics',
-    { schema: { tags: ['health'], summary: 'Prometheus metrics', produces: ['text/plain'], response: { 200: z.string() } } },
+    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'Prometheus metrics', produces: ['text/plain'], response: { 200: z.string() } } },
     async (_req, reply) => {
       reply.type(app.metrics.registry.contentType)
       return app.scrapeMetrics()

@@ -148,6 +148,13 @@ export class PostgresStore implements Store {
     try {
       await client.connect()
       await client.query(`LISTEN ${CHANNEL}`)
+      if (this.closed) {
+        // close() ran while this connection was being opened: nobody will end it but us.
+        client.removeAllListeners()
+        client.on('error', () => {})
+        await client.end().catch(() => {})
+        return
+      }
     } catch (err) {
       this.lastError = (err as Error).message
       if (attempt === 0 && !this.listener) {
@@ -173,7 +180,10 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Closing twice is harmless, as with the SQLite store (pg's pool refuses a second end()).
+    if (this.closed) return
     this.closed = true
+    this.listening = false
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     const listener = this.listener
     this.listener = undefined
@@ -255,6 +265,7 @@ export class PostgresStore implements Store {
     } catch (err) {
       throw this.translate(err)
     }
+    let broken = false
     try {
       await client.query('BEGIN')
       // Serialises writers of one model version across every replica; the primary key would
@@ -294,10 +305,12 @@ export class PostgresStore implements Store {
       await client.query('COMMIT')
       return rowToRecord(row)
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
+      // A connection whose ROLLBACK fails is broken (or still inside the transaction): destroy it
+      // instead of handing it back to the pool.
+      broken = await client.query('ROLLBACK').then(() => false, () => true)
       throw this.translate(err)
     } finally {
-      client.release()
+      client.release(broken)
     }
   }
 

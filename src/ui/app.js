@@ -9,6 +9,7 @@
 //   (another tab, another replica, the CLI) its calibration, history and curve are reloaded.
 
 const POLL_MS = 2000
+const REQUEST_TIMEOUT_MS = 15000
 const SVG_NS = 'http://www.w3.org/2000/svg'
 
 let adminToken = ''
@@ -133,7 +134,14 @@ async function api(method, path, body, { admin = false } = {}) {
   if (admin && adminToken) headers.authorization = `Bearer ${adminToken}`
   let res
   try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' })
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+      // A request that never ends (a stuck connection) must not stop the polling for good.
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    })
   } catch (err) {
     throw new ApiError(0, 'NETWORK', `cannot reach calserve (${err && err.message ? err.message : 'network error'})`)
   }

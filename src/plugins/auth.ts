@@ -1,0 +1,72 @@
+// Bearer-token access control. Each route says what it needs in its config:
+//   access: 'public' (health, metrics, docs) | 'read' (default: reads and predict) | 'admin' (writes)
+// Admin tokens may do everything; API tokens may read and predict. With no admin token configured,
+// writes are allowed only because the server listens on loopback (config refuses anything else
+// unless CALSERVE_ALLOW_INSECURE=1). Tokens are compared in constant time, by their SHA-256, so
+// neither a token's content nor its length leaks through timing.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import { CalserveError } from '../errors.js'
+
+export type Access = 'public' | 'read' | 'admin'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access
+  }
+  interface FastifyRequest {
+    /** The name of the token that authenticated the request; null when none did. */
+    principal: string | null
+  }
+}
+
+interface KnownToken {
+  name: string
+  digest: Buffer
+  admin: boolean
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest()
+
+/** The token whose digest matches; every known token is compared, so timing says nothing. */
+function match(tokens: KnownToken[], presented: string): KnownToken | undefined {
+  const digest = sha256(presented)
+  let found: KnownToken | undefined
+  for (const t of tokens) if (timingSafeEqual(t.digest, digest) && !found) found = t
+  return found
+}
+
+function bearer(header: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')
+  return m?.[1]
+}
+
+export default fp(
+  async (app, opts: { config: Config }) => {
+    const admin = opts.config.adminTokens.map((t) => ({ name: t.name, digest: sha256(t.token), admin: true }))
+    const api = opts.config.apiTokens.map((t) => ({ name: t.name, digest: sha256(t.token), admin: false }))
+    const all = [...admin, ...api]
+    app.decorateRequest('principal', null)
+
+    app.addHook('onRequest', async (req, reply) => {
+      // The documentation UI's own routes come from @fastify/swagger-ui and carry no config.
+      const access = req.routeOptions.url?.startsWith('/docs') ? 'public' : (req.routeOptions.config?.access ?? 'read')
+      if (access === 'public') return
+      const presented = bearer(req.headers.authorization)
+      const token = presented === undefined ? undefined : match(all, presented)
+      req.principal = token?.name ?? null
+      // Reads are guarded once API tokens exist, writes once admin tokens do; an open route ignores
+      // a token it doesn't know rather than refusing it.
+      const guarded = access === 'admin' ? admin.length > 0 : api.length > 0
+      if (!guarded) return
+      if (presented === undefined) {
+        reply.header('www-authenticate', 'Bearer realm="calserve"')
+        throw new CalserveError('UNAUTHORIZED', `this ${access === 'admin' ? 'change' : 'request'} needs Authorization: Bearer <token>`)
+      }
+      if (!token || (access === 'admin' && !token.admin))
+        throw new CalserveError('FORBIDDEN', access === 'admin' ? 'this token may not change calibrations' : 'this token is not accepted')
+    })
+  },
+  { name: 'calserve-auth' },
+)

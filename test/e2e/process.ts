@@ -1,0 +1,157 @@
+// Starting the real calserve process for end-to-end tests: `node --import tsx src/main.ts` with a
+// CALSERVE_* environment, on a free port picked here, its output kept for failure messages.
+//
+//   const server = await start(t, { CALSERVE_STORE_URL: `sqlite:${file}` })
+//   await waitReady(server)
+//   await fetch(`${server.url}/v1/models`)
+//   const { code } = await stop(server)        // SIGTERM, then waits for exit
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import { resolve } from 'node:path'
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..')
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+export interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+export interface Server {
+  proc: ChildProcess
+  port: number
+  url: string
+  /** Everything the process wrote so far, stdout and stderr interleaved. */
+  output(): string
+  /** The JSON log lines from stdout, parsed (other lines skipped). */
+  logs(): Array<Record<string, unknown>>
+  /** Settles when the process exits. */
+  exited: Promise<Exit>
+}
+
+/** A TCP port that was free a moment ago: bind port 0, read it, close. */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', rej)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      if (addr === null || typeof addr === 'string') return rej(new Error('no port'))
+      srv.close(() => res(addr.port))
+    })
+  })
+}
+
+/**
+ * Spawns calserve. The defaults serve the fixture models on loopback with info logs; `env` adds to
+ * or overrides them (give CALSERVE_STORE_URL; the default would be ./data). Killed on teardown if
+ * the test left it running.
+ */
+export async function start(t: Teardown, env: Record<string, string>, opts: { port?: number } = {}): Promise<Server> {
+  const port = opts.port ?? (await freePort())
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: REPO_ROOT,
+    env: {
+      ...cleanEnv(),
+      CALSERVE_HOST: '127.0.0.1',
+      CALSERVE_PORT: String(port),
+      CALSERVE_MODEL_REPOSITORY: 'test/fixtures/models',
+      CALSERVE_LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let stdout = ''
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => ((out += d), (stdout += d)))
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d))
+  const exited = new Promise<Exit>((res) => proc.once('exit', (code, signal) => res({ code, signal })))
+  t.teardown(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL')
+      await exited
+    }
+  })
+  return {
+    proc,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    output: () => out,
+    logs: () =>
+      stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l) as Record<string, unknown>]
+          } catch {
+            return []
+          }
+        }),
+    exited,
+  }
+}
+
+/** This process's environment without the test runner's loaders and settings, nor any CALSERVE_*. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)),
+  )
+}
+
+/** Polls /health/ready until it answers 200; throws with the process output if it exits or times out. */
+export async function waitReady(server: Server, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs
+  let exit: Exit | undefined
+  void server.exited.then((e) => (exit = e))
+  while (Date.now() < deadline) {
+    if (exit) throw new Error(`calserve exited (${JSON.stringify(exit)}) before it was ready:\n${server.output()}`)
+    try {
+      const res = await fetch(`${server.url}/health/ready`, { signal: AbortSignal.timeout(2000) })
+      if (res.status === 200) return (await res.json()) as Record<string, unknown>
+      await res.body?.cancel()
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`calserve was not ready within ${timeoutMs} ms:\n${server.output()}`)
+}
+
+/** Sends `signal` (SIGTERM by default) and waits for the exit; SIGKILLs after `timeoutMs`. */
+export async function stop(server: Server, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 20_000): Promise<Exit> {
+  if (server.proc.exitCode !== null || server.proc.signalCode !== null) return server.exited
+  server.proc.kill(signal)
+  const timer = setTimeout(() => server.proc.kill('SIGKILL'), timeoutMs)
+  try {
+    return await server.exited
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** fetch with a JSON body; answers status and parsed JSON (or text). */
+export async function call(
+  server: Server,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: any; text: string }> {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    signal: AbortSignal.timeout(10_000),
+  })
+  const text = await res.text()
+  let json: unknown = undefined
+  try {
+    json = JSON.parse(text)
+  } catch {
+    // not JSON (metrics)
+  }
+  return { status: res.status, json, text }
+}
