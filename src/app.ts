@@ -55,7 +55,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     bodyLimit: config.bodyLimitBytes,
     // A client that trickles a body can't hold a connection forever.
     requestTimeout: config.requestTimeoutMs,
-    // Model names are matched exactly; a trailing slash is a different (unknown) route.
+    // /v1/models/x/ is /v1/models/x: clients that add a slash are served, not refused.
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<ZodTypeProvider>()
 

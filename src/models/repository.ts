@@ -1,7 +1,7 @@
 // The model repository: <root>/<name>/model.json and <root>/<name>/<version>/model.onnx. Each
 // model loads on its own; one that fails is marked FAILED with the reason and the rest still serve.
 import { readdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve, sep } from 'node:path'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { CalserveError, modelNotFound } from '../errors.js'
 import { ManifestError, readManifest, type ExecutionProvider, type Manifest } from './manifest.js'
@@ -110,9 +110,12 @@ export class ModelRepository {
       this.log.info({ model: model.name, version: model.version, provider: loaded.provider }, 'model ready')
     } catch (err) {
       const known = err instanceof ManifestError || err instanceof ModelLoadError
+      const message = known ? err.message : `failed to load: ${(err as Error).message}`
       model.state = 'FAILED'
-      model.reason = known ? err.message : `failed to load: ${(err as Error).message}`
-      this.log.error({ model: model.name, reason: model.reason }, 'model failed to load')
+      // Clients see paths relative to the repository (tiny/model.json), not the server's layout;
+      // the log keeps the full message.
+      model.reason = message.split(`${resolve(this.root)}${sep}`).join('').split(`${this.root}${sep}`).join('')
+      this.log.error({ model: model.name, reason: message }, 'model failed to load')
     }
   }
 

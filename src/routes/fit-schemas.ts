@@ -13,7 +13,7 @@ const fitOptions = {
 }
 
 export const FitBodySchema = z
-  .object({
+  .strictObject({
     inputs: z.array(Sample).describe('the samples of the labelled set'),
     labels: z.array(z.union([z.string(), z.number().int()])).describe('one label per sample: a label name or a class index'),
     ...fitOptions,
@@ -21,7 +21,7 @@ export const FitBodySchema = z
   .meta({ id: 'FitRequest' })
 
 /** The same options, for a set streamed as ndjson or binary: they travel in the query string. */
-export const FitQuerySchema = z.object({
+export const FitQuerySchema = z.strictObject({
   method: fitOptions.method,
   objective: fitOptions.objective,
   dry_run: queryBool.default(false),

@@ -67,7 +67,7 @@ export const Sample = z
   .describe('one sample: an array of numbers, flat or nested, holding exactly prod(input.shape) numbers')
 
 export const PredictRequestSchema = z
-  .object({
+  .strictObject({
     inputs: z.array(Sample).describe('the samples to classify'),
     top_k: z.number().int().min(1).default(1).describe('how many classes to return per sample, best first'),
     calibrated: z.boolean().default(true).describe('false: predict from the raw logits, γ not added'),
@@ -79,7 +79,7 @@ export const PredictRequestSchema = z
 export const queryBool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
 
 /** Predict options for a binary body, where they travel in the query string. */
-export const PredictQuerySchema = z.object({
+export const PredictQuerySchema = z.strictObject({
   top_k: z.coerce.number().int().min(1).default(1),
   calibrated: queryBool.default(true),
   return_logits: queryBool.default(false),
@@ -111,7 +111,7 @@ export const PredictResponseSchema = z
   .meta({ id: 'PredictResponse' })
 
 export const SetCalibrationSchema = z
-  .object({
+  .strictObject({
     gamma: z.number().describe('finite bias for the absent classes'),
     temperature: z.number().positive().default(1).describe('score temperature; argmax is unaffected'),
     expected_version: z
@@ -125,7 +125,7 @@ export const SetCalibrationSchema = z
   .meta({ id: 'SetCalibration' })
 
 export const RollbackSchema = z
-  .object({
+  .strictObject({
     version: z.number().int().min(1).describe('the stored calibration version to make active again'),
     expected_version: z.number().int().min(0).optional(),
     note: z.string().max(2000).optional(),

@@ -190,7 +190,14 @@ function explain(err, action) {
 // ---------------------------------------------------------------------------------------------
 // Overview table and model selector
 
+let overviewShown = ''
+
 function renderOverview() {
+  $('updated').textContent = `updated ${new Date().toLocaleTimeString()}`
+  // Rebuild only on a change, so a click on a row isn't lost to a re-render every poll.
+  const shown = JSON.stringify([state.selected, state.models])
+  if (shown === overviewShown) return
+  overviewShown = shown
   const body = $('models').tBodies[0]
   body.replaceChildren()
   for (const m of state.models) {
@@ -221,7 +228,6 @@ function renderOverview() {
     sel.replaceChildren(...names.map((n) => new Option(n, n)))
   }
   if (state.selected !== null) sel.value = state.selected
-  $('updated').textContent = `updated ${new Date().toLocaleTimeString()}`
 }
 
 async function select(name) {

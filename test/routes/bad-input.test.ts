@@ -112,3 +112,24 @@ t.test('bad requests', async (t) => {
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
+
+t.test('unknown request fields are refused, not ignored: a typo must not skip a check', async (t) => {
+  const app = await build(t)
+  await app.inject({ method: 'PUT', url: '/v1/models/tiny/calibration', payload: { gamma: 1 } })
+  const typo = await app.inject({ method: 'PUT', url: '/v1/models/tiny/calibration', payload: { gamma: 2, expected_versoin: 0 } })
+  t.equal(typo.statusCode, 400)
+  t.match(typo.json().error.message, /expected_versoin/)
+  const fitTypo = await app.inject({ method: 'POST', url: '/v1/models/tiny/calibration/fit', payload: { inputs: [[1, 2, 3]], labels: ['cat'], dryrun: true } })
+  t.equal(fitTypo.statusCode, 400, 'a misspelt dry_run must not store a fit')
+  const queryTypo = await app.inject({
+    method: 'POST',
+    url: '/v1/models/tiny/calibration/fit?dryrun=true',
+    headers: { 'content-type': 'application/x-ndjson' },
+    payload: '{"input":[1,2,3],"label":"cat"}\n',
+  })
+  t.equal(queryTypo.statusCode, 400)
+  const predictTypo = await app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: { inputs: [[1, 2, 3]], topk: 2 } })
+  t.equal(predictTypo.statusCode, 400)
+  const history = (await app.inject({ url: '/v1/models/tiny/calibration/history' })).json()
+  t.equal(history.versions.length, 1, 'nothing was stored')
+})

@@ -1,0 +1,286 @@
+// The shared store suite on PostgresStore, plus what only the replicated store has: two stores on
+// one schema standing in for two replicas (notifications, races, concurrent migrations), the
+// in-memory active calibrations following another replica's write, and an outage in between.
+//
+// Each subtest gets a fresh schema calserve_test_<random> in the database named by
+// CALSERVE_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test), dropped on teardown.
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { CalserveError } from '../../src/errors.js'
+import { ActiveCalibrations } from '../../src/store/active.js'
+import { createStore } from '../../src/store/index.js'
+import { parsePostgresUrl, PostgresStore } from '../../src/store/postgres.js'
+import type { CalibrationChange, NewCalibration, Store } from '../../src/store/types.js'
+import { startTcpProxy } from '../replicas/tcp-proxy.js'
+import { storeSuite } from './suite.js'
+
+const BASE_URL = process.env.CALSERVE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+const manual = (gamma: number, model = 'tiny', model_version = 2): NewCalibration => ({
+  model,
+  model_version,
+  gamma,
+  temperature: 1,
+  method: 'manual',
+})
+
+async function reachable(): Promise<string | null> {
+  const client = new pg.Client({ connectionString: BASE_URL, connectionTimeoutMillis: 3000 })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.query('SELECT 1')
+    return null
+  } catch (err) {
+    return (err as Error).message
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/** A URL naming a fresh schema (created by the first store's init), dropped when `t` ends. */
+function freshSchemaUrl(t: Test, base = BASE_URL): { url: string; schema: string } {
+  const schema = `calserve_test_${randomBytes(6).toString('hex')}`
+  t.teardown(async () => {
+    const admin = new pg.Client({ connectionString: BASE_URL })
+    admin.on('error', () => {})
+    await admin.connect()
+    try {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    } finally {
+      await admin.end()
+    }
+  })
+  const u = new URL(base)
+  u.searchParams.set('schema', schema)
+  return { url: u.toString(), schema }
+}
+
+async function openStore(t: Test, url: string): Promise<PostgresStore> {
+  const store = createStore(url)
+  if (!(store instanceof PostgresStore)) throw new Error('not a PostgresStore')
+  t.teardown(() => store.close())
+  await store.init()
+  return store
+}
+
+async function until(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) return false
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return true
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p
+  } catch (err) {
+    return err
+  }
+  return undefined
+}
+
+const unreachable = await reachable()
+if (unreachable !== null) {
+  t.plan(0, `skipped: PostgreSQL at ${BASE_URL} is not reachable (${unreachable}); start it or set CALSERVE_TEST_PG_URL`)
+} else {
+  storeSuite(t, async (t) => {
+    const { url } = freshSchemaUrl(t)
+    return async () => {
+      const store = new PostgresStore(parsePostgresUrl(url))
+      await store.init()
+      return store
+    }
+  })
+
+  t.test('postgres URLs', async (t) => {
+    const target = parsePostgresUrl('postgres://u:secret@db.example:6543/calserve?schema=calserve_b&sslmode=disable')
+    t.equal(target.schema, 'calserve_b')
+    t.equal(target.config.connectionString, 'postgres://u:secret@db.example:6543/calserve?sslmode=disable', 'schema is taken out of the URL')
+    t.match(target.config.options, /search_path=calserve_b/)
+    t.equal(parsePostgresUrl('postgresql://h/db').schema, 'public', 'public by default')
+    t.throws(() => parsePostgresUrl('postgres://h/db?schema=x;drop'), /invalid schema/)
+    t.throws(() => parsePostgresUrl('postgres://h/db?schema=Upper'), /invalid schema/)
+    t.ok(createStore('postgres://h/db') instanceof PostgresStore)
+    t.ok(createStore('postgresql://h/db') instanceof PostgresStore)
+  })
+
+  t.test('state is open after init, closed after close', async (t) => {
+    const { url } = freshSchemaUrl(t)
+    const store = await openStore(t, url)
+    t.equal(store.kind, 'postgres')
+    t.same(store.state(), { state: 'open' })
+    await store.close()
+    t.same(store.state(), { state: 'closed' })
+  })
+
+  t.test('init fails at once when the database cannot be reached', async (t) => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: 5432 })
+    const port = proxy.port
+    await proxy.close()
+    const store = createStore(`postgres://postgres@127.0.0.1:${port}/test?schema=calserve_never`)
+    const started = Date.now()
+    const err = await rejection(store.init())
+    t.ok(err, 'init rejects')
+    t.ok(Date.now() - started < 3000, `within the connect timeout (${Date.now() - started} ms)`)
+    await store.close()
+  })
+
+  t.test('several stores calling init at once on a fresh schema all succeed (advisory-locked migration)', async (t) => {
+    const { url, schema } = freshSchemaUrl(t)
+    const stores = Array.from({ length: 6 }, () => new PostgresStore(parsePostgresUrl(url)))
+    for (const s of stores) t.teardown(() => s.close())
+    const results = await Promise.allSettled(stores.map((s) => s.init()))
+    t.same(
+      results.map((r) => r.status),
+      stores.map(() => 'fulfilled'),
+      results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : [])).join('; ') || 'all fulfilled',
+    )
+    const admin = new pg.Client({ connectionString: BASE_URL })
+    await admin.connect()
+    t.teardown(() => admin.end())
+    const { rows } = await admin.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`)
+    t.same(
+      rows.map((r) => r.version),
+      [1],
+      'each migration applied once',
+    )
+    // Every store works on the one schema.
+    for (const [i, s] of stores.entries()) t.equal((await s.append(manual(i))).version, i + 1)
+    // And a later start migrates nothing.
+    const late = await openStore(t, url)
+    t.equal((await late.history('tiny', 2)).length, stores.length)
+  })
+
+  t.test('two replicas on one schema: a write through one is heard by the other', async (t) => {
+    const { url } = freshSchemaUrl(t)
+    const a = await openStore(t, url)
+    const b = await openStore(t, url)
+    const heardByB: CalibrationChange[] = []
+    const heardByA: CalibrationChange[] = []
+    b.subscribe((c) => heardByB.push(c))
+    a.subscribe((c) => heardByA.push(c))
+    const r1 = await a.append(manual(0.5))
+    const r2 = await a.append(manual(1.5, 'image', 1))
+    const r3 = await b.append(manual(2.5))
+    t.ok(await until(() => heardByB.length === 3 && heardByA.length === 3), `both heard every write (${heardByA.length}, ${heardByB.length})`)
+    const expected = [r1, r2, r3].map((r) => ({ model: r.model, model_version: r.model_version, version: r.version }))
+    t.same(heardByB, expected, 'b hears a’s writes and its own, in commit order')
+    t.same(heardByA, expected, 'a hears b’s write')
+  })
+
+  t.test('a refused or rolled-back write is not announced', async (t) => {
+    const { url } = freshSchemaUrl(t)
+    const a = await openStore(t, url)
+    const b = await openStore(t, url)
+    const heard: CalibrationChange[] = []
+    b.subscribe((c) => heard.push(c))
+    await a.append(manual(1), 0)
+    t.match(await rejection(a.append(manual(2), 0)), { code: 'CALSERVE_VERSION_CONFLICT' })
+    // A failure inside the transaction, after the version was taken: PostgreSQL can't store a NUL
+    // in text, so the INSERT fails and the whole transaction, NOTIFY included, rolls back.
+    t.ok(await rejection(a.append(manual(3, 'bad\u0000name'))), 'a write that fails inside the transaction rejects')
+    await a.append(manual(4))
+    t.ok(await until(() => heard.length >= 2))
+    await new Promise((r) => setTimeout(r, 100))
+    t.same(
+      heard.map((c) => c.version),
+      [1, 2],
+      'only the committed writes',
+    )
+    t.same((await b.history('tiny', 2)).map((r) => r.gamma), [4, 1])
+  })
+
+  t.test('concurrent appends with the same expected_version through two replicas: exactly one wins', async (t) => {
+    const { url } = freshSchemaUrl(t)
+    const a = await openStore(t, url)
+    const b = await openStore(t, url)
+    const rounds = 25
+    for (let v = 0; v < rounds; v++) {
+      const results = await Promise.allSettled([a.append(manual(v * 2), v), b.append(manual(v * 2 + 1), v), a.append(manual(-v), v)])
+      const won = results.filter((r) => r.status === 'fulfilled')
+      const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      if (won.length !== 1 || lost.some((r) => !(r.reason instanceof CalserveError && r.reason.code === 'CALSERVE_VERSION_CONFLICT'))) {
+        t.fail(`round ${v}: ${won.length} won; ${lost.map((r) => String(r.reason)).join('; ')}`)
+        return
+      }
+      const winner = (won[0] as PromiseFulfilledResult<Awaited<ReturnType<Store['append']>>>).value
+      if (winner.version !== v + 1) return t.fail(`round ${v}: the winner took version ${winner.version}`)
+      for (const l of lost) t.match(l.reason, { details: { expected_version: v, active_version: v + 1 } })
+    }
+    const history = await b.history('tiny', 2)
+    t.same(
+      history.map((r) => r.version),
+      Array.from({ length: rounds }, (_, i) => rounds - i),
+      `${rounds} rounds: versions 1..${rounds}, no gap, no duplicate`,
+    )
+    // Without expected_version, a burst through both replicas takes consecutive versions.
+    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).append(manual(i, 'burst', 1))))
+    t.same(
+      burst.map((r) => r.version).sort((x, y) => x - y),
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    )
+  })
+
+  t.test('ActiveCalibrations on replica B follows a write through replica A', async (t) => {
+    const { url } = freshSchemaUrl(t)
+    const a = await openStore(t, url)
+    const b = await openStore(t, url)
+    const errors: unknown[] = []
+    // A reconcile period far longer than the test: only the notification can bring the change.
+    const active = new ActiveCalibrations(b, (e) => errors.push(e))
+    await active.start(60_000)
+    t.teardown(() => active.stop())
+    t.equal(active.get('tiny', 2).version, 0)
+    const written = await a.append(manual(0.1 + 0.2))
+    const started = Date.now()
+    t.ok(await until(() => active.get('tiny', 2).version === 1, 2000), 'b follows a’s write')
+    t.comment(`followed in ${Date.now() - started} ms`)
+    t.same(active.get('tiny', 2), written, 'the whole record, γ bit-exact')
+    await a.append({ ...manual(0.1 + 0.2), method: 'rollback', source_version: 1 })
+    t.ok(await until(() => active.get('tiny', 2).version === 2, 2000), 'and a rollback')
+    t.same(errors, [])
+  })
+
+  t.test('an outage between a replica and the database: writes fail fast with STORE_UNAVAILABLE, then it resyncs', async (t) => {
+    const { url } = freshSchemaUrl(t)
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: 5432 })
+    t.teardown(() => proxy.close())
+    const viaProxy = new URL(url)
+    viaProxy.port = String(proxy.port)
+    const writer = await openStore(t, url) // the other replica, still connected
+    const cutOff = await openStore(t, viaProxy.toString())
+    const errors: unknown[] = []
+    const active = new ActiveCalibrations(cutOff, (e) => errors.push(e))
+    await active.start(60_000) // only the resync after the reconnect can bring missed changes
+    t.teardown(() => active.stop())
+    await writer.append(manual(1))
+    t.ok(await until(() => active.get('tiny', 2).version === 1), 'connected: follows')
+
+    await proxy.cut()
+    t.ok(await until(() => cutOff.state().state === 'unavailable', 2000), 'state turns unavailable')
+    t.match(cutOff.state(), { state: 'unavailable', error: String })
+    for (const write of [() => cutOff.append(manual(9)), () => cutOff.putJob({ id: 'j', model: 'tiny', state: 'queued', progress: { done: 0, total: 1 }, result: null, error: null, created_at: 'x', updated_at: 'x' })]) {
+      const started = Date.now()
+      const err = await rejection(write())
+      t.match(err, { code: 'CALSERVE_STORE_UNAVAILABLE', statusCode: 503 }, 'a write is refused as STORE_UNAVAILABLE')
+      t.ok(Date.now() - started < 3000, `and fast (${Date.now() - started} ms)`)
+    }
+    t.match(await rejection(cutOff.active('tiny', 2)), { code: 'CALSERVE_STORE_UNAVAILABLE' }, 'so is a read')
+    // Meanwhile the other replica writes; the notification can't reach the cut-off one.
+    await writer.append(manual(2))
+    await new Promise((r) => setTimeout(r, 300))
+    t.equal(active.get('tiny', 2).version, 1, 'the cut-off replica keeps serving what it had')
+
+    const back = Date.now()
+    await proxy.restore()
+    t.ok(await until(() => active.get('tiny', 2).version === 2, 5000), 'resynced after the reconnect')
+    t.comment(`resynced ${Date.now() - back} ms after the database came back`)
+    t.ok(await until(() => cutOff.state().state === 'open', 5000), 'state open again')
+    t.equal((await cutOff.append(manual(3), 2)).version, 3, 'writes work again')
+    t.ok(await until(() => active.get('tiny', 2).version === 3), 'and notifications flow again')
+  })
+}
