@@ -52,7 +52,8 @@ const routes: FastifyPluginAsync<{ dir?: string }> = async (app, opts) => {
       .type(asset.type)
       .send(asset.body)
   }
-  const hide = { schema: { hide: true } }
+  // The page itself is public: it holds no data, and asks for tokens for what it calls.
+  const hide = { config: { access: 'public' as const }, schema: { hide: true } }
 
   app.get('/', hide, async (_req, reply) => reply.redirect('/ui', 302))
   app.get('/ui', hide, send('index.html'))

@@ -95,3 +95,10 @@ t.test('rate limit per token', async (t) => {
   t.equal(limited.json().error.code, 'CALSERVE_RATE_LIMITED')
   t.equal((await call(`${API}x`)).statusCode, 200, 'another token has its own budget')
 })
+
+t.test('the dashboard page is public; the data it calls for is not', async (t) => {
+  const app = await build(t, { CALSERVE_ADMIN_TOKENS: `alice:${ADMIN}`, CALSERVE_API_TOKENS: `app:${API}` })
+  t.equal((await app.inject({ url: '/ui' })).statusCode, 200)
+  t.equal((await app.inject({ url: '/ui/app.js' })).statusCode, 200)
+  t.equal((await app.inject({ url: '/v1/models/tiny/calibration/curve' })).statusCode, 401)
+})
