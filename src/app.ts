@@ -25,6 +25,7 @@ import healthRoutes from './routes/health.js'
 import modelRoutes from './routes/models.js'
 import fitRoutes from './routes/fit.js'
 import predictRoutes from './routes/predict.js'
+import repositoryRoutes from './routes/repository.js'
 import uiRoutes from './routes/ui.js'
 
 export const API_VERSION = '0.1.0'
@@ -81,6 +82,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         { name: 'models' },
         { name: 'calibration' },
         { name: 'health' },
+        { name: 'repository' },
       ],
     },
     transform,
@@ -131,6 +133,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(modelRoutes)
   await app.register(predictRoutes, { bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples })
   await app.register(calibrationRoutes)
+  await app.register(repositoryRoutes)
   await app.register(fitRoutes, { fitSyncMaxSamples: config.fitSyncMaxSamples, fitBodyLimitBytes: config.fitBodyLimitBytes })
   await app.register(curveRoutes)
   await app.register(uiRoutes)

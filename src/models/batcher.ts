@@ -147,6 +147,20 @@ export class Batcher {
     }
   }
 
+  /**
+   * For a model version that was replaced: still accepts work from requests that already hold it
+   * (a fit streaming its batches, say), and resolves once it has been idle for `idleMs`.
+   */
+  async retire(idleMs = 1000): Promise<void> {
+    let lastBusy = performance.now()
+    for (;;) {
+      if (this.running > 0 || this.queue.length > 0) lastBusy = performance.now()
+      else if (performance.now() - lastBusy >= idleMs) break
+      await new Promise((r) => setTimeout(r, Math.min(50, idleMs)))
+    }
+    this.closed = true
+  }
+
   /** Refuses new work; resolves when every queued and running batch has finished. */
   async close(): Promise<void> {
     this.closed = true

@@ -11,7 +11,8 @@ import { ModelLoadError, OnnxRunner } from './runner.js'
 export const MODEL_NAME = /^[A-Za-z0-9._-]+$/
 const VERSION_FOLDER = /^[1-9][0-9]*$/
 
-export type ModelState = 'LOADING' | 'READY' | 'FAILED'
+/** UNAVAILABLE: unloaded by an operator (POST /v2/repository/models/{m}/unload). */
+export type ModelState = 'LOADING' | 'READY' | 'FAILED' | 'UNAVAILABLE'
 
 export interface ServedModel {
   name: string
@@ -66,11 +67,71 @@ export class ModelRepository {
       this.models.set(name, emptyModel(name))
     }
     // One at a time: loading is CPU-bound and the warm-up of one model shouldn't slow another's.
-    for (const model of this.models.values()) await this.load(model)
+    for (const name of this.models.keys()) this.models.set(name, await this.loadModel(name))
     this.loaded = true
   }
 
-  private async load(model: ServedModel): Promise<void> {
+  /**
+   * (Re)loads a model from the repository: its highest version is loaded and warmed up beside
+   * the one serving, then swapped in; the old version's sessions close once their in-flight work
+   * is done. Nothing fails during the switch. If the new load fails, the old version keeps
+   * serving and the error says why. Loads and unloads of one model run one at a time.
+   */
+  load(name: string): Promise<ServedModel> {
+    return this.serialised(name, async () => {
+      if (!MODEL_NAME.test(name)) throw modelNotFound(name)
+      const exists = await stat(join(this.root, name)).then((s) => s.isDirectory(), () => false)
+      if (!exists) throw modelNotFound(name)
+      const next = await this.loadModel(name)
+      const current = this.models.get(name)
+      if (next.state !== 'READY') {
+        if (current?.state === 'READY')
+          throw new CalserveError('MODEL_LOAD_FAILED', `model '${name}' could not be loaded; version ${current.version} keeps serving: ${next.reason}`, {
+            model: name,
+            serving: current.version,
+          })
+        this.models.set(name, next)
+        throw new CalserveError('MODEL_LOAD_FAILED', `model '${name}' could not be loaded: ${next.reason}`, { model: name })
+      }
+      this.models.set(name, next)
+      if (current) this.retire(current)
+      return next
+    })
+  }
+
+  /** Stops serving a model: it stays listed as UNAVAILABLE; in-flight requests finish first. */
+  unload(name: string): Promise<ServedModel> {
+    return this.serialised(name, async () => {
+      const current = this.get(name)
+      const unloaded: ServedModel = { ...emptyModel(name), state: 'UNAVAILABLE', reason: 'unloaded', version: current.version, manifest: current.manifest }
+      this.models.set(name, unloaded)
+      this.retire(current)
+      return unloaded
+    })
+  }
+
+  private readonly pending = new Map<string, Promise<unknown>>()
+  private serialised<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.pending.get(name) ?? Promise.resolve()).then(work, work)
+    this.pending.set(name, run.catch(() => {}))
+    return run
+  }
+
+  /** Closes a replaced model's batcher and session once nothing uses them any more. */
+  private retire(model: ServedModel): void {
+    const { batcher, runner } = model
+    if (!batcher || !runner) return
+    this.retiring.add(
+      batcher
+        .retire()
+        .then(() => runner.close())
+        .catch((err: unknown) => this.log.warn({ err, model: model.name }, 'closing a retired session failed')),
+    )
+  }
+  private readonly retiring = new Set<Promise<void>>()
+
+  private async loadModel(name: string): Promise<ServedModel> {
+    const model = emptyModel(name)
     const dir = join(this.root, model.name)
     try {
       model.version = await highestVersion(dir)
@@ -117,6 +178,7 @@ export class ModelRepository {
       model.reason = message.split(`${resolve(this.root)}${sep}`).join('').split(`${this.root}${sep}`).join('')
       this.log.error({ model: model.name, reason: message }, 'model failed to load')
     }
+    return model
   }
 
   list(): ServedModel[] {
@@ -150,6 +212,7 @@ export class ModelRepository {
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.retiring)
     for (const model of this.models.values()) {
       const { runner, batcher } = model
       model.runner = null

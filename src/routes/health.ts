@@ -1,10 +1,11 @@
 // Liveness, readiness and Prometheus metrics.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { ModelStateSchema } from './schemas.js'
 
 const Ready = z.object({
   ready: z.boolean(),
-  models: z.record(z.string(), z.enum(['READY', 'LOADING', 'FAILED'])),
+  models: z.record(z.string(), ModelStateSchema),
   store: z
     .object({ kind: z.string(), state: z.enum(['open', 'closed', 'unavailable']), error: z.string().nullable().optional() })
     .describe('serving goes on while the store is unavailable (with the last known calibrations); writes answer 503'),

@@ -44,11 +44,16 @@ export const ModelParams = z.object({
   name: z.string().regex(MODEL_NAME, 'a model name holds only letters, digits, ".", "_" and "-"'),
 })
 
+export const ModelStateSchema = z
+  .enum(['READY', 'LOADING', 'FAILED', 'UNAVAILABLE'])
+  .describe('UNAVAILABLE: unloaded by an operator')
+  .meta({ id: 'ModelState' })
+
 export const ModelInfoSchema = z
   .object({
     name: z.string(),
     version: z.number().int().nullable().describe('the served model version (highest version folder)'),
-    state: z.enum(['READY', 'LOADING', 'FAILED']),
+    state: ModelStateSchema,
     reason: z.string().optional().describe('why the model is FAILED'),
     labels: z.array(z.string()),
     fine_tuning_classes: z.array(z.string()),
