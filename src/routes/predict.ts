@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { badInput, ErrorBody } from '../errors.js'
 import { runPredict } from '../models/inference.js'
+import { fastSerializerCompiler } from './fast-serializer.js'
 import { decodeFloat32Body, decodeJsonSamples } from '../models/tensor.js'
 import { ModelParams, PredictQuerySchema, PredictRequestSchema, PredictResponseSchema } from './schemas.js'
 
@@ -18,6 +19,7 @@ const routes: FastifyPluginAsyncZod<{ bodyLimit: number; maxSamples: number }> =
     '/v1/models/:name/predict',
     {
       bodyLimit: opts.bodyLimit,
+      serializerCompiler: fastSerializerCompiler,
       schema: {
         tags: ['inference'],
         summary: 'Classify samples with the active calibration',
