@@ -5,10 +5,14 @@ import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 
 /**
- * Batching defaults, measured on a 2-core machine with the benchmark in bench/ (see its results):
- * greedy batching (no added delay) with up to 64 samples per run.
+ * Batching defaults, measured on a 2-core machine (bench/): greedy batching (no added delay) with
+ * up to 16 samples per run — a ResNet-18 at 112² peaks at batch 16 (464 samples/s; 143 at 32) and
+ * the HTTP-bound demo model never fills a batch of 16 anyway.
  */
-export const BATCHING_DEFAULTS = { max_batch_size: 64, max_queue_delay_ms: 0, max_queue_size: 2048 }
+export const BATCHING_DEFAULTS = { max_batch_size: 16, max_queue_delay_ms: 0, max_queue_size: 2048 }
+
+/** A single-sample run slower than this moves a model with thread 'auto' to a worker thread. */
+export const AUTO_WORKER_MS = 1
 
 /** onnxruntime session defaults: 0 threads = onnxruntime's own choice (one per physical core). */
 export const SESSION_DEFAULTS = {
@@ -17,6 +21,14 @@ export const SESSION_DEFAULTS = {
   graph_optimization_level: 'all' as 'disabled' | 'basic' | 'extended' | 'all',
   concurrency: 1,
   allow_spinning: false,
+  /**
+   * Where onnxruntime runs. onnxruntime-node's run() holds its thread for the whole inference, so
+   * 'worker' (a worker thread per model version) keeps the event loop free while a batch computes,
+   * at the price of a thread hop (~0.1 ms) per batch. 'auto' measures one sample at load and picks
+   * the worker when a run takes longer than AUTO_WORKER_MS (measured: the 0.01 ms demo MLP serves
+   * more requests on the main thread; a ResNet-18 at 112² does more in a worker).
+   */
+  thread: 'auto' as 'auto' | 'worker' | 'main',
 }
 
 export const ExecutionProvider = z.enum(['cuda', 'cpu'])
@@ -52,6 +64,7 @@ export const ManifestSchema = z
         graph_optimization_level: z.enum(['disabled', 'basic', 'extended', 'all']).default(SESSION_DEFAULTS.graph_optimization_level),
         concurrency: z.number().int().min(1).max(64).default(SESSION_DEFAULTS.concurrency),
         allow_spinning: z.boolean().default(SESSION_DEFAULTS.allow_spinning),
+        thread: z.enum(['auto', 'worker', 'main']).default(SESSION_DEFAULTS.thread),
       })
       .default(SESSION_DEFAULTS),
     description: z.string().optional(),

@@ -4,9 +4,10 @@ import { readdir, stat } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { CalserveError, modelNotFound } from '../errors.js'
-import { ManifestError, readManifest, type ExecutionProvider, type Manifest } from './manifest.js'
+import { AUTO_WORKER_MS, ManifestError, readManifest, type ExecutionProvider, type Manifest } from './manifest.js'
 import { Batcher, type BatchObserver } from './batcher.js'
-import { ModelLoadError, OnnxRunner } from './runner.js'
+import { ModelLoadError, OnnxRunner, type SessionSettings, type TensorIO } from './runner.js'
+import { WorkerRunner, type Runner } from './worker-runner.js'
 
 export const MODEL_NAME = /^[A-Za-z0-9._-]+$/
 const VERSION_FOLDER = /^[1-9][0-9]*$/
@@ -23,7 +24,7 @@ export interface ServedModel {
   /** 1 for each absent class (not in fine_tuning_classes), in logit order. */
   absent: Uint8Array
   labelIndex: Map<string, number>
-  runner: OnnxRunner | null
+  runner: Runner | null
   /** Every inference of this model goes through its batcher. */
   batcher: Batcher | null
   provider: ExecutionProvider | null
@@ -34,7 +35,7 @@ export interface ServedModel {
 export type ReadyModel = ServedModel & {
   version: number
   manifest: Manifest
-  runner: OnnxRunner
+  runner: Runner
   batcher: Batcher
   provider: ExecutionProvider
 }
@@ -141,12 +142,13 @@ export class ModelRepository {
       const fineTuning = new Set(manifest.fine_tuning_classes)
       model.absent = Uint8Array.from(manifest.labels, (l) => (fineTuning.has(l) ? 0 : 1))
       const file = join(dir, String(model.version), 'model.onnx')
-      const loaded = await OnnxRunner.load(
+      const loaded = await loadRunner(
         file,
         manifest.execution_providers ?? this.defaultProviders,
         { input: manifest.input, output: manifest.output },
         manifest.session,
       )
+      this.log.info({ model: model.name, thread: loaded.thread, sample_ms: loaded.sampleMs }, 'inference thread chosen')
       if (loaded.runner.outputWidth !== manifest.labels.length) {
         await loaded.runner.close()
         throw new ModelLoadError(
@@ -221,6 +223,33 @@ export class ModelRepository {
       await runner?.close()
     }
   }
+}
+
+/** Loads the session on the thread the manifest asks for, or, for 'auto', on the one that fits. */
+async function loadRunner(
+  file: string,
+  providers: ExecutionProvider[],
+  declared: Partial<TensorIO>,
+  settings: SessionSettings,
+): Promise<{ runner: Runner; provider: ExecutionProvider; fallback: string | null; thread: 'main' | 'worker'; sampleMs: number | null }> {
+  if (settings.thread === 'worker') return { ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker', sampleMs: null }
+  const onMain = await OnnxRunner.load(file, providers, declared, settings)
+  if (settings.thread === 'main') return { ...onMain, thread: 'main', sampleMs: null }
+  const sampleMs = await medianRunMs(onMain.runner)
+  if (sampleMs <= AUTO_WORKER_MS) return { ...onMain, thread: 'main', sampleMs }
+  await onMain.runner.close()
+  return { ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker', sampleMs }
+}
+
+async function medianRunMs(runner: OnnxRunner, runs = 5): Promise<number> {
+  const zeros = new Float32Array(runner.sampleSize)
+  const times: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now()
+    await runner.run(zeros, 1)
+    times.push(performance.now() - t0)
+  }
+  return times.sort((a, b) => a - b)[Math.floor(runs / 2)]!
 }
 
 function emptyModel(name: string): ServedModel {

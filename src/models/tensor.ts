@@ -63,12 +63,31 @@ export function decodeFloat32Body(body: Buffer, sampleSize: number): { data: Flo
   return { data, n: body.byteLength / bytesPerSample }
 }
 
+/**
+ * Copies the numbers of `v` (an array of numbers, flat or nested) into `out` with the same checks as
+ * decodeSample, and returns how many it holds, without requiring it to fill `out`: the caller says
+ * what a wrong count means. Counting stops past `out.length`. `check` may refuse a value with a
+ * reason (the Open Inference Protocol's integer datatypes use it for their ranges).
+ */
+export function fillNumbers(v: unknown, out: Float32Array, ref: SampleRef, check?: (x: number) => string | undefined): number {
+  return fill(v, out, 0, 0, ref, check)
+}
+
+/** The check every number from a request passes: finite and within the float32 range. */
+export function checkNumber(v: number, ref: SampleRef): void {
+  if (!Number.isFinite(v)) throw sampleError(ref, `contains ${v}: only finite numbers are accepted`)
+  if (Math.abs(v) > FLOAT32_MAX) throw sampleError(ref, `contains ${v}, outside the float32 range`)
+}
+
 // Depth-first copy; returns how many numbers the sample holds so far. Writing stops at the end of
 // `out`, and so does the walk, so a huge sample is rejected without being walked to its end.
-function fill(v: unknown, out: Float32Array, pos: number, depth: number, ref: SampleRef): number {
+function fill(v: unknown, out: Float32Array, pos: number, depth: number, ref: SampleRef, check?: (x: number) => string | undefined): number {
   if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw sampleError(ref, `contains ${v}: only finite numbers are accepted`)
-    if (Math.abs(v) > FLOAT32_MAX) throw sampleError(ref, `contains ${v}, outside the float32 range`)
+    checkNumber(v, ref)
+    if (check) {
+      const reason = check(v)
+      if (reason !== undefined) throw sampleError(ref, reason)
+    }
     if (pos < out.length) out[pos] = v
     return pos + 1
   }
@@ -78,7 +97,7 @@ function fill(v: unknown, out: Float32Array, pos: number, depth: number, ref: Sa
   }
   if (depth >= MAX_SAMPLE_DEPTH) throw sampleError(ref, `is nested deeper than ${MAX_SAMPLE_DEPTH} levels`)
   for (const x of v) {
-    pos = fill(x, out, pos, depth + 1, ref)
+    pos = fill(x, out, pos, depth + 1, ref, check)
     if (pos > out.length) return pos
   }
   return pos
