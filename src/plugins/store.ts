@@ -16,13 +16,21 @@ declare module 'fastify' {
 export default fp(
   async (app, opts: { config: Config }) => {
     const store = createStore(opts.config.storeUrl)
-    await store.init()
     const calibrations = new ActiveCalibrations(
       store,
       (err) => app.log.warn({ err }, 'could not refresh the active calibrations'),
       (record) => app.log.info({ model: record.model, model_version: record.model_version, version: record.version, gamma: record.gamma }, 'calibration active'),
     )
-    await calibrations.start(opts.config.reconcileMs)
+    try {
+      await store.init()
+      await calibrations.start(opts.config.reconcileMs)
+    } catch (err) {
+      // A store that opened halfway (a pool, a LISTEN connection, timers) must not keep the
+      // process alive after a failed start.
+      calibrations.stop()
+      await store.close().catch(() => {})
+      throw err
+    }
     app.decorate('store', store)
     app.decorate('calibrations', calibrations)
     app.addHook('onClose', async () => {

@@ -1,7 +1,9 @@
 // The replicated store: PostgreSQL through pg. Writes are one transaction each; a write NOTIFYs
 // inside its transaction, so the notification is delivered exactly when the write commits. Each
 // replica LISTENs on a dedicated connection that reconnects on its own; after a reconnect the
-// subscribers are told to resync, since notifications sent while it was away are lost.
+// subscribers are told to resync, since notifications sent while it was away are lost. A heartbeat
+// on that connection tells a database gone silent (a network partition) from an idle one, and while
+// the connection is down every store call fails at once with STORE_UNAVAILABLE.
 // A `schema` query parameter in the URL (postgres://…/db?schema=name) keeps one deployment's
 // tables apart from another's in the same database.
 import { EventEmitter } from 'node:events'
@@ -11,11 +13,21 @@ import { rowToJob, rowToRecord, type CalibrationRow, type JobRow } from './rows.
 import { versionConflict } from './sqlite.js'
 import type { CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
-const CHANNEL = 'calserve_calibration'
+/**
+ * NOTIFY channels are per database, not per schema: each schema (deployment) has its own, so
+ * replicas of one deployment don't hear another's writes. A channel name is at most 63 bytes,
+ * hence the shorter limit on schema names.
+ */
+const channelOf = (schema: string) => `calserve_${schema}`
 /** Queries fail fast while the database is away: writes answer 503 instead of hanging. */
 const CONNECT_TIMEOUT_MS = 2000
-const STATEMENT_TIMEOUT_MS = 10_000
-const RECONNECT_MAX_MS = 1000
+const STATEMENT_TIMEOUT_MS = 5000
+/** Client-side bound on every query, for a server that stopped answering without closing. */
+const QUERY_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + 1000
+/** The LISTEN connection is otherwise silent: a query on it this often proves it alive. */
+const HEARTBEAT_MS = 2000
+const HEARTBEAT_TIMEOUT_MS = 2000
+const RECONNECT_MAX_MS = 500
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE calibrations (
@@ -55,6 +67,10 @@ const COLUMNS =
 // Connection-level failures: the database is away, not the request wrong.
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006'])
 
+const unavailable = () =>
+  new CalserveError('STORE_UNAVAILABLE', 'the calibration store (PostgreSQL) is unavailable; retry shortly', { store: 'postgres' })
+const isUnavailable = (err: unknown) => err instanceof CalserveError && err.code === 'CALSERVE_STORE_UNAVAILABLE'
+
 export interface PostgresTarget {
   config: pg.ClientConfig
   schema: string
@@ -63,7 +79,8 @@ export interface PostgresTarget {
 export function parsePostgresUrl(url: string): PostgresTarget {
   const u = new URL(url)
   const schema = u.searchParams.get('schema') ?? 'public'
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name '${schema}' in CALSERVE_STORE_URL`)
+  if (!/^[a-z_][a-z0-9_]{0,53}$/.test(schema))
+    throw new Error(`invalid schema name '${schema}' in CALSERVE_STORE_URL: lower-case letters, digits and _, at most 54 characters`)
   u.searchParams.delete('schema')
   return {
     schema,
@@ -71,6 +88,9 @@ export function parsePostgresUrl(url: string): PostgresTarget {
       connectionString: u.toString(),
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       statement_timeout: STATEMENT_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       options: `-c search_path=${schema}`,
     },
   }
@@ -83,10 +103,15 @@ export class PostgresStore implements Store {
   private listener: pg.Client | undefined
   private listening = false
   private reconnectTimer: NodeJS.Timeout | undefined
+  private heartbeat: NodeJS.Timeout | undefined
+  /** Reconnects since the LISTEN connection last worked: the backoff grows with it. */
+  private reconnects = 0
   private closed = false
   private lastError: string | null = null
+  private readonly channel: string
 
   constructor(private readonly target: PostgresTarget) {
+    this.channel = channelOf(target.schema)
     this.pool = new pg.Pool({ ...target.config, max: 10, idleTimeoutMillis: 10_000 })
     // An idle client that loses its server emits here; without a handler the process would crash.
     this.pool.on('error', (err) => (this.lastError = err.message))
@@ -97,7 +122,7 @@ export class PostgresStore implements Store {
     try {
       await client.query('BEGIN')
       // Several replicas may start at once: one migrates, the others wait and then see it done.
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('calserve:migrate'))")
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`calserve:${this.target.schema}:migrate`])
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.target.schema}`)
       await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)')
       const { rows } = await client.query<{ v: number }>('SELECT COALESCE(MAX(version), 0)::int AS v FROM schema_migrations')
@@ -116,19 +141,25 @@ export class PostgresStore implements Store {
   }
 
   /** Opens the LISTEN connection; on loss, retries with a short backoff until it is back. */
-  private async listen(attempt = 0): Promise<void> {
+  private async listen(initial = true): Promise<void> {
     if (this.closed) return
-    const client = new pg.Client(this.target.config)
+    const client = new pg.Client({ ...this.target.config, query_timeout: HEARTBEAT_TIMEOUT_MS })
+    let heartbeat: NodeJS.Timeout | undefined
+    // Once per connection: its error, its end and a failed heartbeat may each report the loss.
+    let lost = false
     const retry = () => {
+      if (lost) return
+      lost = true
+      if (heartbeat) clearInterval(heartbeat)
       if (this.closed || this.reconnectTimer) return
       this.listening = false
       client.removeAllListeners()
       client.on('error', () => {})
       client.end().catch(() => {})
-      const delay = Math.min(RECONNECT_MAX_MS, 100 * 2 ** attempt)
+      const delay = Math.min(RECONNECT_MAX_MS, 100 * 2 ** this.reconnects++)
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = undefined
-        void this.listen(attempt + 1)
+        void this.listen(false)
       }, delay)
       this.reconnectTimer.unref()
     }
@@ -138,7 +169,7 @@ export class PostgresStore implements Store {
     })
     client.on('end', retry)
     client.on('notification', (msg) => {
-      if (msg.channel !== CHANNEL || !msg.payload) return
+      if (msg.channel !== this.channel || !msg.payload) return
       try {
         this.events.emit('change', JSON.parse(msg.payload) as CalibrationChange)
       } catch {
@@ -147,7 +178,7 @@ export class PostgresStore implements Store {
     })
     try {
       await client.connect()
-      await client.query(`LISTEN ${CHANNEL}`)
+      await client.query(`LISTEN ${this.channel}`)
       if (this.closed) {
         // close() ran while this connection was being opened: nobody will end it but us.
         client.removeAllListeners()
@@ -157,7 +188,7 @@ export class PostgresStore implements Store {
       }
     } catch (err) {
       this.lastError = (err as Error).message
-      if (attempt === 0 && !this.listener) {
+      if (initial) {
         // At start-up a store that can't be reached is an error the operator should see at once.
         client.removeAllListeners()
         await client.end().catch(() => {})
@@ -170,6 +201,21 @@ export class PostgresStore implements Store {
     this.listener = client
     this.listening = true
     this.lastError = null
+    this.reconnects = 0
+    let beating = false
+    heartbeat = setInterval(() => {
+      if (beating) return
+      beating = true
+      client.query('SELECT 1').then(
+        () => (beating = false),
+        (err: Error) => {
+          this.lastError = `PostgreSQL did not answer: ${err.message}`
+          retry()
+        },
+      )
+    }, HEARTBEAT_MS)
+    heartbeat.unref()
+    this.heartbeat = heartbeat
     // Anything committed while this connection was away was not notified: resync.
     if (wasListening) this.events.emit('resync')
   }
@@ -185,6 +231,7 @@ export class PostgresStore implements Store {
     this.closed = true
     this.listening = false
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    if (this.heartbeat) clearInterval(this.heartbeat)
     const listener = this.listener
     this.listener = undefined
     listener?.removeAllListeners()
@@ -194,7 +241,17 @@ export class PostgresStore implements Store {
     this.events.removeAllListeners()
   }
 
+  /**
+   * While the LISTEN connection is down (the database stopped, refused or went silent) nothing is
+   * tried: the caller gets STORE_UNAVAILABLE at once instead of waiting out a timeout.
+   */
+  private checkAvailable(): void {
+    if (this.closed) throw new CalserveError('STORE_UNAVAILABLE', 'the store is closed', { store: 'postgres' })
+    if (!this.listening) throw unavailable()
+  }
+
   private async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    this.checkAvailable()
     try {
       return (await this.pool.query<R>(text, values)).rows
     } catch (err) {
@@ -207,9 +264,7 @@ export class PostgresStore implements Store {
     const message = (err as Error).message ?? ''
     if ((code && UNAVAILABLE_CODES.has(code)) || /timeout|terminat|Connection ended|not queryable/i.test(message)) {
       this.lastError = message
-      return new CalserveError('STORE_UNAVAILABLE', 'the calibration store (PostgreSQL) is unavailable; retry shortly', {
-        store: 'postgres',
-      })
+      return unavailable()
     }
     return err
   }
@@ -259,6 +314,7 @@ export class PostgresStore implements Store {
   }
 
   async append(c: NewCalibration, expectedVersion?: number): Promise<CalibrationRecord> {
+    this.checkAvailable()
     let client: pg.PoolClient
     try {
       client = await this.pool.connect()
@@ -270,7 +326,7 @@ export class PostgresStore implements Store {
       await client.query('BEGIN')
       // Serialises writers of one model version across every replica; the primary key would
       // refuse a duplicate version anyway, but the lock turns the race into a clean 409.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`calserve:${c.model}:${c.model_version}`])
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`calserve:${this.target.schema}:${c.model}:${c.model_version}`])
       const { rows } = await client.query<{ v: number }>(
         'SELECT COALESCE(MAX(version), 0)::int AS v FROM calibrations WHERE model = $1 AND model_version = $2',
         [c.model, c.model_version],
@@ -301,14 +357,15 @@ export class PostgresStore implements Store {
         ],
       )
       const change: CalibrationChange = { model: row.model, model_version: row.model_version, version: row.version }
-      await client.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(change)])
+      await client.query('SELECT pg_notify($1, $2)', [this.channel, JSON.stringify(change)])
       await client.query('COMMIT')
       return rowToRecord(row)
     } catch (err) {
-      // A connection whose ROLLBACK fails is broken (or still inside the transaction): destroy it
-      // instead of handing it back to the pool.
-      broken = await client.query('ROLLBACK').then(() => false, () => true)
-      throw this.translate(err)
+      // A connection that failed, or whose ROLLBACK fails, is broken (or still inside the
+      // transaction): destroy it instead of handing it back to the pool.
+      const translated = this.translate(err)
+      broken = isUnavailable(translated) || (await client.query('ROLLBACK').then(() => false, () => true))
+      throw translated
     } finally {
       client.release(broken)
     }

@@ -35,6 +35,12 @@ export function findNginx(): string | null {
   return null
 }
 
+/** Whether `nginx -v` runs: answers null when it does, else why not. */
+export function nginxRuns(nginx: string): string | null {
+  const r = spawnSync(nginx, ['-v'], { encoding: 'utf8', timeout: 10_000 })
+  return r.status === 0 ? null : `${nginx} -v: ${r.error ? String(r.error) : `exit ${r.status} ${r.stderr ?? ''}`}`
+}
+
 export interface NginxOptions {
   /** A folder of its own: the rendered config, logs, pid and temp files go there. */
   dir: string

@@ -1,6 +1,10 @@
 // A small TCP proxy (node:net) that tests put between calserve and PostgreSQL to simulate an outage
-// without touching the shared database server: cut() destroys every live connection and stops
-// accepting (new connections are refused), restore() listens again on the same port.
+// without touching the shared database server:
+//   cut()       destroys every live connection and stops accepting (new connections are refused):
+//               a database that stopped, or a connection reset;
+//   blackhole() stops moving bytes, both ways, on every connection, live or new, without closing
+//               anything: a silent network partition (nothing is lost: it stays in the buffers);
+//   restore()   back to forwarding (listening again on the same port after a cut).
 import { createServer, connect, type Server, type Socket } from 'node:net'
 
 export interface TcpProxy {
@@ -9,7 +13,9 @@ export interface TcpProxy {
   readonly up: boolean
   /** Destroys every live connection (both sides) and stops listening: clients see ECONNREFUSED. */
   cut(): Promise<void>
-  /** Listens again on the same port. */
+  /** Stops forwarding without closing anything: connections (and connection attempts) just stall. */
+  blackhole(): void
+  /** Forwards again: listens after a cut, resumes the stalled connections after a blackhole. */
   restore(): Promise<void>
   close(): Promise<void>
 }
@@ -19,6 +25,7 @@ export async function startTcpProxy(target: { host: string; port: number }, list
   let server: Server | undefined
   let port = listenPort
   let up = false
+  let stalled = false
 
   const listen = () =>
     new Promise<void>((res, rej) => {
@@ -34,8 +41,10 @@ export async function startTcpProxy(target: { host: string; port: number }, list
         }
         client.on('error', drop).on('close', drop)
         upstream.on('error', drop).on('close', drop)
-        client.pipe(upstream)
-        upstream.pipe(client)
+        // Plain forwarding (not pipe(), whose flow control could resume a socket paused here).
+        client.on('data', (d) => upstream.write(d))
+        upstream.on('data', (d) => client.write(d))
+        if (stalled) (client.pause(), upstream.pause())
       })
       srv.once('error', rej)
       srv.listen(port, '127.0.0.1', () => {
@@ -67,7 +76,15 @@ export async function startTcpProxy(target: { host: string; port: number }, list
       return up
     },
     cut,
+    blackhole: () => {
+      stalled = true
+      for (const s of sockets) s.pause()
+    },
     restore: async () => {
+      if (stalled) {
+        stalled = false
+        for (const s of sockets) s.resume()
+      }
       if (!up) await listen()
     },
     close: cut,

@@ -104,6 +104,8 @@ if (unreachable !== null) {
     t.equal(parsePostgresUrl('postgresql://h/db').schema, 'public', 'public by default')
     t.throws(() => parsePostgresUrl('postgres://h/db?schema=x;drop'), /invalid schema/)
     t.throws(() => parsePostgresUrl('postgres://h/db?schema=Upper'), /invalid schema/)
+    t.equal(parsePostgresUrl(`postgres://h/db?schema=${'s'.repeat(54)}`).schema.length, 54)
+    t.throws(() => parsePostgresUrl(`postgres://h/db?schema=${'s'.repeat(55)}`), /at most 54/, 'its NOTIFY channel must fit in 63 bytes')
     t.ok(createStore('postgres://h/db') instanceof PostgresStore)
     t.ok(createStore('postgresql://h/db') instanceof PostgresStore)
   })
@@ -115,6 +117,9 @@ if (unreachable !== null) {
     t.same(store.state(), { state: 'open' })
     await store.close()
     t.same(store.state(), { state: 'closed' })
+    await t.rejects(store.active('tiny', 2), { code: 'CALSERVE_STORE_UNAVAILABLE', statusCode: 503 }, 'a closed store refuses reads')
+    await t.rejects(store.append(manual(1)), { code: 'CALSERVE_STORE_UNAVAILABLE', statusCode: 503 }, 'and writes')
+    await store.close() // twice is harmless
   })
 
   t.test('init fails at once when the database cannot be reached', async (t) => {
@@ -170,6 +175,20 @@ if (unreachable !== null) {
     const expected = [r1, r2, r3].map((r) => ({ model: r.model, model_version: r.model_version, version: r.version }))
     t.same(heardByB, expected, 'b hears a’s writes and its own, in commit order')
     t.same(heardByA, expected, 'a hears b’s write')
+  })
+
+  t.test('two deployments (schemas) in one database keep apart: versions, notifications, locks', async (t) => {
+    const one = await openStore(t, freshSchemaUrl(t).url)
+    const other = await openStore(t, freshSchemaUrl(t).url)
+    const heardByOne: CalibrationChange[] = []
+    one.subscribe((c) => heardByOne.push(c))
+    await other.append(manual(1))
+    await other.append(manual(2))
+    t.equal((await one.append(manual(3), 0)).version, 1, 'numbering is per schema')
+    t.ok(await until(() => heardByOne.length >= 1))
+    await new Promise((r) => setTimeout(r, 100))
+    t.same(heardByOne, [{ model: 'tiny', model_version: 2, version: 1 }], 'only its own write is heard')
+    t.same((await other.history('tiny', 2)).map((r) => r.gamma), [2, 1])
   })
 
   t.test('a refused or rolled-back write is not announced', async (t) => {
@@ -282,5 +301,36 @@ if (unreachable !== null) {
     t.ok(await until(() => cutOff.state().state === 'open', 5000), 'state open again')
     t.equal((await cutOff.append(manual(3), 2)).version, 3, 'writes work again')
     t.ok(await until(() => active.get('tiny', 2).version === 3), 'and notifications flow again')
+  })
+
+  t.test('a silent partition (nothing refused, nothing answered) is noticed; writes fail fast', async (t) => {
+    const { url } = freshSchemaUrl(t)
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: 5432 })
+    t.teardown(() => proxy.restore().then(() => proxy.close()))
+    const viaProxy = new URL(url)
+    viaProxy.port = String(proxy.port)
+    const writer = await openStore(t, url)
+    const cutOff = await openStore(t, viaProxy.toString())
+    const active = new ActiveCalibrations(cutOff)
+    await active.start(60_000)
+    t.teardown(() => active.stop())
+    await cutOff.append(manual(1)) // a pooled connection, idle when the partition starts
+
+    proxy.blackhole()
+    const started = Date.now()
+    t.ok(await until(() => cutOff.state().state === 'unavailable', 8000), 'state turns unavailable')
+    const noticed = Date.now() - started
+    t.comment(`partition noticed after ${noticed} ms`)
+    const writeStarted = Date.now()
+    t.match(await rejection(cutOff.append(manual(9))), { code: 'CALSERVE_STORE_UNAVAILABLE' }, 'a write is refused as STORE_UNAVAILABLE')
+    t.ok(Date.now() - writeStarted < 3000, `and fast (${Date.now() - writeStarted} ms)`)
+    await writer.append(manual(2))
+
+    const back = Date.now()
+    await proxy.restore()
+    t.ok(await until(() => active.get('tiny', 2).version === 2, 8000), 'resynced after the partition heals')
+    t.ok(await until(() => cutOff.state().state === 'open', 8000), 'open again')
+    t.comment(`resynced ${Date.now() - back} ms after the partition healed`)
+    t.equal((await cutOff.append(manual(3), 2)).version, 3, 'writes work again')
   })
 }
