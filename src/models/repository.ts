@@ -80,9 +80,7 @@ export class ModelRepository {
    */
   load(name: string): Promise<ServedModel> {
     return this.serialised(name, async () => {
-      if (!MODEL_NAME.test(name)) throw modelNotFound(name)
-      const exists = await stat(join(this.root, name)).then((s) => s.isDirectory(), () => false)
-      if (!exists) throw modelNotFound(name)
+      await this.assertInRepository(name)
       const next = await this.loadModel(name)
       const current = this.models.get(name)
       if (next.state !== 'READY') {
@@ -98,6 +96,13 @@ export class ModelRepository {
       if (current) this.retire(current)
       return next
     })
+  }
+
+  /** 404 unless the repository has a folder for `name`, loaded or not. */
+  async assertInRepository(name: string): Promise<void> {
+    if (!MODEL_NAME.test(name)) throw modelNotFound(name)
+    const exists = await stat(join(this.root, name)).then((s) => s.isDirectory(), () => false)
+    if (!exists) throw modelNotFound(name)
   }
 
   /** Stops serving a model: it stays listed as UNAVAILABLE; in-flight requests finish first. */

@@ -4,11 +4,14 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import type { Infer } from '../models/inference.js'
+import { ModelDirectives } from '../models/directives.js'
 import { ModelRepository } from '../models/repository.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     models: ModelRepository
+    /** Loads and unloads that reach every replica (through the store). */
+    directives: ModelDirectives
     modelsLoaded: Promise<void>
     /** Runs a decoded batch through a model's session: the one way inference is invoked. */
     infer: Infer
@@ -30,20 +33,26 @@ export default fp(
     let loaded!: () => void
     let failed!: (err: unknown) => void
     const modelsLoaded = new Promise<void>((res, rej) => ((loaded = res), (failed = rej)))
+    const directives = new ModelDirectives(app.store, models, app.log)
     app.decorate('models', models)
+    app.decorate('directives', directives)
     app.decorate('modelsLoaded', modelsLoaded)
     const infer: Infer = (model, data, n) => model.batcher.submit(data, n)
     app.decorate('infer', infer)
     app.addHook('onReady', async () => {
-      models.loadAll().then(loaded, (err: unknown) => {
+      models
+        .loadAll()
+        .then(() => directives.start(opts.config.reconcileMs))
+        .then(loaded, (err: unknown) => {
         app.log.error({ err }, 'the model repository could not be loaded')
         failed(err)
       })
     })
     app.addHook('onClose', async () => {
       await modelsLoaded.catch(() => {})
+      directives.stop()
       await models.close()
     })
   },
-  { name: 'calserve-models', dependencies: ['calserve-metrics'] },
+  { name: 'calserve-models', dependencies: ['calserve-metrics', 'calserve-store'] },
 )

@@ -1,6 +1,7 @@
 // Model repository control, as in the Open Inference Protocol's repository extension (Triton):
 // list models with their state, (re)load one from the repository — a new version folder becomes
-// the served version once it is warm — and unload one. Admin-protected like the other writes.
+// the served version once it is warm — and unload one. Admin-protected like the other writes; a
+// load or unload through one replica reaches every replica (models/directives.ts).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { ErrorBody } from '../errors.js'
@@ -15,7 +16,7 @@ const IndexEntry = z
   })
   .meta({ id: 'RepositoryIndexEntry' })
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody }
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 503: ErrorBody }
 
 const routes: FastifyPluginAsyncZod = async (app) => {
   const entry = (m: { name: string; version: number | null; state: z.infer<typeof ModelStateSchema>; reason: string | null }) => ({
@@ -51,7 +52,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: IndexEntry, ...errors },
       },
     },
-    async (req) => entry(await app.models.load(req.params.name)),
+    async (req) => entry(await app.directives.issue(req.params.name, 'load', req.principal)),
   )
 
   app.post(
@@ -66,7 +67,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: IndexEntry, ...errors },
       },
     },
-    async (req) => entry(await app.models.unload(req.params.name)),
+    async (req) => entry(await app.directives.issue(req.params.name, 'unload', req.principal)),
   )
 }
 export default routes

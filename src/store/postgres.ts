@@ -9,9 +9,9 @@
 import { EventEmitter } from 'node:events'
 import pg from 'pg'
 import { CalserveError } from '../errors.js'
-import { rowToJob, rowToRecord, type CalibrationRow, type JobRow } from './rows.js'
+import { rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
 import { versionConflict } from './sqlite.js'
-import type { CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
+import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 /**
  * NOTIFY channels are per database, not per schema: each schema (deployment) has its own, so
@@ -30,6 +30,7 @@ const HEARTBEAT_TIMEOUT_MS = 2000
 const RECONNECT_MAX_MS = 500
 
 const MIGRATIONS: string[] = [
+  // 1: calibrations and jobs
   `CREATE TABLE calibrations (
      model TEXT NOT NULL,
      model_version INTEGER NOT NULL,
@@ -59,8 +60,16 @@ const MIGRATIONS: string[] = [
      created_at TEXT NOT NULL,
      updated_at TEXT NOT NULL
    );`,
+  // 2: load/unload directives, so a repository change made through one replica reaches all
+  `CREATE TABLE model_directives (
+     model TEXT NOT NULL,
+     generation INTEGER NOT NULL,
+     action TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     created_by TEXT,
+     PRIMARY KEY (model, generation)
+   );`,
 ]
-
 const COLUMNS =
   'model, model_version, version, gamma, temperature, method, objective, source_version, created_at, created_by, note, n_samples, digest, metrics'
 
@@ -171,7 +180,9 @@ export class PostgresStore implements Store {
     client.on('notification', (msg) => {
       if (msg.channel !== this.channel || !msg.payload) return
       try {
-        this.events.emit('change', JSON.parse(msg.payload) as CalibrationChange)
+        const payload = JSON.parse(msg.payload) as CalibrationChange | { directive: ModelDirective }
+        if ('directive' in payload) this.events.emit('directive', payload.directive)
+        else this.events.emit('change', payload)
       } catch {
         // A payload we did not write: ignore it; the periodic reconcile covers anything missed.
       }
@@ -313,7 +324,8 @@ export class PostgresStore implements Store {
     return { version: Number(row.version), ausuc: metrics?.ausuc ?? null, ...curve }
   }
 
-  async append(c: NewCalibration, expectedVersion?: number): Promise<CalibrationRecord> {
+  /** Runs `work` in one transaction on one pooled connection; COMMIT on success. */
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.checkAvailable()
     let client: pg.PoolClient
     try {
@@ -324,6 +336,22 @@ export class PostgresStore implements Store {
     let broken = false
     try {
       await client.query('BEGIN')
+      const result = await work(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      // A connection that failed, or whose ROLLBACK fails, is broken (or still inside the
+      // transaction): destroy it instead of handing it back to the pool.
+      const translated = this.translate(err)
+      broken = isUnavailable(translated) || (await client.query('ROLLBACK').then(() => false, () => true))
+      throw translated
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  async append(c: NewCalibration, expectedVersion?: number): Promise<CalibrationRecord> {
+    return this.transaction(async (client) => {
       // Serialises writers of one model version across every replica; the primary key would
       // refuse a duplicate version anyway, but the lock turns the race into a clean 409.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`calserve:${this.target.schema}:${c.model}:${c.model_version}`])
@@ -358,17 +386,36 @@ export class PostgresStore implements Store {
       )
       const change: CalibrationChange = { model: row.model, model_version: row.model_version, version: row.version }
       await client.query('SELECT pg_notify($1, $2)', [this.channel, JSON.stringify(change)])
-      await client.query('COMMIT')
       return rowToRecord(row)
-    } catch (err) {
-      // A connection that failed, or whose ROLLBACK fails, is broken (or still inside the
-      // transaction): destroy it instead of handing it back to the pool.
-      const translated = this.translate(err)
-      broken = isUnavailable(translated) || (await client.query('ROLLBACK').then(() => false, () => true))
-      throw translated
-    } finally {
-      client.release(broken)
-    }
+    })
+  }
+
+  async putModelDirective(model: string, action: ModelAction, createdBy: string | null = null): Promise<ModelDirective> {
+    return this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`calserve:${this.target.schema}:directive:${model}`])
+      const { rows } = await client.query<{ g: number }>(
+        'SELECT COALESCE(MAX(generation), 0)::int AS g FROM model_directives WHERE model = $1',
+        [model],
+      )
+      const directive: ModelDirective = { model, generation: rows[0]!.g + 1, action, created_at: new Date().toISOString(), created_by: createdBy }
+      await client.query('INSERT INTO model_directives (model, generation, action, created_at, created_by) VALUES ($1, $2, $3, $4, $5)', [
+        directive.model, directive.generation, directive.action, directive.created_at, directive.created_by,
+      ])
+      await client.query('SELECT pg_notify($1, $2)', [this.channel, JSON.stringify({ directive })])
+      return directive
+    })
+  }
+
+  async modelDirectives(): Promise<ModelDirective[]> {
+    const rows = await this.query<DirectiveRow>(
+      'SELECT DISTINCT ON (model) model, generation, action, created_at, created_by FROM model_directives ORDER BY model, generation DESC',
+    )
+    return rows.map(rowToDirective)
+  }
+
+  subscribeModels(listener: (directive: ModelDirective) => void): () => void {
+    this.events.on('directive', listener)
+    return () => this.events.off('directive', listener)
   }
 
   async putJob(job: JobRecord): Promise<void> {

@@ -1,6 +1,6 @@
 // Row <-> record conversion shared by the SQL stores: JSON columns are parsed here, once.
 import type { Metrics } from '../calibration/types.js'
-import type { CalibrationMethod, CalibrationRecord, JobRecord, JobState } from './types.js'
+import type { CalibrationMethod, CalibrationRecord, JobRecord, JobState, ModelAction, ModelDirective } from './types.js'
 
 export interface CalibrationRow {
   model: string
@@ -60,5 +60,23 @@ export function rowToJob(row: JobRow): JobRecord {
     error: row.error === null ? null : JSON.parse(row.error),
     created_at: row.created_at,
     updated_at: row.updated_at,
+  }
+}
+
+export interface DirectiveRow {
+  model: string
+  generation: number
+  action: string
+  created_at: string
+  created_by: string | null
+}
+
+export function rowToDirective(row: DirectiveRow): ModelDirective {
+  return {
+    model: row.model,
+    generation: Number(row.generation),
+    action: row.action as ModelAction,
+    created_at: row.created_at,
+    created_by: row.created_by,
   }
 }

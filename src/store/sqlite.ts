@@ -6,8 +6,8 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { CalserveError } from '../errors.js'
-import { rowToJob, rowToRecord, type CalibrationRow, type JobRow } from './rows.js'
-import type { CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
+import { rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
+import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE calibrations (
@@ -38,6 +38,15 @@ const MIGRATIONS: string[] = [
      error TEXT,
      created_at TEXT NOT NULL,
      updated_at TEXT NOT NULL
+   );`,
+  // 2: load/unload directives, so a repository change made through one replica reaches all
+  `CREATE TABLE model_directives (
+     model TEXT NOT NULL,
+     generation INTEGER NOT NULL,
+     action TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     created_by TEXT,
+     PRIMARY KEY (model, generation)
    );`,
 ]
 
@@ -192,6 +201,37 @@ export class SqliteStore implements Store {
   async getJob(id: string): Promise<JobRecord | null> {
     const row = this.conn.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined
     return row ? rowToJob(row) : null
+  }
+
+  async putModelDirective(model: string, action: ModelAction, createdBy: string | null = null): Promise<ModelDirective> {
+    const db = this.conn
+    const directive = db
+      .transaction((): ModelDirective => {
+        const { g } = db.prepare('SELECT COALESCE(MAX(generation), 0) AS g FROM model_directives WHERE model = ?').get(model) as { g: number }
+        const d: ModelDirective = { model, generation: g + 1, action, created_at: new Date().toISOString(), created_by: createdBy }
+        db.prepare(
+          'INSERT INTO model_directives (model, generation, action, created_at, created_by) VALUES (@model, @generation, @action, @created_at, @created_by)',
+        ).run(d)
+        return d
+      })
+      .immediate()
+    this.changes.emit('directive', directive)
+    return directive
+  }
+
+  async modelDirectives(): Promise<ModelDirective[]> {
+    const rows = this.conn
+      .prepare(
+        `SELECT model, generation, action, created_at, created_by FROM model_directives d
+          WHERE generation = (SELECT MAX(generation) FROM model_directives m WHERE m.model = d.model)`,
+      )
+      .all() as DirectiveRow[]
+    return rows.map(rowToDirective)
+  }
+
+  subscribeModels(listener: (directive: ModelDirective) => void): () => void {
+    this.changes.on('directive', listener)
+    return () => this.changes.off('directive', listener)
   }
 
   subscribe(listener: (change: CalibrationChange) => void): () => void {

@@ -72,6 +72,17 @@ export interface CalibrationChange {
   version: number
 }
 
+export type ModelAction = 'load' | 'unload'
+
+/** An operator's load or unload of a model; generations grow per model, so replicas apply each once. */
+export interface ModelDirective {
+  model: string
+  generation: number
+  action: ModelAction
+  created_at: string
+  created_by: string | null
+}
+
 export type StoreState = { state: 'open' } | { state: 'closed' } | { state: 'unavailable'; error: string | null }
 
 export interface Store {
@@ -100,4 +111,9 @@ export interface Store {
    * others; `onResync` is called when changes may have been missed (after a reconnect).
    */
   subscribe(listener: (change: CalibrationChange) => void, onResync?: () => void): () => void
+  /** Records a load or unload of a model as its next generation, in one transaction, and announces it. */
+  putModelDirective(model: string, action: ModelAction, createdBy?: string | null): Promise<ModelDirective>
+  /** The newest directive of every model. */
+  modelDirectives(): Promise<ModelDirective[]>
+  subscribeModels(listener: (directive: ModelDirective) => void): () => void
 }

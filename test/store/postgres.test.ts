@@ -4,7 +4,6 @@
 //
 // Each subtest gets a fresh schema calserve_test_<random> in the database named by
 // CALSERVE_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test), dropped on teardown.
-import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { CalserveError } from '../../src/errors.js'
@@ -13,9 +12,9 @@ import { createStore } from '../../src/store/index.js'
 import { parsePostgresUrl, PostgresStore } from '../../src/store/postgres.js'
 import type { CalibrationChange, NewCalibration, Store } from '../../src/store/types.js'
 import { startTcpProxy } from '../replicas/tcp-proxy.js'
+import { BASE_URL, freshSchemaUrl, reachable } from '../pg.js'
 import { storeSuite } from './suite.js'
 
-const BASE_URL = process.env.CALSERVE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 const manual = (gamma: number, model = 'tiny', model_version = 2): NewCalibration => ({
   model,
@@ -24,38 +23,6 @@ const manual = (gamma: number, model = 'tiny', model_version = 2): NewCalibratio
   temperature: 1,
   method: 'manual',
 })
-
-async function reachable(): Promise<string | null> {
-  const client = new pg.Client({ connectionString: BASE_URL, connectionTimeoutMillis: 3000 })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    await client.query('SELECT 1')
-    return null
-  } catch (err) {
-    return (err as Error).message
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
-/** A URL naming a fresh schema (created by the first store's init), dropped when `t` ends. */
-function freshSchemaUrl(t: Test, base = BASE_URL): { url: string; schema: string } {
-  const schema = `calserve_test_${randomBytes(6).toString('hex')}`
-  t.teardown(async () => {
-    const admin = new pg.Client({ connectionString: BASE_URL })
-    admin.on('error', () => {})
-    await admin.connect()
-    try {
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    } finally {
-      await admin.end()
-    }
-  })
-  const u = new URL(base)
-  u.searchParams.set('schema', schema)
-  return { url: u.toString(), schema }
-}
 
 async function openStore(t: Test, url: string): Promise<PostgresStore> {
   const store = createStore(url)
