@@ -27,6 +27,7 @@ import fitRoutes from './routes/fit.js'
 import predictRoutes from './routes/predict.js'
 import repositoryRoutes from './routes/repository.js'
 import uiRoutes from './routes/ui.js'
+import v2Routes from './routes/v2.js'
 
 export const API_VERSION = '0.1.0'
 
@@ -58,6 +59,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     requestTimeout: config.requestTimeoutMs,
     // /v1/models/x/ is /v1/models/x: clients that add a slash are served, not refused.
     routerOptions: { ignoreTrailingSlash: true },
+    // A URL the router refuses before any route runs (bad percent-encoding, a path parameter past
+    // its length limit) still gets the one error body, not Fastify's own.
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400
+      void (reply as unknown as FastifyReply).code(status).send(errorBody('CALSERVE_BAD_INPUT', err.message, { fastify_code: err.code }))
+    },
   }).withTypeProvider<ZodTypeProvider>()
 
   app.setValidatorCompiler(validatorCompiler)
@@ -65,6 +72,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send(errorBody('CALSERVE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`))
+  })
+  // Bodies are JSON, ndjson or raw float32 (the routes add the last two). Fastify's built-in
+  // text/plain parser would hand a string to handlers whose schema lists only those types, which
+  // skip validation for it: refuse text/plain with 415 instead.
+  app.removeContentTypeParser('text/plain')
+  // While draining, every answer closes its connection. A keep-alive connection whose request was
+  // in flight when the close began is not idle when Fastify closes the idle ones, and would hold
+  // the close open until its keep-alive timeout (72 s) — past the grace period.
+  const lifecycle = { draining: false }
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (lifecycle.draining) reply.header('connection', 'close')
+    done(null, payload)
   })
 
   // External plugins.
@@ -119,7 +138,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   // calserve's decorators. `lifecycle.draining` turns /health/ready to 503 before the listener
   // closes, so a load balancer stops sending new work first.
-  app.decorate('lifecycle', { draining: false })
+  app.decorate('lifecycle', lifecycle)
   app.addHook('preClose', async () => {
     app.lifecycle.draining = true
   })
@@ -137,6 +156,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(fitRoutes, { fitSyncMaxSamples: config.fitSyncMaxSamples, fitBodyLimitBytes: config.fitBodyLimitBytes })
   await app.register(curveRoutes)
   await app.register(uiRoutes)
+  await app.register(v2Routes, { prefix: '/v2', version: API_VERSION, bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples })
   return app
 }
 

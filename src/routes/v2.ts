@@ -1,0 +1,194 @@
+// The Open Inference Protocol (KServe v2 REST), registered under the /v2 prefix: health, server and
+// model metadata, model readiness and inference, with Triton's binary tensor data and
+// classification extensions. Inference goes through the same batcher and calibration as v1 predict
+// (src/v2/infer.ts); every error answers the protocol's {"error": "message"}.
+import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { validatorCompiler } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { CalserveError } from '../errors.js'
+import type { ReadyModel } from '../models/repository.js'
+import { parseInferRequest } from '../v2/codec.js'
+import { v2Error, v2ErrorHandler } from '../v2/errors.js'
+import { EXTRA_OUTPUTS, outputNames, runInfer } from '../v2/infer.js'
+import {
+  V2Error,
+  V2InferenceRequest,
+  V2InferenceResponse,
+  V2ModelMetadata,
+  V2ModelParams,
+  V2ServerMetadata,
+  V2VersionParams,
+} from '../v2/schemas.js'
+
+export const V2_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'calibration']
+export const OCTET_STREAM = 'application/octet-stream'
+const TAGS = ['open inference protocol']
+
+const errors = { 400: V2Error, 401: V2Error, 403: V2Error, 404: V2Error, 503: V2Error }
+const EmptyBody = z.void().describe('an empty body: the status code is the answer')
+
+export interface V2Options {
+  /** calserve's version, for the server metadata. */
+  version: string
+  bodyLimit: number
+  maxSamples: number
+}
+
+const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
+  // Errors of these routes (and of the hooks before them: auth, rate limit) answer {"error": "…"}.
+  // A URL no route matches keeps calserve's own 404 body (test/routes/bad-input.test.ts).
+  app.setErrorHandler(v2ErrorHandler)
+  // Every body reaches the handler as bytes: a JSON request, or a JSON header followed by binary
+  // tensor data, whatever the content type says. The handler parses it (src/v2/codec.ts), so the
+  // body schema below documents the request and is not run by Fastify a second time.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body))
+  app.setValidatorCompiler((route) =>
+    route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler(route as Parameters<typeof validatorCompiler>[0]),
+  )
+  const defaultJson = app.getDefaultJsonParser('error', 'error') as unknown as (
+    req: unknown,
+    body: string,
+    done: (err: Error | null, value?: unknown) => void,
+  ) => void
+  const parseJson = (text: string): unknown => {
+    let value: unknown
+    let failure: Error | null = null
+    defaultJson(null, text, (err, v) => {
+      failure = err
+      value = v
+    })
+    if (failure) throw failure
+    return value
+  }
+
+  app.get(
+    '/',
+    { schema: { tags: TAGS, summary: 'Server metadata', response: { 200: V2ServerMetadata, ...errors } } },
+    async () => ({ name: 'calserve', version: opts.version, extensions: V2_EXTENSIONS }),
+  )
+
+  app.get(
+    '/health/live',
+    { config: { access: 'public' }, schema: { tags: TAGS, summary: 'The server is live', response: { 200: EmptyBody } } },
+    async (_req, reply) => reply.code(200).send(),
+  )
+
+  app.get(
+    '/health/ready',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: TAGS,
+        summary: 'The server is ready: every model finished loading (READY or FAILED), as /health/ready',
+        response: { 200: EmptyBody, 503: V2Error },
+      },
+    },
+    async (_req, reply) => {
+      if (app.lifecycle.draining) return reply.code(503).send(v2Error('the server is shutting down'))
+      if (!app.models.settled()) return reply.code(503).send(v2Error('the models are still loading'))
+      return reply.code(200).send()
+    },
+  )
+
+  const metadata = (model: ReadyModel): z.infer<typeof V2ModelMetadata> => {
+    const calibration = app.calibrations.get(model.name, model.version)
+    const { input, output } = model.runner.io
+    const classes = model.manifest.labels.length
+    return {
+      name: model.name,
+      versions: [String(model.version)],
+      platform: 'onnxruntime_onnx',
+      inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...input.shape] }],
+      outputs: outputNames(model).map((name) =>
+        name === output.name
+          ? { name, datatype: 'FP32', shape: [-1, classes] }
+          : { name, datatype: EXTRA_OUTPUTS.find((e) => e.name === name)!.datatype, shape: [-1] },
+      ),
+      parameters: {
+        classes,
+        absent_classes: model.absent.reduce((a, b) => a + b, 0),
+        calibration_version: calibration.version,
+        calibration_method: calibration.method,
+        gamma: calibration.gamma,
+        temperature: calibration.temperature,
+      },
+    }
+  }
+
+  for (const versioned of [false, true]) {
+    const path = versioned ? '/models/:name/versions/:version' : '/models/:name'
+    const params = versioned ? V2VersionParams : V2ModelParams
+    const which = versioned ? 'this version of a model' : 'a model'
+
+    app.get(
+      path,
+      { schema: { tags: TAGS, summary: `Metadata of ${which}`, params, response: { 200: V2ModelMetadata, ...errors } } },
+      async (req) => metadata(served(app, req.params)),
+    )
+
+    app.get(
+      `${path}/ready`,
+      { schema: { tags: TAGS, summary: `Whether ${which} is ready`, params, response: { 200: EmptyBody, ...errors } } },
+      async (req, reply) => {
+        served(app, req.params)
+        return reply.code(200).send()
+      },
+    )
+
+    app.post(
+      `${path}/infer`,
+      {
+        bodyLimit: opts.bodyLimit,
+        schema: {
+          tags: TAGS,
+          summary: `Inference with ${which}`,
+          description:
+            'The logits output comes back calibrated (γ added to the absent classes) unless parameters.calibrated is false; label, score and class_index are the calibrated prediction. ' +
+            'Binary tensor data: an Inference-Header-Content-Length header gives the JSON length, inputs carry parameters.binary_data_size and their bytes follow the JSON, little-endian; ' +
+            'outputs asked with binary_data (or the request’s binary_data_output) come back the same way, with the header.',
+          params,
+          body: {
+            content: {
+              'application/json': { schema: V2InferenceRequest },
+              [OCTET_STREAM]: { schema: z.any().describe('the JSON request (Inference-Header-Content-Length bytes), then the binary tensor data') },
+            },
+          } as unknown as typeof V2InferenceRequest,
+          response: {
+            200: {
+              content: {
+                'application/json': { schema: V2InferenceResponse },
+                [OCTET_STREAM]: { schema: z.any().describe('the JSON response (Inference-Header-Content-Length bytes), then the binary outputs') },
+              },
+            },
+            ...errors,
+            413: V2Error,
+            429: V2Error,
+          },
+        },
+      },
+      async (req, reply) => {
+        const model = served(app, req.params)
+        const calibration = app.calibrations.get(model.name, model.version)
+        const header = req.headers['inference-header-content-length']
+        const parsed = parseInferRequest(req.body as unknown as Buffer | undefined, Array.isArray(header) ? header[0] : header, parseJson)
+        const encoded = await runInfer(model, calibration, parsed, app.infer, { maxSamples: opts.maxSamples })
+        if (encoded.kind === 'json') return reply.type('application/json').send(encoded.body)
+        return reply.header('inference-header-content-length', String(encoded.headerLength)).type(OCTET_STREAM).send(encoded.body)
+      },
+    )
+  }
+}
+export default routes
+
+/** The model if it can serve now (404 unknown, 503 not ready) and is the version asked for (else 404). */
+function served(app: FastifyInstance, params: { name: string; version?: string }): ReadyModel {
+  const model = app.models.ready(params.name)
+  if (params.version !== undefined && params.version !== String(model.version))
+    throw new CalserveError('VERSION_NOT_FOUND', `model '${model.name}' has no version '${params.version}'; version ${model.version} is served`, {
+      model: model.name,
+      version: params.version,
+    })
+  return model
+}
