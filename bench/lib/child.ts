@@ -1,0 +1,104 @@
+// Servers under test run as child processes, so the load generator never shares their event loop.
+// Each child is `node --import tsx <script>` started directly (no shell, no npx), so its pid is the
+// server's own and /proc/<pid>/status gives the server's RSS.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { mkdir, readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export interface ServerChild {
+  name: string
+  pid: number
+  port: number
+  baseUrl: string
+  logFile: string
+  stop(): Promise<void>
+  logTail(lines?: number): Promise<string>
+}
+
+export interface StartOptions {
+  name: string
+  script: string
+  args?: string[]
+  env?: Record<string, string>
+  /** Path polled until it answers 200. */
+  readyPath: string
+  port: number
+  logDir: string
+  timeoutMs?: number
+}
+
+/** A port the OS just handed out and released: free unless something grabs it in between. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      const port = typeof addr === 'object' && addr ? addr.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+export async function startServer(opts: StartOptions): Promise<ServerChild> {
+  await mkdir(opts.logDir, { recursive: true })
+  const logFile = join(opts.logDir, `${opts.name}.log`)
+  const log = createWriteStream(logFile)
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', opts.script, ...(opts.args ?? [])], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout?.pipe(log, { end: false })
+  child.stderr?.pipe(log, { end: false })
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = { code, signal }
+      resolve()
+    }),
+  )
+  const baseUrl = `http://127.0.0.1:${opts.port}`
+  const logTail = async (lines = 20): Promise<string> => {
+    const text = await readFile(logFile, 'utf8').catch(() => '')
+    return text.trimEnd().split('\n').slice(-lines).join('\n')
+  }
+  const stop = async (): Promise<void> => {
+    if (exited) return
+    child.kill('SIGTERM')
+    const done = await Promise.race([exit.then(() => true), sleep(15_000).then(() => false)])
+    if (!done) {
+      child.kill('SIGKILL')
+      await exit
+    }
+    log.end()
+  }
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000)
+  for (;;) {
+    if (exited) {
+      const e = exited as { code: number | null; signal: NodeJS.Signals | null }
+      throw new Error(`${opts.name} exited (code ${e.code}, signal ${e.signal}) before it was ready; log ${logFile}:\n${await logTail()}`)
+    }
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`${opts.name} was not ready at ${baseUrl}${opts.readyPath} after ${(opts.timeoutMs ?? 120_000) / 1000} s; log ${logFile}:\n${await logTail()}`)
+    }
+    const ok = await fetch(baseUrl + opts.readyPath, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    )
+    if (ok) break
+    await sleep(100)
+  }
+  return { name: opts.name, pid: child.pid!, port: opts.port, baseUrl, logFile, stop, logTail }
+}
+
+/** Resident set size of a process in bytes, from /proc/<pid>/status (Linux); null if unreadable. */
+export async function rssOf(pid: number): Promise<number | null> {
+  const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => null)
+  const m = text?.match(/^VmRSS:\s+(\d+)\s+kB/m)
+  return m ? Number(m[1]) * 1024 : null
+}

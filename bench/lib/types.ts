@@ -1,0 +1,112 @@
+// The shape of a benchmark run's results: what bench/results/<run>.json holds.
+import type { CellResult } from './load.js'
+import type { CalibrationTiming, RawResult } from './inproc.js'
+
+export type RowId = 'bare' | 'naive' | CalserveRowId
+/** calserve's rows: v1 predict (JSON, binary) and the Open Inference Protocol's infer (JSON, binary). */
+export type CalserveRowId = 'calserve_json' | 'calserve_binary' | 'calserve_v2_json' | 'calserve_v2_binary'
+export type ModelKey = 'small' | 'large'
+
+export interface Row {
+  id: RowId
+  label: string
+  /** Why the row has no (or incomplete) data; null when it ran. */
+  failed: string | null
+  cells: CellResult[]
+}
+
+export interface Ratio {
+  row: CalserveRowId
+  connections: number
+  vs_raw: number | null
+  vs_naive: number | null
+  vs_bare: number | null
+}
+
+export interface CalibrationShare {
+  per_request: CalibrationTiming
+  /** calserve's p50 latency at concurrency 1 (JSON, else binary): the whole predict seen by a client. */
+  http_p50_ms: number | null
+  http_row: RowId | null
+  pct_of_http: number | null
+  /** The raw ORT run at batch 1, for comparison. */
+  ort_batch1_ms: number | null
+  pct_of_ort_batch1: number | null
+  /** predict() on the raw limit's best batch vs that batch's ORT run. */
+  per_batch: (CalibrationTiming & { ort_ms: number; pct_of_ort: number }) | null
+}
+
+export interface ModelResult {
+  key: ModelKey
+  title: string
+  name: string
+  repository: string
+  input_shape: number[]
+  classes: number
+  fine_tuning_classes: string[]
+  request_bytes: { json: number; binary: number }
+  distinct_requests: number
+  duration_s: number
+  warmup_s: number
+  raw: (RawResult & { failed: null }) | { failed: string }
+  rows: Row[]
+  ratios: Ratio[]
+  calibration: CalibrationShare | { failed: string }
+  notes: string[]
+}
+
+export interface RssResult {
+  failed: string | null
+  model: string
+  connections: number
+  duration_s: number
+  warmup_s: number
+  samples: Array<{ t_s: number; rss_mib: number }>
+  start_mib: number | null
+  end_mib: number | null
+  max_mib: number | null
+  growth_pct: number | null
+  load: CellResult | null
+}
+
+export interface Target {
+  id: string
+  description: string
+  measured: number | null
+  unit: string
+  op: '>=' | '<='
+  threshold: number
+  status: 'PASS' | 'MISS' | 'N/A'
+  /** Signed headroom relative to the threshold: positive passes, negative misses by that much. */
+  margin_pct: number | null
+  note?: string
+}
+
+export interface Machine {
+  hostname: string
+  cpu_model: string
+  cores: number
+  total_memory_gib: number
+  os: string
+  node: string
+  onnxruntime_node: string
+  fastify: string
+  autocannon: string
+  git_commit: string | null
+  git_dirty: boolean | null
+  /** 1, 5 and 15 min load averages when the run started and ended: other work on the machine skews every number. */
+  loadavg_start: number[]
+  loadavg_end: number[] | null
+}
+
+export interface BenchResults {
+  started_at: string
+  finished_at: string
+  command: string
+  quick: boolean
+  machine: Machine
+  config: Record<string, unknown>
+  models: ModelResult[]
+  rss: RssResult | null
+  targets: Target[]
+}
