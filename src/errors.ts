@@ -58,3 +58,11 @@ export type ErrorBody = z.infer<typeof ErrorBody>
 export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
   return details === undefined ? { error: { code, message } } : { error: { code, message, details } }
 }
+
+export function versionConflict(expected: number, active: number): CalserveError {
+  return new CalserveError(
+    'VERSION_CONFLICT',
+    `expected_version ${expected} is not the active calibration version ${active}`,
+    { expected_version: expected, active_version: active },
+  )
+}

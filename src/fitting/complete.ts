@@ -1,10 +1,9 @@
 // The end of every fit, whatever carried the set: choose γ (and T) with the pure calibration code,
 // store the new version unless it is a dry run, and make it active here at once.
 import { CalibrationInputError, fitCalibration, type FitMethod, type FitReport, type Objective } from '../calibration/index.js'
-import { badInput } from '../errors.js'
+import { badInput, versionConflict } from '../errors.js'
 import type { ReadyModel } from '../models/repository.js'
 import type { ActiveCalibrations } from '../store/active.js'
-import { versionConflict } from '../store/sqlite.js'
 import type { CalibrationRecord, CurveMark, Store } from '../store/types.js'
 import type { CollectedSet } from './collector.js'
 

@@ -8,9 +8,9 @@
 // tables apart from another's in the same database.
 import { EventEmitter } from 'node:events'
 import pg from 'pg'
-import { CalserveError } from '../errors.js'
+import { CalserveError, versionConflict } from '../errors.js'
+import { CALIBRATION_COLUMNS as COLUMNS, migrations } from './migrations.js'
 import { rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
-import { versionConflict } from './sqlite.js'
 import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 /**
@@ -29,49 +29,7 @@ const HEARTBEAT_MS = 2000
 const HEARTBEAT_TIMEOUT_MS = 2000
 const RECONNECT_MAX_MS = 500
 
-const MIGRATIONS: string[] = [
-  // 1: calibrations and jobs
-  `CREATE TABLE calibrations (
-     model TEXT NOT NULL,
-     model_version INTEGER NOT NULL,
-     version INTEGER NOT NULL,
-     gamma DOUBLE PRECISION NOT NULL,
-     temperature DOUBLE PRECISION NOT NULL,
-     method TEXT NOT NULL,
-     objective TEXT,
-     source_version INTEGER,
-     created_at TEXT NOT NULL,
-     created_by TEXT,
-     note TEXT,
-     n_samples INTEGER,
-     digest TEXT,
-     metrics TEXT,
-     curve TEXT,
-     PRIMARY KEY (model, model_version, version)
-   );
-   CREATE TABLE jobs (
-     id TEXT PRIMARY KEY,
-     model TEXT NOT NULL,
-     state TEXT NOT NULL,
-     done INTEGER NOT NULL,
-     total INTEGER NOT NULL,
-     result TEXT,
-     error TEXT,
-     created_at TEXT NOT NULL,
-     updated_at TEXT NOT NULL
-   );`,
-  // 2: load/unload directives, so a repository change made through one replica reaches all
-  `CREATE TABLE model_directives (
-     model TEXT NOT NULL,
-     generation INTEGER NOT NULL,
-     action TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     created_by TEXT,
-     PRIMARY KEY (model, generation)
-   );`,
-]
-const COLUMNS =
-  'model, model_version, version, gamma, temperature, method, objective, source_version, created_at, created_by, note, n_samples, digest, metrics'
+const MIGRATIONS = migrations('postgres')
 
 // Connection-level failures: the database is away, not the request wrong.
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006'])

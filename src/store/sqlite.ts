@@ -5,53 +5,13 @@ import { EventEmitter } from 'node:events'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { CalserveError } from '../errors.js'
+import { CalserveError, versionConflict } from '../errors.js'
+import { CALIBRATION_COLUMNS as COLUMNS, migrations } from './migrations.js'
 import { rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
 import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
-const MIGRATIONS: string[] = [
-  `CREATE TABLE calibrations (
-     model TEXT NOT NULL,
-     model_version INTEGER NOT NULL,
-     version INTEGER NOT NULL,
-     gamma REAL NOT NULL,
-     temperature REAL NOT NULL,
-     method TEXT NOT NULL,
-     objective TEXT,
-     source_version INTEGER,
-     created_at TEXT NOT NULL,
-     created_by TEXT,
-     note TEXT,
-     n_samples INTEGER,
-     digest TEXT,
-     metrics TEXT,
-     curve TEXT,
-     PRIMARY KEY (model, model_version, version)
-   ) WITHOUT ROWID;
-   CREATE TABLE jobs (
-     id TEXT PRIMARY KEY,
-     model TEXT NOT NULL,
-     state TEXT NOT NULL,
-     done INTEGER NOT NULL,
-     total INTEGER NOT NULL,
-     result TEXT,
-     error TEXT,
-     created_at TEXT NOT NULL,
-     updated_at TEXT NOT NULL
-   );`,
-  // 2: load/unload directives, so a repository change made through one replica reaches all
-  `CREATE TABLE model_directives (
-     model TEXT NOT NULL,
-     generation INTEGER NOT NULL,
-     action TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     created_by TEXT,
-     PRIMARY KEY (model, generation)
-   );`,
-]
+const MIGRATIONS = migrations('sqlite')
 
-const COLUMNS =
-  'model, model_version, version, gamma, temperature, method, objective, source_version, created_at, created_by, note, n_samples, digest, metrics'
 
 export function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/, '')
@@ -238,12 +198,4 @@ export class SqliteStore implements Store {
     this.changes.on('change', listener)
     return () => this.changes.off('change', listener)
   }
-}
-
-export function versionConflict(expected: number, active: number): CalserveError {
-  return new CalserveError(
-    'VERSION_CONFLICT',
-    `expected_version ${expected} is not the active calibration version ${active}`,
-    { expected_version: expected, active_version: active },
-  )
 }
