@@ -33,10 +33,22 @@ async function main(): Promise<void> {
         ? 'no CALSERVE_ADMIN_TOKENS: calibration writes are open to anyone on this machine (the server listens on loopback only)'
         : `no CALSERVE_ADMIN_TOKENS and CALSERVE_ALLOW_INSECURE=1: anyone who can reach ${config.host} can change calibrations`,
     )
-  app.log.info({ address, store: config.storeUrl, models: config.modelRepository }, `calserve listening on ${address}`)
+  app.log.info({ address, store: redactUrl(config.storeUrl), models: config.modelRepository }, `calserve listening on ${address}`)
   await app.modelsLoaded.catch(() => {})
   const states = app.models.list().map((m) => `${m.name}:${m.state}`)
   app.log.info({ models: states }, `models loaded; try ${address}/v1/models and ${address}/docs`)
+}
+
+/** The store URL without its password (postgres://user:secret@host → postgres://user:***@host). */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (!u.password) return url
+    u.password = '***'
+    return u.toString()
+  } catch {
+    return url
+  }
 }
 
 main().catch((err: unknown) => {

@@ -77,6 +77,8 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
     },
     async (req, reply) => {
       const model = app.models.ready(req.params.name)
+      // No body and no content type: Fastify validates nothing, so refuse it here.
+      if ((req.body as unknown) == null) throw badInput('the body is empty: send the labelled set as JSON, ndjson or float32', { field: 'body' })
       if (Buffer.isBuffer(req.body)) {
         const options = { ...req.query, created_by: req.principal }
         checkFitPreconditions(deps, model, options)

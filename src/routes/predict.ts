@@ -38,6 +38,8 @@ const routes: FastifyPluginAsyncZod<{ bodyLimit: number; maxSamples: number }> =
     async (req) => {
       const model = app.models.ready(req.params.name)
       const calibration = app.calibrations.get(model.name, model.version)
+      // No body and no content type: Fastify validates nothing, so refuse it here.
+      if ((req.body as unknown) == null) throw badInput('the body is empty: send {"inputs": [...]} as application/json', { field: 'body' })
       if (Buffer.isBuffer(req.body)) {
         const { data, n } = decodeFloat32Body(req.body, model.runner.sampleSize)
         if (n > opts.maxSamples) throw tooMany(n)
