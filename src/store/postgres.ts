@@ -8,9 +8,9 @@
 // tables apart from another's in the same database.
 import { EventEmitter } from 'node:events'
 import pg from 'pg'
-import { CalserveError, versionConflict } from '../errors.js'
+import { CalserveError } from '../errors.js'
 import { CALIBRATION_COLUMNS as COLUMNS, migrations } from './migrations.js'
-import { rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
+import { nextRow, rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
 import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 /**
@@ -318,23 +318,7 @@ export class PostgresStore implements Store {
         [c.model, c.model_version],
       )
       const active = rows[0]!.v
-      if (expectedVersion !== undefined && expectedVersion !== active) throw versionConflict(expectedVersion, active)
-      const row: CalibrationRow = {
-        model: c.model,
-        model_version: c.model_version,
-        version: active + 1,
-        gamma: c.gamma,
-        temperature: c.temperature,
-        method: c.method,
-        objective: c.objective ?? null,
-        source_version: c.source_version ?? null,
-        created_at: new Date().toISOString(),
-        created_by: c.created_by ?? null,
-        note: c.note ?? null,
-        n_samples: c.n_samples ?? null,
-        digest: c.digest ?? null,
-        metrics: c.metrics ? JSON.stringify(c.metrics) : null,
-      }
+      const row = nextRow(c, active, expectedVersion)
       await client.query(
         `INSERT INTO calibrations (${COLUMNS}, curve) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
         [

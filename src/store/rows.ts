@@ -1,6 +1,7 @@
 // Row <-> record conversion shared by the SQL stores: JSON columns are parsed here, once.
 import type { Metrics } from '../calibration/types.js'
-import type { CalibrationMethod, CalibrationRecord, JobRecord, JobState, ModelAction, ModelDirective } from './types.js'
+import { versionConflict } from '../errors.js'
+import type { CalibrationMethod, CalibrationRecord, JobRecord, JobState, ModelAction, ModelDirective, NewCalibration } from './types.js'
 
 export interface CalibrationRow {
   model: string
@@ -17,6 +18,31 @@ export interface CalibrationRow {
   n_samples: number | null
   digest: string | null
   metrics: string | null
+}
+
+/**
+ * The row that appending `c` writes when `active` is the newest version: the next version, or a
+ * VERSION_CONFLICT when `expectedVersion` is given and is not `active`. Both stores call this inside
+ * their write transaction.
+ */
+export function nextRow(c: NewCalibration, active: number, expectedVersion: number | undefined): CalibrationRow {
+  if (expectedVersion !== undefined && expectedVersion !== active) throw versionConflict(expectedVersion, active)
+  return {
+    model: c.model,
+    model_version: c.model_version,
+    version: active + 1,
+    gamma: c.gamma,
+    temperature: c.temperature,
+    method: c.method,
+    objective: c.objective ?? null,
+    source_version: c.source_version ?? null,
+    created_at: new Date().toISOString(),
+    created_by: c.created_by ?? null,
+    note: c.note ?? null,
+    n_samples: c.n_samples ?? null,
+    digest: c.digest ?? null,
+    metrics: c.metrics ? JSON.stringify(c.metrics) : null,
+  }
 }
 
 export function rowToRecord(row: CalibrationRow): CalibrationRecord {

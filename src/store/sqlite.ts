@@ -5,9 +5,9 @@ import { EventEmitter } from 'node:events'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { CalserveError, versionConflict } from '../errors.js'
+import { CalserveError } from '../errors.js'
 import { CALIBRATION_COLUMNS as COLUMNS, migrations } from './migrations.js'
-import { rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
+import { nextRow, rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
 import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 const MIGRATIONS = migrations('sqlite')
@@ -107,23 +107,7 @@ export class SqliteStore implements Store {
         const { v: active } = db
           .prepare('SELECT COALESCE(MAX(version), 0) AS v FROM calibrations WHERE model = ? AND model_version = ?')
           .get(c.model, c.model_version) as { v: number }
-        if (expectedVersion !== undefined && expectedVersion !== active) throw versionConflict(expectedVersion, active)
-        const next: CalibrationRow = {
-          model: c.model,
-          model_version: c.model_version,
-          version: active + 1,
-          gamma: c.gamma,
-          temperature: c.temperature,
-          method: c.method,
-          objective: c.objective ?? null,
-          source_version: c.source_version ?? null,
-          created_at: new Date().toISOString(),
-          created_by: c.created_by ?? null,
-          note: c.note ?? null,
-          n_samples: c.n_samples ?? null,
-          digest: c.digest ?? null,
-          metrics: c.metrics ? JSON.stringify(c.metrics) : null,
-        }
+        const next = nextRow(c, active, expectedVersion)
         db.prepare(
           `INSERT INTO calibrations (${COLUMNS}, curve) VALUES
              (@model, @model_version, @version, @gamma, @temperature, @method, @objective, @source_version,
