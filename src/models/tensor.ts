@@ -54,13 +54,17 @@ export function decodeFloat32Body(body: Buffer, sampleSize: number): { data: Flo
     body.byteOffset % 4 === 0
       ? new Float32Array(body.buffer, body.byteOffset, body.byteLength / 4)
       : new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength))
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i])) {
-      const sample = Math.floor(i / sampleSize)
-      throw sampleError({ where: `sample ${sample}`, details: { field: 'body', sample } }, `contains ${data[i]}: only finite numbers are accepted`)
-    }
+  const n = body.byteLength / bytesPerSample
+  for (let i = 0; i < n; i++) checkFinite(data.subarray(i * sampleSize, (i + 1) * sampleSize), i)
+  return { data, n }
+}
+
+/** Refuses a binary sample holding NaN or ±Infinity; `sample` numbers it in the message. */
+export function checkFinite(sample: Float32Array, index: number): void {
+  for (let j = 0; j < sample.length; j++) {
+    if (!Number.isFinite(sample[j]))
+      throw sampleError({ where: `sample ${index}`, details: { field: 'body', sample: index } }, `contains ${sample[j]}: only finite numbers are accepted`)
   }
-  return { data, n: body.byteLength / bytesPerSample }
 }
 
 /**

@@ -9,9 +9,10 @@ import { badInput, CalserveError, ErrorBody } from '../errors.js'
 import { LogitCollector, resolveLabel } from '../fitting/collector.js'
 import { checkFitPreconditions, completeFit, type FitOptions } from '../fitting/complete.js'
 import { JobRunner } from '../fitting/jobs.js'
+import { readFloat32Stream } from '../fitting/binary.js'
 import { readNdjson } from '../fitting/ndjson.js'
 import type { ReadyModel } from '../models/repository.js'
-import { decodeFloat32Body, decodeSample } from '../models/tensor.js'
+import { decodeSample } from '../models/tensor.js'
 import { OCTET_STREAM } from './predict.js'
 import { FitBodySchema, FitQuerySchema, FitResponseSchema, JobAcceptedSchema, JobSchema } from './fit-schemas.js'
 import { ModelParams } from './schemas.js'
@@ -32,9 +33,7 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
   app.addHook('onClose', () => jobs.drain())
   // The ndjson body reaches the handler as the raw stream, read line by line there.
   app.addContentTypeParser(NDJSON, (_req, payload, done) => done(null, payload))
-  app.addContentTypeParser(OCTET_STREAM, { parseAs: 'buffer', bodyLimit: opts.fitBodyLimitBytes }, (_req, body, done) =>
-    done(null, body),
-  )
+  app.addContentTypeParser(OCTET_STREAM, (_req, payload, done) => done(null, payload))
 
   const deps = { store: app.store, calibrations: app.calibrations }
 
@@ -79,20 +78,14 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
       const model = app.models.ready(req.params.name)
       // No body and no content type: Fastify validates nothing, so refuse it here.
       if ((req.body as unknown) == null) throw badInput('the body is empty: send the labelled set as JSON, ndjson or float32', { field: 'body' })
-      if (Buffer.isBuffer(req.body)) {
+      if (isOctetStream(req.headers['content-type'])) {
         const options = { ...req.query, created_by: req.principal }
         checkFitPreconditions(deps, model, options)
-        const { data, n } = decodeFloat32Body(req.body, model.runner.sampleSize)
-        const labels = binaryLabels(model, req.query.labels ?? headerValue(req.headers[LABELS_HEADER]), n)
-        const size = model.runner.sampleSize
-        return dispatch(model, n, options, async (progress) => {
-          const collector = new LogitCollector(model, app.infer, n, progress)
-          for (let i = 0; i < n; i++) {
-            collector.slot().set(data.subarray(i * size, (i + 1) * size))
-            await collector.commit(labels[i]!)
-          }
-          return collector.finish()
-        }, reply)
+        const labels = binaryLabels(model, req.query.labels ?? headerValue(req.headers[LABELS_HEADER]))
+        const collector = new LogitCollector(model, app.infer, labels.length)
+        await readFloat32Stream(req.body as unknown as Readable, collector, labels, opts.fitBodyLimitBytes)
+        const set = await collector.finish()
+        return dispatch(model, set.n, options, async () => set, reply)
       }
       if (isNdjson(req.headers['content-type'])) {
         const options = { ...req.query, created_by: req.principal }
@@ -179,12 +172,10 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
 }
 
 /** Labels of a binary fit set: comma-separated names or indices, one per sample. */
-function binaryLabels(model: ReadyModel, list: string | undefined, n: number): number[] {
+function binaryLabels(model: ReadyModel, list: string | undefined): number[] {
   if (list === undefined)
     throw badInput(`a binary fit set needs its labels in the query string (labels=) or the ${LABELS_HEADER} header`, { field: 'labels' })
   const items = list.split(',').map((s) => s.trim())
-  if (items.length !== n)
-    throw badInput(`the body holds ${n} samples but labels has ${items.length}`, { field: 'labels', inputs: n, labels: items.length })
   return items.map((item, i) => resolveLabel(model, /^[0-9]+$/.test(item) && !model.labelIndex.has(item) ? Number(item) : item, `labels[${i}]`))
 }
 
@@ -192,8 +183,8 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(',') : v
 }
 
-function isNdjson(contentType: string | undefined): boolean {
-  return (contentType ?? '').split(';')[0]!.trim().toLowerCase() === NDJSON
-}
+const mediaType = (contentType: string | undefined) => (contentType ?? '').split(';')[0]!.trim().toLowerCase()
+const isNdjson = (contentType: string | undefined) => mediaType(contentType) === NDJSON
+const isOctetStream = (contentType: string | undefined) => mediaType(contentType) === OCTET_STREAM
 
 export default routes

@@ -82,7 +82,15 @@ t.test('binary fit with labels in the query or a header equals the JSON fit', as
   t.match(missing.json().error.message, /labels/)
   const short = await app.inject({ method: 'POST', url: '/v1/models/tiny/calibration/fit?labels=cat,dog', headers: octet, payload: f32(inputs) })
   t.equal(short.statusCode, 400)
-  t.match(short.json().error.message, /40 samples but labels has 2/)
+  t.match(short.json().error.message, /more samples than labels has \(2;/, 'streamed: refused as soon as the body outruns its labels')
+  const long = await app.inject({
+    method: 'POST',
+    url: `/v1/models/tiny/calibration/fit?labels=${labels.join(',')},cat`,
+    headers: octet,
+    payload: f32(inputs),
+  })
+  t.equal(long.statusCode, 400)
+  t.match(long.json().error.message, /holds 40 samples but labels has 41/)
   const history = (await app.inject({ url: '/v1/models/tiny/calibration/history' })).json()
   t.equal(history.versions.length, 1, 'only the one accepted fit was stored')
 })
