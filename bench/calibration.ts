@@ -4,22 +4,11 @@
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { alg, predict, prepare, seenAbsentCurve, sweep } from '../src/calibration/index.js'
+import { mulberry32 } from './lib/random.js'
 
 const N = 100_000
 const C = 1_000
 const SEED = 12345
-
-// mulberry32: tiny seeded PRNG, good enough for synthetic logits.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const rand = mulberry32(SEED)
 const absent = new Uint8Array(C)

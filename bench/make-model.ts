@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import onnxProto from 'onnx-proto'
 import * as ort from 'onnxruntime-node'
+import { mulberry32 } from './lib/random.js'
 
 const { onnx } = onnxProto
 type INodeProto = onnxProto.onnx.INodeProto
@@ -49,18 +50,6 @@ export interface MadeModel {
   bytes: number
   inputShape: number[]
   labels: string[]
-}
-
-/** mulberry32: small seeded PRNG, so every run builds the same weights. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** Standard normal samples (Box–Muller) from a uniform source. */

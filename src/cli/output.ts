@@ -1,4 +1,4 @@
-// The CLI's only way to write: straight to stdout and stderr (no console.log in src/), and the
+// The CLI's only way to write: straight to stdout and stderr (src/ never uses the console), and the
 // errors that decide how the process ends.
 
 export const out = (text: string): void => {
