@@ -50,3 +50,23 @@ export async function build(t: Teardown, env: Record<string, string> = {}, confi
 export function linearLogits(weights: { W: number[][]; b: number[] }, x: number[]): number[] {
   return weights.b.map((b, j) => x.reduce((acc, xi, i) => acc + xi * weights.W[i]![j]!, b))
 }
+
+/** Polls `cond` every 10 ms until it holds (true) or `ms` pass (false). */
+export async function until(cond: () => boolean | Promise<boolean>, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) return false
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return true
+}
+
+/** The error `p` rejects with, or undefined when it resolves. */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p
+  } catch (err) {
+    return err
+  }
+  return undefined
+}

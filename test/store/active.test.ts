@@ -3,31 +3,18 @@ import { join } from 'node:path'
 import t from 'tap'
 import { ActiveCalibrations, identityCalibration } from '../../src/store/active.js'
 import { SqliteStore } from '../../src/store/sqlite.js'
-import type { CalibrationRecord, NewCalibration } from '../../src/store/types.js'
-import { tempDir } from '../helper.js'
+import type { CalibrationRecord } from '../../src/store/types.js'
+import { tempDir, until } from '../helper.js'
+import { manual } from './suite.js'
 
-const manual = (gamma: number, model = 'tiny', model_version = 2): NewCalibration => ({
-  model,
-  model_version,
-  gamma,
-  temperature: 1,
-  method: 'manual',
-})
+// The γ of model tiny, version 2, set by hand.
+const manualTiny = (gamma: number, model = 'tiny', model_version = 2) => manual(model, model_version, gamma)
 
 async function openStore(t: Parameters<typeof tempDir>[0], file: string): Promise<SqliteStore> {
   const s = new SqliteStore(file)
   await s.init()
   t.teardown(() => s.close())
   return s
-}
-
-async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) return false
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  return true
 }
 
 t.test('get answers the identity for an unknown model version', async (t) => {
@@ -68,8 +55,8 @@ t.test('reconcile picks up a write made by another store on the same file', asyn
   await active.start(60_000)
   t.teardown(() => active.stop())
 
-  await theirs.append(manual(0.5))
-  await theirs.append(manual(1.25, 'image', 1))
+  await theirs.append(manualTiny(0.5))
+  await theirs.append(manualTiny(1.25, 'image', 1))
   await new Promise((r) => setTimeout(r, 30))
   t.equal(active.get('tiny', 2).version, 0, 'not told: another process’s write')
   await active.reconcile()
@@ -77,7 +64,7 @@ t.test('reconcile picks up a write made by another store on the same file', asyn
   t.match(active.get('image', 1), { version: 1, gamma: 1.25 })
 
   // A rollback elsewhere appends a higher version, so reconcile follows it too.
-  await theirs.append({ ...manual(0.5), method: 'rollback', source_version: 1 })
+  await theirs.append({ ...manualTiny(0.5), method: 'rollback', source_version: 1 })
   await active.reconcile()
   t.match(active.get('tiny', 2), { version: 2, method: 'rollback', source_version: 1 })
 })
@@ -86,24 +73,24 @@ t.test('start follows this store’s changes and reconciles periodically; stop s
   const file = join(tempDir(t), 'shared.db')
   const mine = await openStore(t, file)
   const theirs = await openStore(t, file)
-  await theirs.append(manual(3))
+  await theirs.append(manualTiny(3))
   const errors: unknown[] = []
   const active = new ActiveCalibrations(mine, (e) => errors.push(e))
   await active.start(100)
   t.teardown(() => active.stop())
   t.equal(active.get('tiny', 2).gamma, 3, 'start reconciles at once')
 
-  await mine.append(manual(4))
+  await mine.append(manualTiny(4))
   t.ok(await until(() => active.get('tiny', 2).version === 2), 'a change notification is followed')
   t.equal(active.get('tiny', 2).gamma, 4)
 
-  await theirs.append(manual(5))
+  await theirs.append(manualTiny(5))
   t.ok(await until(() => active.get('tiny', 2).version === 3), 'the periodic reconcile picks up another store’s write')
   t.equal(active.get('tiny', 2).gamma, 5)
 
   active.stop()
-  await mine.append(manual(6))
-  await theirs.append(manual(7))
+  await mine.append(manualTiny(6))
+  await theirs.append(manualTiny(7))
   await new Promise((r) => setTimeout(r, 300))
   t.equal(active.get('tiny', 2).version, 3, 'nothing followed after stop')
   t.same(errors, [])

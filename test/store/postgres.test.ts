@@ -10,19 +10,15 @@ import { CalserveError } from '../../src/errors.js'
 import { ActiveCalibrations } from '../../src/store/active.js'
 import { createStore } from '../../src/store/index.js'
 import { parsePostgresUrl, PostgresStore } from '../../src/store/postgres.js'
-import type { CalibrationChange, NewCalibration, Store } from '../../src/store/types.js'
+import type { CalibrationChange, Store } from '../../src/store/types.js'
 import { startTcpProxy } from '../replicas/tcp-proxy.js'
 import { BASE_URL, freshSchemaUrl, reachable } from '../pg.js'
-import { storeSuite } from './suite.js'
+import { rejection, until } from '../helper.js'
+import { manual, storeSuite } from './suite.js'
 
 
-const manual = (gamma: number, model = 'tiny', model_version = 2): NewCalibration => ({
-  model,
-  model_version,
-  gamma,
-  temperature: 1,
-  method: 'manual',
-})
+// The γ of model tiny, version 2, set by hand.
+const manualTiny = (gamma: number, model = 'tiny', model_version = 2) => manual(model, model_version, gamma)
 
 async function openStore(t: Test, url: string): Promise<PostgresStore> {
   const store = createStore(url)
@@ -30,24 +26,6 @@ async function openStore(t: Test, url: string): Promise<PostgresStore> {
   t.teardown(() => store.close())
   await store.init()
   return store
-}
-
-async function until(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) return false
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  return true
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p
-  } catch (err) {
-    return err
-  }
-  return undefined
 }
 
 const unreachable = await reachable()
@@ -85,7 +63,7 @@ if (unreachable !== null) {
     await store.close()
     t.same(store.state(), { state: 'closed' })
     await t.rejects(store.active('tiny', 2), { code: 'CALSERVE_STORE_UNAVAILABLE', statusCode: 503 }, 'a closed store refuses reads')
-    await t.rejects(store.append(manual(1)), { code: 'CALSERVE_STORE_UNAVAILABLE', statusCode: 503 }, 'and writes')
+    await t.rejects(store.append(manualTiny(1)), { code: 'CALSERVE_STORE_UNAVAILABLE', statusCode: 503 }, 'and writes')
     await store.close() // twice is harmless
   })
 
@@ -121,7 +99,7 @@ if (unreachable !== null) {
       'each migration applied once',
     )
     // Every store works on the one schema.
-    for (const [i, s] of stores.entries()) t.equal((await s.append(manual(i))).version, i + 1)
+    for (const [i, s] of stores.entries()) t.equal((await s.append(manualTiny(i))).version, i + 1)
     // And a later start migrates nothing.
     const late = await openStore(t, url)
     t.equal((await late.history('tiny', 2)).length, stores.length)
@@ -135,10 +113,10 @@ if (unreachable !== null) {
     const heardByA: CalibrationChange[] = []
     b.subscribe((c) => heardByB.push(c))
     a.subscribe((c) => heardByA.push(c))
-    const r1 = await a.append(manual(0.5))
-    const r2 = await a.append(manual(1.5, 'image', 1))
-    const r3 = await b.append(manual(2.5))
-    t.ok(await until(() => heardByB.length === 3 && heardByA.length === 3), `both heard every write (${heardByA.length}, ${heardByB.length})`)
+    const r1 = await a.append(manualTiny(0.5))
+    const r2 = await a.append(manualTiny(1.5, 'image', 1))
+    const r3 = await b.append(manualTiny(2.5))
+    t.ok(await until(() => heardByB.length === 3 && heardByA.length === 3, 5000), `both heard every write (${heardByA.length}, ${heardByB.length})`)
     const expected = [r1, r2, r3].map((r) => ({ model: r.model, model_version: r.model_version, version: r.version }))
     t.same(heardByB, expected, 'b hears a’s writes and its own, in commit order')
     t.same(heardByA, expected, 'a hears b’s write')
@@ -149,10 +127,10 @@ if (unreachable !== null) {
     const other = await openStore(t, freshSchemaUrl(t).url)
     const heardByOne: CalibrationChange[] = []
     one.subscribe((c) => heardByOne.push(c))
-    await other.append(manual(1))
-    await other.append(manual(2))
-    t.equal((await one.append(manual(3), 0)).version, 1, 'numbering is per schema')
-    t.ok(await until(() => heardByOne.length >= 1))
+    await other.append(manualTiny(1))
+    await other.append(manualTiny(2))
+    t.equal((await one.append(manualTiny(3), 0)).version, 1, 'numbering is per schema')
+    t.ok(await until(() => heardByOne.length >= 1, 5000))
     await new Promise((r) => setTimeout(r, 100))
     t.same(heardByOne, [{ model: 'tiny', model_version: 2, version: 1 }], 'only its own write is heard')
     t.same((await other.history('tiny', 2)).map((r) => r.gamma), [2, 1])
@@ -164,13 +142,13 @@ if (unreachable !== null) {
     const b = await openStore(t, url)
     const heard: CalibrationChange[] = []
     b.subscribe((c) => heard.push(c))
-    await a.append(manual(1), 0)
-    t.match(await rejection(a.append(manual(2), 0)), { code: 'CALSERVE_VERSION_CONFLICT' })
+    await a.append(manualTiny(1), 0)
+    t.match(await rejection(a.append(manualTiny(2), 0)), { code: 'CALSERVE_VERSION_CONFLICT' })
     // A failure inside the transaction, after the version was taken: PostgreSQL can't store a NUL
     // in text, so the INSERT fails and the whole transaction, NOTIFY included, rolls back.
-    t.ok(await rejection(a.append(manual(3, 'bad\u0000name'))), 'a write that fails inside the transaction rejects')
-    await a.append(manual(4))
-    t.ok(await until(() => heard.length >= 2))
+    t.ok(await rejection(a.append(manualTiny(3, 'bad\u0000name'))), 'a write that fails inside the transaction rejects')
+    await a.append(manualTiny(4))
+    t.ok(await until(() => heard.length >= 2, 5000))
     await new Promise((r) => setTimeout(r, 100))
     t.same(
       heard.map((c) => c.version),
@@ -186,7 +164,7 @@ if (unreachable !== null) {
     const b = await openStore(t, url)
     const rounds = 25
     for (let v = 0; v < rounds; v++) {
-      const results = await Promise.allSettled([a.append(manual(v * 2), v), b.append(manual(v * 2 + 1), v), a.append(manual(-v), v)])
+      const results = await Promise.allSettled([a.append(manualTiny(v * 2), v), b.append(manualTiny(v * 2 + 1), v), a.append(manualTiny(-v), v)])
       const won = results.filter((r) => r.status === 'fulfilled')
       const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
       if (won.length !== 1 || lost.some((r) => !(r.reason instanceof CalserveError && r.reason.code === 'CALSERVE_VERSION_CONFLICT'))) {
@@ -204,7 +182,7 @@ if (unreachable !== null) {
       `${rounds} rounds: versions 1..${rounds}, no gap, no duplicate`,
     )
     // Without expected_version, a burst through both replicas takes consecutive versions.
-    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).append(manual(i, 'burst', 1))))
+    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).append(manualTiny(i, 'burst', 1))))
     t.same(
       burst.map((r) => r.version).sort((x, y) => x - y),
       Array.from({ length: 40 }, (_, i) => i + 1),
@@ -221,12 +199,12 @@ if (unreachable !== null) {
     await active.start(60_000)
     t.teardown(() => active.stop())
     t.equal(active.get('tiny', 2).version, 0)
-    const written = await a.append(manual(0.1 + 0.2))
+    const written = await a.append(manualTiny(0.1 + 0.2))
     const started = Date.now()
     t.ok(await until(() => active.get('tiny', 2).version === 1, 2000), 'b follows a’s write')
     t.comment(`followed in ${Date.now() - started} ms`)
     t.same(active.get('tiny', 2), written, 'the whole record, γ bit-exact')
-    await a.append({ ...manual(0.1 + 0.2), method: 'rollback', source_version: 1 })
+    await a.append({ ...manualTiny(0.1 + 0.2), method: 'rollback', source_version: 1 })
     t.ok(await until(() => active.get('tiny', 2).version === 2, 2000), 'and a rollback')
     t.same(errors, [])
   })
@@ -243,13 +221,13 @@ if (unreachable !== null) {
     const active = new ActiveCalibrations(cutOff, (e) => errors.push(e))
     await active.start(60_000) // only the resync after the reconnect can bring missed changes
     t.teardown(() => active.stop())
-    await writer.append(manual(1))
-    t.ok(await until(() => active.get('tiny', 2).version === 1), 'connected: follows')
+    await writer.append(manualTiny(1))
+    t.ok(await until(() => active.get('tiny', 2).version === 1, 5000), 'connected: follows')
 
     await proxy.cut()
     t.ok(await until(() => cutOff.state().state === 'unavailable', 2000), 'state turns unavailable')
     t.match(cutOff.state(), { state: 'unavailable', error: String })
-    for (const write of [() => cutOff.append(manual(9)), () => cutOff.putJob({ id: 'j', model: 'tiny', state: 'queued', progress: { done: 0, total: 1 }, result: null, error: null, created_at: 'x', updated_at: 'x' })]) {
+    for (const write of [() => cutOff.append(manualTiny(9)), () => cutOff.putJob({ id: 'j', model: 'tiny', state: 'queued', progress: { done: 0, total: 1 }, result: null, error: null, created_at: 'x', updated_at: 'x' })]) {
       const started = Date.now()
       const err = await rejection(write())
       t.match(err, { code: 'CALSERVE_STORE_UNAVAILABLE', statusCode: 503 }, 'a write is refused as STORE_UNAVAILABLE')
@@ -257,7 +235,7 @@ if (unreachable !== null) {
     }
     t.match(await rejection(cutOff.active('tiny', 2)), { code: 'CALSERVE_STORE_UNAVAILABLE' }, 'so is a read')
     // Meanwhile the other replica writes; the notification can't reach the cut-off one.
-    await writer.append(manual(2))
+    await writer.append(manualTiny(2))
     await new Promise((r) => setTimeout(r, 300))
     t.equal(active.get('tiny', 2).version, 1, 'the cut-off replica keeps serving what it had')
 
@@ -266,8 +244,8 @@ if (unreachable !== null) {
     t.ok(await until(() => active.get('tiny', 2).version === 2, 5000), 'resynced after the reconnect')
     t.comment(`resynced ${Date.now() - back} ms after the database came back`)
     t.ok(await until(() => cutOff.state().state === 'open', 5000), 'state open again')
-    t.equal((await cutOff.append(manual(3), 2)).version, 3, 'writes work again')
-    t.ok(await until(() => active.get('tiny', 2).version === 3), 'and notifications flow again')
+    t.equal((await cutOff.append(manualTiny(3), 2)).version, 3, 'writes work again')
+    t.ok(await until(() => active.get('tiny', 2).version === 3, 5000), 'and notifications flow again')
   })
 
   t.test('a silent partition (nothing refused, nothing answered) is noticed; writes fail fast', async (t) => {
@@ -281,7 +259,7 @@ if (unreachable !== null) {
     const active = new ActiveCalibrations(cutOff)
     await active.start(60_000)
     t.teardown(() => active.stop())
-    await cutOff.append(manual(1)) // a pooled connection, idle when the partition starts
+    await cutOff.append(manualTiny(1)) // a pooled connection, idle when the partition starts
 
     proxy.blackhole()
     const started = Date.now()
@@ -289,15 +267,15 @@ if (unreachable !== null) {
     const noticed = Date.now() - started
     t.comment(`partition noticed after ${noticed} ms`)
     const writeStarted = Date.now()
-    t.match(await rejection(cutOff.append(manual(9))), { code: 'CALSERVE_STORE_UNAVAILABLE' }, 'a write is refused as STORE_UNAVAILABLE')
+    t.match(await rejection(cutOff.append(manualTiny(9))), { code: 'CALSERVE_STORE_UNAVAILABLE' }, 'a write is refused as STORE_UNAVAILABLE')
     t.ok(Date.now() - writeStarted < 3000, `and fast (${Date.now() - writeStarted} ms)`)
-    await writer.append(manual(2))
+    await writer.append(manualTiny(2))
 
     const back = Date.now()
     await proxy.restore()
     t.ok(await until(() => active.get('tiny', 2).version === 2, 8000), 'resynced after the partition heals')
     t.ok(await until(() => cutOff.state().state === 'open', 8000), 'open again')
     t.comment(`resynced ${Date.now() - back} ms after the partition healed`)
-    t.equal((await cutOff.append(manual(3), 2)).version, 3, 'writes work again')
+    t.equal((await cutOff.append(manualTiny(3), 2)).version, 3, 'writes work again')
   })
 }

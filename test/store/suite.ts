@@ -8,12 +8,14 @@
 // same replica after a restart). The suite closes what it opens.
 import type { Test } from 'tap'
 import { CalserveError } from '../../src/errors.js'
+import { rejection } from '../helper.js'
 import type { CalibrationChange, JobRecord, NewCalibration, Store } from '../../src/store/types.js'
 
 export type StoreOpener = () => Promise<Store>
 export type MakeStore = (t: Test) => Promise<StoreOpener>
 
-const manual = (model: string, model_version: number, gamma: number, extra: Partial<NewCalibration> = {}): NewCalibration => ({
+/** A manual calibration of γ for a model version, with any other fields given in `extra`. */
+export const manual = (model: string, model_version: number, gamma: number, extra: Partial<NewCalibration> = {}): NewCalibration => ({
   model,
   model_version,
   gamma,
@@ -21,15 +23,6 @@ const manual = (model: string, model_version: number, gamma: number, extra: Part
   method: 'manual',
   ...extra,
 })
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p
-  } catch (err) {
-    return err
-  }
-  return undefined
-}
 
 export function storeSuite(t: Test, makeStore: MakeStore): void {
   /** A fresh database and one open store on it, closed when the subtest ends. */
