@@ -6,6 +6,15 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { FIXTURE_MODELS, linearLogits } from '../helper.js'
 
+/** Inputs for the tiny fixture: small multiples of 1/8, so float32 logits equal x·W + b exactly. */
+export const TINY_X = [
+  [1, 0.5, 0.25],
+  [0, 1, 2],
+  [-1, 0.25, 1.5],
+  [0.5, -0.75, 0.125],
+  [2, 2, -1],
+]
+
 export interface Weights {
   W: number[][]
   b: number[]

@@ -2,20 +2,12 @@
 // from weights.json.
 import t from 'tap'
 import { build } from '../helper.js'
-import { breakpoint, checkPrediction, expectedPrediction, fixture, logitsOf, noTies } from './expected.js'
+import { breakpoint, checkPrediction, expectedPrediction, fixture, logitsOf, noTies, TINY_X } from './expected.js'
 
 const tiny = fixture('tiny')
 const image = fixture('image')
 const twoOutputs = fixture('two_outputs')
 
-// Small multiples of 1/8, so float32 logits equal x·W + b exactly.
-const TINY_X = [
-  [1, 0.5, 0.25],
-  [0, 1, 2],
-  [-1, 0.25, 1.5],
-  [0.5, -0.75, 0.125],
-  [2, 2, -1],
-]
 
 const post = (app: Awaited<ReturnType<typeof build>>, name: string, payload: unknown) =>
   app.inject({ method: 'POST', url: `/v1/models/${name}/predict`, payload: payload as object })

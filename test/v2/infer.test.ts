@@ -4,20 +4,15 @@
 // multiples of 1/8), with γ added to the absent classes here, not by calserve's code.
 import t, { type Test } from 'tap'
 import { build } from '../helper.js'
-import { expectedPrediction, fixture, logitsOf, noTies } from '../routes/expected.js'
+import { expectedPrediction, fixture, logitsOf, noTies, TINY_X as TINY_INPUTS } from '../routes/expected.js'
 import { conforms, SCHEMA, v2ErrorOf } from './conformance.js'
 
 type App = Awaited<ReturnType<typeof build>>
 const tiny = fixture('tiny')
 const image = fixture('image')
 
-// Small multiples of 1/8, so float32 logits equal x·W + b exactly.
 const TINY_X = [
-  [1, 0.5, 0.25],
-  [0, 1, 2],
-  [-1, 0.25, 1.5],
-  [0.5, -0.75, 0.125],
-  [2, 2, -1],
+  ...TINY_INPUTS,
   [1, 0, 0.125], // its breakpoint is 0.21875 < γ: γ moves it from cat to bird
 ]
 const N = TINY_X.length
