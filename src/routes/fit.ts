@@ -13,11 +13,10 @@ import { readFloat32Stream } from '../fitting/binary.js'
 import { readNdjson } from '../fitting/ndjson.js'
 import type { ReadyModel } from '../models/repository.js'
 import { decodeSample } from '../models/tensor.js'
-import { OCTET_STREAM } from './predict.js'
+import { NDJSON, OCTET_STREAM } from './media-types.js'
 import { FitBodySchema, FitQuerySchema, FitResponseSchema, JobAcceptedSchema, JobSchema } from './fit-schemas.js'
 import { ModelParams } from './schemas.js'
 
-export const NDJSON = 'application/x-ndjson'
 const LABELS_HEADER = 'calserve-labels'
 const MAX_LINE_BYTES = 64 * 1024 * 1024
 

@@ -4,11 +4,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { badInput, ErrorBody } from '../errors.js'
 import { runPredict } from '../models/inference.js'
-import { fastSerializerCompiler } from './fast-serializer.js'
 import { decodeFloat32Body, decodeJsonSamples } from '../models/tensor.js'
+import { fastSerializerCompiler } from './fast-serializer.js'
+import { OCTET_STREAM } from './media-types.js'
 import { ModelParams, PredictQuerySchema, PredictRequestSchema, PredictResponseSchema } from './schemas.js'
-
-export const OCTET_STREAM = 'application/octet-stream'
 
 const routes: FastifyPluginAsyncZod<{ bodyLimit: number; maxSamples: number }> = async (app, opts) => {
   const tooMany = (n: number) =>

@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { validatorCompiler } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { CalserveError } from '../errors.js'
+import { OCTET_STREAM } from './media-types.js'
 import type { ReadyModel } from '../models/repository.js'
 import { parseInferRequest } from '../v2/codec.js'
 import { v2Error, v2ErrorHandler } from '../v2/errors.js'
@@ -22,7 +23,6 @@ import {
 } from '../v2/schemas.js'
 
 export const V2_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'calibration']
-export const OCTET_STREAM = 'application/octet-stream'
 const TAGS = ['open inference protocol']
 
 const errors = { 400: V2Error, 401: V2Error, 403: V2Error, 404: V2Error, 503: V2Error }
