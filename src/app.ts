@@ -14,20 +14,21 @@ import {
 } from 'fastify-type-provider-zod'
 import type { Config } from './config.js'
 import { CalserveError, errorBody } from './errors.js'
-import { transform } from './openapi.js'
+import { transform } from './http/openapi.js'
 import authPlugin from './plugins/auth.js'
 import metricsPlugin from './plugins/metrics.js'
 import modelsPlugin from './plugins/models.js'
+import planePlugin from './plugins/plane.js'
 import storePlugin from './plugins/store.js'
-import calibrationRoutes from './routes/calibration.js'
-import curveRoutes from './routes/curve.js'
-import healthRoutes from './routes/health.js'
-import modelRoutes from './routes/models.js'
-import fitRoutes from './routes/fit.js'
-import predictRoutes from './routes/predict.js'
-import repositoryRoutes from './routes/repository.js'
-import uiRoutes from './routes/ui.js'
-import v2Routes from './routes/v2.js'
+import calibrationRoutes from './http/calibration.js'
+import curveRoutes from './http/curve.js'
+import healthRoutes from './http/health.js'
+import modelRoutes from './http/models.js'
+import fitRoutes from './http/fit.js'
+import predictRoutes from './http/predict.js'
+import repositoryRoutes from './http/v2/repository.js'
+import uiRoutes from './http/ui.js'
+import v2Routes from './http/v2/routes.js'
 
 export const API_VERSION = '0.1.0'
 
@@ -145,6 +146,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(metricsPlugin)
   await app.register(storePlugin, { config })
   await app.register(modelsPlugin, { config })
+  await app.register(planePlugin)
 
   // Routes.
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())

@@ -1,7 +1,7 @@
 // `calserve predict`: classify the samples of a file (or one given inline) and, when the file has
 // labels, mark each prediction right or wrong and print the accuracy.
 import type { z } from 'zod'
-import type { PredictResponseSchema } from '../routes/schemas.js'
+import type { PredictResponseSchema } from '../api/v1.js'
 import { CLIENT, CLIENT_USAGE, HELP, intOption, parseArgs, parseOrUsage, required, type Command } from './args.js'
 import { openDataset, resolveLabel, type Sample } from './datasets.js'
 import { Client, getModel, type ModelInfo } from './http.js'
