@@ -18,6 +18,7 @@ import { transform } from './http/openapi.js'
 import authPlugin from './plugins/auth.js'
 import metricsPlugin from './plugins/metrics.js'
 import modelsPlugin from './plugins/models.js'
+import jobsPlugin from './plugins/jobs.js'
 import planePlugin from './plugins/plane.js'
 import storePlugin from './plugins/store.js'
 import calibrationRoutes from './http/calibration.js'
@@ -147,6 +148,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(storePlugin, { config })
   await app.register(modelsPlugin, { config })
   await app.register(planePlugin)
+  await app.register(jobsPlugin, { config })
 
   // Routes.
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
@@ -155,7 +157,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(predictRoutes, { bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples })
   await app.register(calibrationRoutes)
   await app.register(repositoryRoutes)
-  await app.register(fitRoutes, { fitSyncMaxSamples: config.fitSyncMaxSamples, fitBodyLimitBytes: config.fitBodyLimitBytes })
+  await app.register(fitRoutes, {
+    fitSyncMaxSamples: config.fitSyncMaxSamples,
+    fitBodyLimitBytes: config.fitBodyLimitBytes,
+    fitJsonBodyLimitBytes: config.fitJsonBodyLimitBytes,
+    fitMaxLineBytes: config.fitMaxLineBytes,
+  })
   await app.register(curveRoutes)
   await app.register(uiRoutes)
   await app.register(v2Routes, { prefix: '/v2', version: API_VERSION, bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples })

@@ -42,6 +42,11 @@ const ConfigSchema = z.object({
   CALSERVE_SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
   CALSERVE_FIT_SYNC_MAX_SAMPLES: z.coerce.number().int().min(0).default(20_000),
   CALSERVE_FIT_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
+  CALSERVE_FIT_JSON_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(64 * 1024 * 1024),
+  CALSERVE_FIT_MAX_LINE_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
+  CALSERVE_MAX_QUEUED_JOBS: z.coerce.number().int().min(1).default(8),
+  CALSERVE_JOB_LEASE_MS: z.coerce.number().int().min(100).default(30_000),
+  CALSERVE_JOB_RETENTION_MS: z.coerce.number().int().min(1000).default(7 * 24 * 3600 * 1000),
   CALSERVE_PREDICT_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(16 * 1024 * 1024),
   CALSERVE_MAX_PREDICT_SAMPLES: z.coerce.number().int().min(1).default(4096),
   CALSERVE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(0).default(300_000),
@@ -68,6 +73,13 @@ export interface Config {
   /** Fits of more samples than this (or with async: true) run as jobs. */
   fitSyncMaxSamples: number
   fitBodyLimitBytes: number
+  /** JSON fit bodies are parsed whole, so they are held well below V8's 512 MiB string limit. */
+  fitJsonBodyLimitBytes: number
+  /** The longest ndjson line of a fit set. */
+  fitMaxLineBytes: number
+  maxQueuedJobs: number
+  jobLeaseMs: number
+  jobRetentionMs: number
   predictBodyLimitBytes: number
   maxPredictSamples: number
   requestTimeoutMs: number
@@ -115,6 +127,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownDelayMs: e.CALSERVE_SHUTDOWN_DELAY_MS,
     fitSyncMaxSamples: e.CALSERVE_FIT_SYNC_MAX_SAMPLES,
     fitBodyLimitBytes: e.CALSERVE_FIT_BODY_LIMIT_BYTES,
+    fitJsonBodyLimitBytes: e.CALSERVE_FIT_JSON_BODY_LIMIT_BYTES,
+    fitMaxLineBytes: e.CALSERVE_FIT_MAX_LINE_BYTES,
+    maxQueuedJobs: e.CALSERVE_MAX_QUEUED_JOBS,
+    jobLeaseMs: e.CALSERVE_JOB_LEASE_MS,
+    jobRetentionMs: e.CALSERVE_JOB_RETENTION_MS,
     predictBodyLimitBytes: e.CALSERVE_PREDICT_BODY_LIMIT_BYTES,
     maxPredictSamples: e.CALSERVE_MAX_PREDICT_SAMPLES,
     requestTimeoutMs: e.CALSERVE_REQUEST_TIMEOUT_MS,

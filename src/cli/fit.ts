@@ -3,7 +3,7 @@
 import { createReadStream } from 'node:fs'
 import { basename } from 'node:path'
 import type { z } from 'zod'
-import type { FitResponseSchema, JobAcceptedSchema, JobSchema } from '../api/fit.js'
+import type { FitResponse, JobAcceptedSchema, JobSchema } from '../api/fit.js'
 import type { MetricsSchema } from '../api/v1.js'
 import { choiceOption, CLIENT, CLIENT_USAGE, HELP, intOption, parseArgs, parseOrUsage, required, type Command } from './args.js'
 import { DatasetError, openDataset, resolveLabel, type Dataset } from './datasets.js'
@@ -12,7 +12,6 @@ import { ApiError, out, outLine } from './output.js'
 import { Progress } from './progress.js'
 import { formatFixed, formatPairs, formatPercent, formatTable } from './table.js'
 
-export type FitResponse = z.infer<typeof FitResponseSchema>
 type Job = z.infer<typeof JobSchema>
 type JobAccepted = z.infer<typeof JobAcceptedSchema>
 type Metrics = z.infer<typeof MetricsSchema>
