@@ -6,7 +6,6 @@ import swaggerUi from '@fastify/swagger-ui'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import {
-  hasZodFastifySchemaValidationErrors,
   jsonSchemaTransformObject,
   serializerCompiler,
   validatorCompiler,
@@ -14,7 +13,8 @@ import {
 } from 'fastify-type-provider-zod'
 import type { Config } from './config.js'
 import { CalserveError, errorBody } from './errors.js'
-import { transform } from './http/openapi.js'
+import { errorHandler } from './http/error-handler.js'
+import { transform } from './http/openapi-transform.js'
 import authPlugin from './plugins/auth.js'
 import metricsPlugin from './plugins/metrics.js'
 import modelsPlugin from './plugins/models.js'
@@ -71,7 +71,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
-  app.setErrorHandler(errorHandler)
+  app.setErrorHandler(errorHandler(errorBody))
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send(errorBody('CALSERVE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`))
   })
@@ -167,34 +167,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(uiRoutes)
   await app.register(v2Routes, { prefix: '/v2', version: API_VERSION, bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples })
   return app
-}
-
-function errorHandler(this: FastifyInstance, err: Error & { statusCode?: number; code?: string }, req: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof CalserveError) {
-    if (err.statusCode >= 500) req.log.warn({ err, method: req.method, url: req.url }, err.message)
-    // Shed load tells the client when to come back rather than letting it retry at once.
-    if (err.code === 'CALSERVE_OVERLOADED' || err.code === 'CALSERVE_STORE_UNAVAILABLE') reply.header('retry-after', '1')
-    return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.details))
-  }
-  if (hasZodFastifySchemaValidationErrors(err)) {
-    const where = (err as { validationContext?: string }).validationContext ?? 'body'
-    const issues = err.validation.map((v) => ({
-      field: [where, ...v.instancePath.split('/').filter(Boolean)].join('.'),
-      message: v.message ?? 'invalid',
-    }))
-    const first = issues[0]
-    return reply
-      .code(400)
-      .send(errorBody('CALSERVE_BAD_INPUT', first ? `${first.field}: ${first.message}` : 'invalid request', { issues }))
-  }
-  const status = err.statusCode ?? 500
-  if (status >= 400 && status < 500) {
-    // Fastify's own client errors: bad JSON, wrong content type, body too large…
-    const name = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_INPUT'
-    return reply.code(status).send(errorBody(`CALSERVE_${name}`, err.message, err.code ? { fastify_code: err.code } : undefined))
-  }
-  req.log.error({ err, method: req.method, url: req.url, params: req.params }, 'request failed')
-  return reply.code(status).send(errorBody('CALSERVE_INTERNAL', 'internal error; see the server log'))
 }
 
 function isPinoInstance(x: unknown): x is FastifyServerOptions['loggerInstance'] {

@@ -2,7 +2,7 @@
 // OpenAPI document refers to it as a component instead of repeating it per route.
 import { z } from 'zod'
 import type { CurvePoint, Metrics } from '../calibration/index.js'
-import { MODEL_NAME } from '../models/repository.js'
+import { MODEL_NAME } from './names.js'
 
 const nullableRate = z.number().min(0).max(1).nullable()
 

@@ -3,13 +3,13 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import type { FastifyBaseLogger as Logger } from 'fastify'
+import { MODEL_NAME } from '../api/names.js'
 import { CalserveError, modelNotFound } from '../errors.js'
 import { AUTO_WORKER_MS, ManifestError, readManifest, type ExecutionProvider, type Manifest } from './manifest.js'
 import { Batcher, type BatchObserver } from './batcher.js'
 import { ModelLoadError, OnnxRunner, type SessionSettings, type TensorIO } from './runner.js'
 import { WorkerRunner, type Runner } from './worker-runner.js'
 
-export const MODEL_NAME = /^[A-Za-z0-9._-]+$/
 const VERSION_FOLDER = /^[1-9][0-9]*$/
 
 /** UNAVAILABLE: unloaded by an operator (POST /v2/repository/models/{m}/unload). */
