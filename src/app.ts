@@ -6,7 +6,6 @@ import swaggerUi from '@fastify/swagger-ui'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import {
-  jsonSchemaTransformObject,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -14,7 +13,7 @@ import {
 import type { Config } from './config.js'
 import { CalserveError, errorBody } from './errors.js'
 import { errorHandler } from './http/error-handler.js'
-import { transform } from './http/openapi-transform.js'
+import { transform, transformObject } from './http/openapi-transform.js'
 import authPlugin from './plugins/auth.js'
 import metricsPlugin from './plugins/metrics.js'
 import modelsPlugin from './plugins/models.js'
@@ -107,7 +106,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       ],
     },
     transform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject,
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   // Load shedding: while the event loop lags (or the heap is past its bound), answer 503 with
