@@ -30,6 +30,8 @@ const ConfigSchema = z.object({
   CALSERVE_HOST: z.string().min(1).default('127.0.0.1'),
   CALSERVE_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   CALSERVE_MODEL_REPOSITORY: z.string().min(1).default('./models'),
+  // Used only when the repository folder is itself one model (holds model.json), as KServe mounts it.
+  CALSERVE_MODEL_NAME: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only').optional(),
   CALSERVE_STORE_URL: z
     .string()
     .regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://')
@@ -62,6 +64,8 @@ export interface Config {
   host: string
   port: number
   modelRepository: string
+  /** The model's name when modelRepository is itself a model folder; default: that folder's name. */
+  modelName: string | undefined
   storeUrl: string
   executionProviders: Array<'cuda' | 'cpu'>
   logLevel: z.infer<typeof ConfigSchema>['CALSERVE_LOG_LEVEL']
@@ -102,6 +106,9 @@ export function isLoopback(host: string): boolean {
 
 export class ConfigError extends Error {}
 
+/** Every environment variable the configuration reads (the deploy manifests are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(ConfigSchema.shape)
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ConfigSchema.safeParse(env)
   if (!parsed.success) {
@@ -118,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.CALSERVE_HOST,
     port: e.CALSERVE_PORT,
     modelRepository: e.CALSERVE_MODEL_REPOSITORY,
+    modelName: e.CALSERVE_MODEL_NAME,
     storeUrl: e.CALSERVE_STORE_URL,
     executionProviders: e.CALSERVE_EXECUTION_PROVIDERS,
     logLevel: e.CALSERVE_LOG_LEVEL,
