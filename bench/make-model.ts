@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import onnxProto from 'onnx-proto'
 import * as ort from 'onnxruntime-node'
-import { mulberry32 } from './lib/random.js'
+import { mulberry32 } from '../test/support/random.js'
 
 const { onnx } = onnxProto
 type INodeProto = onnxProto.onnx.INodeProto
