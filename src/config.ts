@@ -38,6 +38,7 @@ const ConfigSchema = z.object({
     .default('sqlite:./data/calserve.db'),
   CALSERVE_EXECUTION_PROVIDERS: providers.default(['cpu']),
   CALSERVE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CALSERVE_ACCESS_LOG: z.enum(['off', 'errors', 'all']).default('errors'),
   CALSERVE_RECONCILE_MS: z.coerce.number().int().min(100).default(5000),
   CALSERVE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
   CALSERVE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
@@ -69,6 +70,8 @@ export interface Config {
   storeUrl: string
   executionProviders: Array<'cuda' | 'cpu'>
   logLevel: z.infer<typeof ConfigSchema>['CALSERVE_LOG_LEVEL']
+  /** One log line per request: for every request, for answers of 400 and above, or none. */
+  accessLog: 'off' | 'errors' | 'all'
   reconcileMs: number
   bodyLimitBytes: number
   shutdownGraceMs: number
@@ -129,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     storeUrl: e.CALSERVE_STORE_URL,
     executionProviders: e.CALSERVE_EXECUTION_PROVIDERS,
     logLevel: e.CALSERVE_LOG_LEVEL,
+    accessLog: e.CALSERVE_ACCESS_LOG,
     reconcileMs: e.CALSERVE_RECONCILE_MS,
     bodyLimitBytes: e.CALSERVE_BODY_LIMIT_BYTES,
     shutdownGraceMs: e.CALSERVE_SHUTDOWN_GRACE_MS,
