@@ -2,11 +2,11 @@
 // query string (it can carry a token). Fastify's own two lines per request are off.
 import { Writable } from 'node:stream'
 import pino from 'pino'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { testConfig } from '../helper.js'
 
-async function appWithLog(t: Tap.Test, accessLog: string) {
+async function appWithLog(t: Test, accessLog: string) {
   const lines: Array<Record<string, unknown>> = []
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
