@@ -129,13 +129,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     maxHeapUsedBytes: config.maxHeapUsedBytes,
     retryAfter: 1,
     // Health, metrics and docs still answer under pressure: a probe must see the process alive.
-    // under-pressure continues the request when the handler returns nothing and sends what it
-    // returns otherwise (its types only admit void, hence the cast).
-    pressureHandler: ((req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
-      if (req.routeOptions.config?.access === 'public') return undefined
-      reply.code(503).header('retry-after', '1')
-      return errorBody('CALSERVE_OVERLOADED', `the server is overloaded (${type}${value === undefined ? '' : ` ${Math.round(value)}`}); retry shortly`)
-    }) as unknown as (req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
+    // A rejection reaches the route's own error handler (under-pressure passes it to next), so a
+    // shed request gets its protocol's error body and Retry-After, like any other 503.
+    pressureHandler: async (req: FastifyRequest, _reply: FastifyReply, type: string, value: number | undefined) => {
+      if (req.routeOptions.config?.access === 'public') return
+      throw new CalserveError('OVERLOADED', `the server is overloaded (${type}${value === undefined ? '' : ` ${Math.round(value)}`}); retry shortly`)
+    },
   })
   await app.register(authPlugin, { config })
   if (config.rateLimitPerMinute > 0)

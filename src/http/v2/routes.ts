@@ -8,6 +8,7 @@ import { validatorCompiler } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { OCTET_STREAM } from '../../api/media-types.js'
 import type { ReadyModel } from '../../models/repository.js'
+import { fastSerializerCompiler } from '../fast-serializer.js'
 import { decodeInput, encodeResponse, parseInferRequest } from './codec.js'
 import { v2Error, v2ErrorHandler } from './errors.js'
 import { buildOutputs, outputDatatype, outputNames, planOutputs, responseParameters } from '../../serving/v2-outputs.js'
@@ -133,6 +134,7 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
 
   const inferSchema = (which: string, params: typeof V2ModelParams | typeof V2VersionParams) => ({
     bodyLimit: opts.bodyLimit,
+    serializerCompiler: fastSerializerCompiler,
     schema: {
       tags: TAGS,
       summary: `Inference with ${which}`,
