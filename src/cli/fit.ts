@@ -6,7 +6,7 @@ import type { z } from 'zod'
 import type { FitResponse, JobAcceptedSchema, JobSchema } from '../api/fit.js'
 import type { MetricsSchema } from '../api/v1.js'
 import { choiceOption, CLIENT, CLIENT_USAGE, HELP, intOption, parseArgs, parseOrUsage, required, type Command } from './args.js'
-import { DatasetError, openDataset, resolveLabel, type Dataset } from './datasets.js'
+import { DatasetError, openDataset, findLabel, type Dataset } from './datasets.js'
 import { Client, getModel, type ModelInfo, type Query } from './http.js'
 import { ApiError, out, outLine } from './output.js'
 import { Progress } from './progress.js'
@@ -132,7 +132,7 @@ function bodyOf(dataset: Dataset, model: ModelInfo): { chunks: AsyncGenerator<Ui
     let pending = ''
     for await (const sample of dataset) {
       if (sample.label === undefined) throw new DatasetError(`${sample.where}: the sample has no label; fitting needs one per sample`)
-      const label = resolveLabel(model.labels, sample.label)
+      const label = findLabel(model.labels, sample.label)
       if (!label) throw new DatasetError(`${sample.where}: '${sample.label}' is not a label of model '${model.name}' (labels: ${model.labels.join(', ')})`)
       pending += `${JSON.stringify({ input: sample.input, label: label.name })}\n`
       if (pending.length >= CHUNK_BYTES) {

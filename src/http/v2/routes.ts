@@ -37,10 +37,10 @@ export interface V2Options {
 
 const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
   // Errors of these routes (and of the hooks before them: auth, rate limit) answer {"error": "…"}.
-  // A URL no route matches keeps calserve's own 404 body (test/routes/bad-input.test.ts).
+  // A URL no route matches keeps calserve's own 404 body (test/http/bad-input.test.ts).
   app.setErrorHandler(v2ErrorHandler)
   // Every body reaches the handler as bytes: a JSON request, or a JSON header followed by binary
-  // tensor data, whatever the content type says. The handler parses it (src/v2/codec.ts), so the
+  // tensor data, whatever the content type says. The handler parses it (codec.ts), so the
   // body schema below documents the request and is not run by Fastify a second time.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body))
