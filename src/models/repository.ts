@@ -249,13 +249,14 @@ async function loadRunner(
   declared: Partial<TensorIO>,
   settings: SessionSettings,
 ): Promise<{ runner: Runner; provider: ExecutionProvider; fallback: string | null; thread: 'main' | 'worker'; sampleMs: number | null }> {
-  if (settings.thread === 'worker') return { ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker', sampleMs: null }
+  const onWorker = async (sampleMs: number | null) => ({ ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker' as const, sampleMs })
+  if (settings.thread === 'worker') return onWorker(null)
   const onMain = await OnnxRunner.load(file, providers, declared, settings)
   if (settings.thread === 'main') return { ...onMain, thread: 'main', sampleMs: null }
   const sampleMs = await medianRunMs(onMain.runner)
   if (sampleMs <= AUTO_WORKER_MS) return { ...onMain, thread: 'main', sampleMs }
   await onMain.runner.close()
-  return { ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker', sampleMs }
+  return onWorker(sampleMs)
 }
 
 async function medianRunMs(runner: OnnxRunner, runs = 5): Promise<number> {
