@@ -40,14 +40,14 @@ function bucket(url: string, name: string): string {
 
 /** What the per-request cost is spent on, by package or folder (first match wins). */
 const CATEGORIES: Array<[string, RegExp]> = [
-  ['logging (pino)', /^(pino|@pinojs\/.*|sonic-boom|pino-std-serializers|thread-stream|\(native\) (writeString|writev|writeUtf8String|writeBuffer))$/],
+  ['logging (pino)', /^(pino|@pinojs\/.*|sonic-boom|pino-std-serializers|thread-stream|\(native\) (writeString|fsync))$/],
   ['validation (zod)', /^(zod|fastify-type-provider-zod)$/],
   ['JSON parse (secure-json-parse, JSON.parse)', /^(secure-json-parse|\(native\) parse)$/],
   ['JSON serialize', /^(fast-json-stringify|\(native\) stringify)$/],
   ['metrics (prom-client, src/plugins/metrics)', /^(prom-client|tdigest|bintrees)$/],
   ['onnxruntime', /^(onnxruntime-node|onnxruntime-common|\(native\) run)$/],
   ['calserve src/', /^src\//],
-  ['Fastify + node http', /^(fastify|find-my-way|avvio|light-my-request|@fastify\/.*|fastify-plugin|fast-querystring|toad-cache|node:_http.*|node:net|node:stream|node:internal|node:events|node:buffer|\\(native\\) (writev|writeUtf8String|writeBuffer))$/],
+  ['Fastify + node http', /^(fastify|find-my-way|avvio|light-my-request|@fastify\/.*|fastify-plugin|fast-querystring|toad-cache|node:_http.*|node:net|node:stream|node:internal|node:events|node:buffer|\(native\) (writev|writeUtf8String|writeBuffer))$/],
   ['garbage collector', /^\(garbage collector\)$/],
 ]
 
