@@ -1,7 +1,7 @@
 // Applying a calibration to logits: the hot path of /predict. Uses the same decision rule
 // (rule.ts) as every fit and metric, so a fitted γ predicts exactly what the fit measured.
-import { decide, scanRow, splitGroups } from './rule.js'
-import type { RowScan } from './rule.js'
+import { cmpExact, twoDiff } from './exact.js'
+import { decide, newRowScan, scanRow, splitGroups } from './rule.js'
 import { expSum, shiftedRow } from './softmax.js'
 import type { Calibration, Logits, Prediction, ScoredClass } from './types.js'
 import { checkAbsent, checkCalibration, checkGamma, checkLogits } from './validate.js'
@@ -36,14 +36,14 @@ export function predict(logits: Logits, absent: Uint8Array, cal: Calibration, k:
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be a positive integer, got ${k}`)
   const kk = Math.min(k, c)
   const groups = splitGroups(absent)
-  const scan: RowScan = { sIdx: -1, uIdx: -1, gap: 0 }
+  const scan = newRowScan()
   const d = new Float64Array(c)
   const topS = new Int32Array(Math.min(kk, groups.s.length))
   const topU = new Int32Array(Math.min(kk, groups.u.length))
   const out: Prediction[] = new Array(n)
   for (let i = 0; i < n; i++) {
     scanRow(data, c, i, groups, scan)
-    const index = decide(scan.sIdx, scan.uIdx, scan.gap, cal.gamma)
+    const index = decide(scan.sIdx, scan.uIdx, scan.gap, scan.gapLo, cal.gamma)
     shiftedRow(data, c, i, groups, scan, cal.gamma, cal.temperature, d)
     const sum = expSum(d, c)
     const o = i * c
@@ -79,10 +79,12 @@ function topWithin(data: Float32Array, o: number, cols: Int32Array, buf: Int32Ar
 
 /**
  * Merge the two sorted group lists by calibrated logit. Across groups, S class a precedes U class b
- * when z_a − z_b (float64) > γ, and on equality the lower index goes first: the same comparison
+ * when z_a − z_b (exact, as a two-double value) > γ, and on equality the lower index goes first: the same comparison
  * `decide` makes between the two group heads, so top_k[0] is always the prediction, and the order
  * within each group is the raw z order whatever γ is.
  */
+const diff = { hi: 0, lo: 0 }
+
 function mergeTop(
   data: Float32Array,
   o: number,
@@ -105,8 +107,9 @@ function mergeTop(
     else {
       const sa = ts[a]!
       const ub = tu[b]!
-      const diff = data[o + sa]! - data[o + ub]!
-      if (diff > gamma || (diff === gamma && sa < ub)) {
+      twoDiff(data[o + sa]!, data[o + ub]!, diff)
+      const cmp = cmpExact(gamma, diff.hi, diff.lo)
+      if (cmp < 0 || (cmp === 0 && sa < ub)) {
         take = sa
         a++
       } else {
