@@ -7,9 +7,11 @@ import type { Calibration, Logits, Prediction, ScoredClass } from './types.js'
 import { checkAbsent, checkCalibration, checkGamma, checkLogits } from './validate.js'
 
 /**
- * z ← z + γ·1U in place, in float32: the literal calibrated logits for callers that return them.
- * Not used for predictions (see rule.ts for why). A huge γ makes absent entries ±Infinity in
- * float32; that is the literal value, and the caller decides how to serialise it.
+ * z ← z + γ·1U in place, in float32: z + fround(γ) rounded to float32, exactly what one float32
+ * Add of the constant γ computes in an ONNX runtime, so a model exported with its calibration
+ * (src/export/onnx.ts) outputs these values bit for bit. The literal calibrated logits for callers
+ * that return them; not used for predictions (see rule.ts for why). A huge γ makes absent entries
+ * ±Infinity in float32; that is the literal value, and the caller decides how to serialise it.
  */
 export function addBias(data: Float32Array, c: number, absent: Uint8Array, gamma: number): void {
   if (!Number.isInteger(c) || c < 1 || data.length % c !== 0) {
@@ -19,8 +21,10 @@ export function addBias(data: Float32Array, c: number, absent: Uint8Array, gamma
   checkGamma(gamma)
   if (gamma === 0) return
   const { u } = splitGroups(absent)
+  // float32 + float32 evaluated in float64 and stored as float32 is the float32 sum (53 ≥ 2·24 + 2).
+  const g32 = Math.fround(gamma)
   for (let o = 0; o < data.length; o += c) {
-    for (let k = 0; k < u.length; k++) data[o + u[k]!] += gamma
+    for (let k = 0; k < u.length; k++) data[o + u[k]!] += g32
   }
 }
 
