@@ -3,58 +3,10 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { alg, fitCalibration, metricsAt, predict, prepare, seenAbsentCurve, sweep } from '../../src/calibration/index.js'
-import type { Logits, Objective } from '../../src/calibration/index.js'
+import type { Objective } from '../../src/calibration/index.js'
+import { caseArb, hasBoth, RUNS } from './fixtures/cases.js'
+import type { Case } from './fixtures/cases.js'
 import { bruteGaps, bruteMetrics, candidates, close, exactIntervals, exactPredsIn, insideExact, predsAt } from './fixtures/helpers.js'
-
-const RUNS = { seed: 20240601, numRuns: 300 }
-
-interface Case {
-  logits: Logits
-  labels: Int32Array
-  absent: Uint8Array
-}
-
-// A few repeated values create ties inside rows and equal gaps across rows; the doubles spread
-// the breakpoints. Stored as float32, like real model outputs.
-const logit = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom(-2, -1, -0.5, 0, 0.5, 1, 2, 3) },
-  { weight: 1, arbitrary: fc.double({ min: -8, max: 8, noNaN: true }) },
-)
-
-const caseArb = (minN: number) =>
-  fc
-    .integer({ min: 2, max: 8 })
-    .chain((c) =>
-      fc.record({
-        c: fc.constant(c),
-        // both groups non-empty: rotate a mask with at least one 0 and one 1
-        absent: fc
-          .tuple(fc.array(fc.boolean(), { minLength: c - 2, maxLength: c - 2 }), fc.nat(c - 1))
-          .map(([bits, rot]) => {
-            const m = [1, 0, ...bits.map(Number)]
-            return Uint8Array.from(m.map((_, j) => m[(j + rot) % c]!))
-          }),
-        rows: fc.array(fc.tuple(fc.array(logit, { minLength: c, maxLength: c }), fc.nat(c - 1)), {
-          minLength: minN,
-          maxLength: 60,
-        }),
-      }),
-    )
-    .map(({ c, absent, rows }): Case => ({
-      logits: { data: Float32Array.from(rows.flatMap((r) => r[0])), n: rows.length, c },
-      labels: Int32Array.from(rows.map((r) => r[1])),
-      absent,
-    }))
-
-const hasBoth = (k: Case) => {
-  let s = false
-  let u = false
-  for (const y of k.labels) {
-    if (k.absent[y]) u = true
-    else s = true
-  }
-  return s && u
-}
 
 const OBJ: Array<[Objective, 'acc_y_y' | 'harmonic_mean' | 'balanced_accuracy']> = [
   ['accuracy', 'acc_y_y'],
