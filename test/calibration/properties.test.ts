@@ -1,5 +1,6 @@
 // Property tests: every fast path against a brute force that re-predicts every sample with the
-// public `predict` (or, for alg, a plain double loop). Seeded, so failures reproduce.
+// public `predict` (the curve: the exact BigInt rule of fixtures/helpers.ts; alg: a plain double
+// loop). Seeded, so failures reproduce.
 import t from 'tap'
 import fc from 'fast-check'
 import { alg, fitCalibration, metricsAt, predict, prepare, seenAbsentCurve, sweep } from '../../src/calibration/index.js'
