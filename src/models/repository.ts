@@ -1,15 +1,17 @@
 // The model repository: <root>/<name>/model.json and <root>/<name>/<version>/model.onnx. Each
 // model loads on its own; one that fails is marked FAILED with the reason and the rest still serve.
+// A root that holds a model.json itself is one model (the layout KServe's storage initializer
+// leaves in /mnt/models), served under the configured single-model name.
 import { readdir, stat } from 'node:fs/promises'
-import { join, resolve, sep } from 'node:path'
+import { basename, join, resolve, sep } from 'node:path'
 import type { FastifyBaseLogger as Logger } from 'fastify'
+import { MODEL_NAME } from '../api/names.js'
 import { CalserveError, modelNotFound } from '../errors.js'
 import { AUTO_WORKER_MS, ManifestError, readManifest, type ExecutionProvider, type Manifest } from './manifest.js'
 import { Batcher, type BatchObserver } from './batcher.js'
 import { ModelLoadError, OnnxRunner, type SessionSettings, type TensorIO } from './runner.js'
 import { WorkerRunner, type Runner } from './worker-runner.js'
 
-export const MODEL_NAME = /^[A-Za-z0-9._-]+$/
 const VERSION_FOLDER = /^[1-9][0-9]*$/
 
 /** UNAVAILABLE: unloaded by an operator (POST /v2/repository/models/{m}/unload). */
@@ -49,14 +51,23 @@ export class ModelRepository {
     private readonly defaultProviders: ExecutionProvider[],
     private readonly log: Logger,
     private readonly observer: (model: string) => BatchObserver = () => ({ ran() {}, queued() {} }),
+    /** The name of the one model when the root is itself a model folder; default: the root's folder name. */
+    private readonly singleModelName: string = basename(resolve(root)),
   ) {}
+
+  /** Set by loadAll when the root holds a model.json: the name it serves under. */
+  private single: string | null = null
+  private dirOf(name: string): string {
+    return name === this.single ? this.root : join(this.root, name)
+  }
 
   /** Scans the repository and loads every model; resolves when each is READY or FAILED. */
   async loadAll(): Promise<void> {
     let names: string[]
     try {
       const entries = await readdir(this.root, { withFileTypes: true })
-      names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
+      if (entries.some((e) => e.isFile() && e.name === 'model.json')) this.single = this.singleModelName
+      names = this.single !== null ? [this.single] : entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
     } catch (err) {
       throw new Error(`model repository ${this.root} cannot be read: ${(err as Error).message}`)
     }
@@ -101,7 +112,8 @@ export class ModelRepository {
   /** 404 unless the repository has a folder for `name`, loaded or not. */
   async assertInRepository(name: string): Promise<void> {
     if (!MODEL_NAME.test(name)) throw modelNotFound(name)
-    const exists = await stat(join(this.root, name)).then((s) => s.isDirectory(), () => false)
+    if (this.single !== null && name !== this.single) throw modelNotFound(name)
+    const exists = await stat(this.dirOf(name)).then((s) => s.isDirectory(), () => false)
     if (!exists) throw modelNotFound(name)
   }
 
@@ -138,7 +150,7 @@ export class ModelRepository {
 
   private async loadModel(name: string): Promise<ServedModel> {
     const model = emptyModel(name)
-    const dir = join(this.root, model.name)
+    const dir = this.dirOf(model.name)
     try {
       model.version = await highestVersion(dir)
       const manifest = await readManifest(join(dir, 'model.json'))
@@ -237,13 +249,14 @@ async function loadRunner(
   declared: Partial<TensorIO>,
   settings: SessionSettings,
 ): Promise<{ runner: Runner; provider: ExecutionProvider; fallback: string | null; thread: 'main' | 'worker'; sampleMs: number | null }> {
-  if (settings.thread === 'worker') return { ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker', sampleMs: null }
+  const onWorker = async (sampleMs: number | null) => ({ ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker' as const, sampleMs })
+  if (settings.thread === 'worker') return onWorker(null)
   const onMain = await OnnxRunner.load(file, providers, declared, settings)
   if (settings.thread === 'main') return { ...onMain, thread: 'main', sampleMs: null }
   const sampleMs = await medianRunMs(onMain.runner)
   if (sampleMs <= AUTO_WORKER_MS) return { ...onMain, thread: 'main', sampleMs }
   await onMain.runner.close()
-  return { ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker', sampleMs }
+  return onWorker(sampleMs)
 }
 
 async function medianRunMs(runner: OnnxRunner, runs = 5): Promise<number> {
