@@ -37,7 +37,8 @@ export function loadManifests(): Manifest[] {
 
 export function parseYaml(text: string, file: string): Manifest[] {
   const out: Manifest[] = []
-  for (const d of parseAllDocuments(text)) {
+  // merge: docker-compose.yml shares settings through YAML merge keys (<<: *anchor).
+  for (const d of parseAllDocuments(text, { merge: true })) {
     if (d.errors.length) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`)
     const doc = d.toJS() as Doc | null
     if (doc !== null) out.push({ file, doc })
