@@ -43,10 +43,11 @@ t.test('every metric the dashboard queries is served, with samples', async (t) =
   const panels = (dashboard.panels as Doc[]).map((p) => p.title as string)
   for (const topic of [/requests/i, /latency/i, /batch/i, /queue/i, /calibration version/i, /γ/, /shed/i]) t.ok(panels.some((p) => topic.test(p)), `a panel on ${topic}`)
 
-  // A tiny queue, so that a burst sheds some requests: then every family has samples.
+  // A queue of one sample that waits a second for a batch: the first request is served, those
+  // arriving during its wait are shed, and every family has samples.
   const repo = copyFixtures(t, ['tiny', 'image'])
   const manifest = join(repo, 'tiny', 'model.json')
-  writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), batching: { max_batch_size: 2, max_queue_delay_ms: 100, max_queue_size: 2 } }))
+  writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), batching: { max_batch_size: 4, max_queue_delay_ms: 1000, max_queue_size: 1 } }))
   const app = await build(t, { CALSERVE_MODEL_REPOSITORY: repo })
   const statuses = await Promise.all(Array.from({ length: 8 }, () => app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: { inputs: [TINY_X[0]] } }).then((r) => r.statusCode)))
   t.ok(statuses.includes(200) && statuses.includes(503), `served and shed: ${statuses.join(' ')}`)

@@ -40,7 +40,7 @@ t.test('names: standard process and Node.js families, calserve_ for the rest, _t
 t.test('shed requests are counted by reason: a full batching queue, and the process under pressure', async (t) => {
   const repo = copyFixtures(t, ['tiny'])
   const manifest = join(repo, 'tiny', 'model.json')
-  writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), batching: { max_batch_size: 1, max_queue_delay_ms: 200, max_queue_size: 1 } }))
+  writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), batching: { max_batch_size: 4, max_queue_delay_ms: 1000, max_queue_size: 1 } }))
   const app = await build(t, { CALSERVE_MODEL_REPOSITORY: repo })
   const statuses = await Promise.all(Array.from({ length: 6 }, () => app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: predict }).then((r) => r.statusCode)))
   const refused = statuses.filter((s) => s === 503).length
