@@ -4,7 +4,7 @@
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { alg, predict, prepare, seenAbsentCurve, sweep } from '../src/calibration/index.js'
-import { mulberry32 } from './lib/random.js'
+import { mulberry32 } from '../test/support/random.js'
 
 const N = 100_000
 const C = 1_000

@@ -7,7 +7,7 @@ import { alg, metricsAt, prepare, seenAbsentCurve, sweep, type Logits } from '..
 import { readDataset } from '../../src/cli/datasets.js'
 import { readManifest } from '../../src/models/manifest.js'
 import { OnnxRunner } from '../../src/models/runner.js'
-import { decodeSample } from '../../src/models/tensor.js'
+import { decodeSample } from '../../src/inputs/tensor.js'
 import { renderCurveSvg } from '../../src/render/curve-svg.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')

@@ -3,16 +3,15 @@
 import { createReadStream } from 'node:fs'
 import { basename } from 'node:path'
 import type { z } from 'zod'
-import type { FitResponseSchema, JobAcceptedSchema, JobSchema } from '../routes/fit-schemas.js'
-import type { MetricsSchema } from '../routes/schemas.js'
+import type { FitResponse, JobAcceptedSchema, JobSchema } from '../api/fit.js'
+import type { MetricsSchema } from '../api/v1.js'
 import { choiceOption, CLIENT, CLIENT_USAGE, HELP, intOption, parseArgs, parseOrUsage, required, type Command } from './args.js'
-import { DatasetError, openDataset, resolveLabel, type Dataset } from './datasets.js'
+import { DatasetError, openDataset, findLabel, type Dataset } from './datasets.js'
 import { Client, getModel, type ModelInfo, type Query } from './http.js'
 import { ApiError, out, outLine } from './output.js'
 import { Progress } from './progress.js'
 import { formatFixed, formatPairs, formatPercent, formatTable } from './table.js'
 
-export type FitResponse = z.infer<typeof FitResponseSchema>
 type Job = z.infer<typeof JobSchema>
 type JobAccepted = z.infer<typeof JobAcceptedSchema>
 type Metrics = z.infer<typeof MetricsSchema>
@@ -133,7 +132,7 @@ function bodyOf(dataset: Dataset, model: ModelInfo): { chunks: AsyncGenerator<Ui
     let pending = ''
     for await (const sample of dataset) {
       if (sample.label === undefined) throw new DatasetError(`${sample.where}: the sample has no label; fitting needs one per sample`)
-      const label = resolveLabel(model.labels, sample.label)
+      const label = findLabel(model.labels, sample.label)
       if (!label) throw new DatasetError(`${sample.where}: '${sample.label}' is not a label of model '${model.name}' (labels: ${model.labels.join(', ')})`)
       pending += `${JSON.stringify({ input: sample.input, label: label.name })}\n`
       if (pending.length >= CHUNK_BYTES) {

@@ -2,7 +2,7 @@
 // and every failure turned into one line for the user — an error body from the server becomes
 // `CODE: message`, a refused connection names the URL it tried.
 import type { z } from 'zod'
-import type { ModelInfoSchema } from '../routes/schemas.js'
+import type { ModelInfoSchema } from '../api/v1.js'
 import { ApiError, CliError, UsageError } from './output.js'
 
 export type ModelInfo = z.infer<typeof ModelInfoSchema>

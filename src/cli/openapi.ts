@@ -13,7 +13,7 @@ Prints the OpenAPI document of the calserve API (JSON), or writes it to FILE.
 
 /** The document as the repository stores it: 2-space JSON and a final newline. */
 export async function openApiText(): Promise<string> {
-  const { generateOpenApi } = await import('../openapi.js')
+  const { generateOpenApi } = await import('../http/openapi.js')
   return `${JSON.stringify(await generateOpenApi(), null, 2)}\n`
 }
 

@@ -1,9 +1,9 @@
 // `calserve predict`: classify the samples of a file (or one given inline) and, when the file has
 // labels, mark each prediction right or wrong and print the accuracy.
 import type { z } from 'zod'
-import type { PredictResponseSchema } from '../routes/schemas.js'
+import type { PredictResponseSchema } from '../api/v1.js'
 import { CLIENT, CLIENT_USAGE, HELP, intOption, parseArgs, parseOrUsage, required, type Command } from './args.js'
-import { openDataset, resolveLabel, type Sample } from './datasets.js'
+import { openDataset, findLabel, type Sample } from './datasets.js'
 import { Client, getModel, type ModelInfo } from './http.js'
 import { CliError, out, outLine, UsageError } from './output.js'
 import { formatFixed, formatPercent } from './table.js'
@@ -118,7 +118,7 @@ class Report {
       const sample = samples[i]!
       let mark = ''
       if (sample.label !== undefined) {
-        const truth = resolveLabel(this.model.labels, sample.label)
+        const truth = findLabel(this.model.labels, sample.label)
         if (!truth) throw new CliError(`${sample.where}: '${sample.label}' is not a label of model '${this.model.name}' (labels: ${this.model.labels.join(', ')})`)
         this.labelled++
         const ok = truth.index === p.index

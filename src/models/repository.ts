@@ -5,13 +5,13 @@
 import { readdir, stat } from 'node:fs/promises'
 import { basename, join, resolve, sep } from 'node:path'
 import type { FastifyBaseLogger as Logger } from 'fastify'
+import { MODEL_NAME } from '../api/names.js'
 import { CalserveError, modelNotFound } from '../errors.js'
 import { AUTO_WORKER_MS, ManifestError, readManifest, type ExecutionProvider, type Manifest } from './manifest.js'
 import { Batcher, type BatchObserver } from './batcher.js'
 import { ModelLoadError, OnnxRunner, type SessionSettings, type TensorIO } from './runner.js'
 import { WorkerRunner, type Runner } from './worker-runner.js'
 
-export const MODEL_NAME = /^[A-Za-z0-9._-]+$/
 const VERSION_FOLDER = /^[1-9][0-9]*$/
 
 /** UNAVAILABLE: unloaded by an operator (POST /v2/repository/models/{m}/unload). */
@@ -249,13 +249,14 @@ async function loadRunner(
   declared: Partial<TensorIO>,
   settings: SessionSettings,
 ): Promise<{ runner: Runner; provider: ExecutionProvider; fallback: string | null; thread: 'main' | 'worker'; sampleMs: number | null }> {
-  if (settings.thread === 'worker') return { ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker', sampleMs: null }
+  const onWorker = async (sampleMs: number | null) => ({ ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker' as const, sampleMs })
+  if (settings.thread === 'worker') return onWorker(null)
   const onMain = await OnnxRunner.load(file, providers, declared, settings)
   if (settings.thread === 'main') return { ...onMain, thread: 'main', sampleMs: null }
   const sampleMs = await medianRunMs(onMain.runner)
   if (sampleMs <= AUTO_WORKER_MS) return { ...onMain, thread: 'main', sampleMs }
   await onMain.runner.close()
-  return { ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker', sampleMs }
+  return onWorker(sampleMs)
 }
 
 async function medianRunMs(runner: OnnxRunner, runs = 5): Promise<number> {

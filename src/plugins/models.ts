@@ -3,7 +3,6 @@
 // or FAILED.
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
-import type { Infer } from '../models/inference.js'
 import { ModelDirectives } from '../models/directives.js'
 import { ModelRepository } from '../models/repository.js'
 
@@ -13,8 +12,6 @@ declare module 'fastify' {
     /** Loads and unloads that reach every replica (through the store). */
     directives: ModelDirectives
     modelsLoaded: Promise<void>
-    /** Runs a decoded batch through a model's session: the one way inference is invoked. */
-    infer: Infer
   }
 }
 
@@ -43,8 +40,6 @@ export default fp(
     app.decorate('models', models)
     app.decorate('directives', directives)
     app.decorate('modelsLoaded', modelsLoaded)
-    const infer: Infer = (model, data, n) => model.batcher.submit(data, n)
-    app.decorate('infer', infer)
     app.addHook('onReady', async () => {
       models
         .loadAll()

@@ -10,7 +10,24 @@ import { EventEmitter } from 'node:events'
 import pg from 'pg'
 import { CalserveError } from '../errors.js'
 import { CALIBRATION_COLUMNS as COLUMNS, migrations } from './migrations.js'
-import { nextRow, rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
+import {
+  DELETE_EXPIRED_JOBS,
+  FAIL_ORPHANED_JOBS,
+  jobValues,
+  LAST_CURVE,
+  nextRow,
+  numbered,
+  ORPHANED_JOB_ERROR,
+  rowToCurve,
+  rowToDirective,
+  rowToJob,
+  rowToRecord,
+  UPSERT_JOB,
+  type CalibrationRow,
+  type CurveRow,
+  type DirectiveRow,
+  type JobRow,
+} from './rows.js'
 import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 /**
@@ -270,16 +287,8 @@ export class PostgresStore implements Store {
   }
 
   async lastCurve(model: string, modelVersion: number): Promise<StoredCurve | null> {
-    const rows = await this.query<{ version: number; metrics: string | null; curve: string }>(
-      `SELECT version, metrics, curve FROM calibrations
-        WHERE model = $1 AND model_version = $2 AND curve IS NOT NULL ORDER BY version DESC LIMIT 1`,
-      [model, modelVersion],
-    )
-    const row = rows[0]
-    if (!row) return null
-    const curve = JSON.parse(row.curve) as Pick<StoredCurve, 'points' | 'marks'>
-    const metrics = row.metrics ? (JSON.parse(row.metrics) as { ausuc?: number | null }) : null
-    return { version: Number(row.version), ausuc: metrics?.ausuc ?? null, ...curve }
+    const rows = await this.query<CurveRow>(numbered(LAST_CURVE), [model, modelVersion])
+    return rows[0] ? rowToCurve(rows[0]) : null
   }
 
   /** Runs `work` in one transaction on one pooled connection; COMMIT on success. */
@@ -361,18 +370,14 @@ export class PostgresStore implements Store {
   }
 
   async putJob(job: JobRecord): Promise<void> {
-    await this.query(
-      `INSERT INTO jobs (id, model, state, done, total, result, error, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (id) DO UPDATE SET state = excluded.state, done = excluded.done, total = excluded.total,
-         result = excluded.result, error = excluded.error, updated_at = excluded.updated_at`,
-      [
-        job.id, job.model, job.state, job.progress.done, job.progress.total,
-        job.result === null ? null : JSON.stringify(job.result),
-        job.error === null ? null : JSON.stringify(job.error),
-        job.created_at, job.updated_at,
-      ],
-    )
+    await this.query(numbered(UPSERT_JOB), jobValues(job))
+  }
+
+  async sweepJobs(staleBefore: string, finishedBefore: string): Promise<{ orphaned: number; expired: number }> {
+    return this.transaction(async (client) => ({
+      orphaned: (await client.query(numbered(FAIL_ORPHANED_JOBS), [ORPHANED_JOB_ERROR, new Date().toISOString(), staleBefore])).rowCount ?? 0,
+      expired: (await client.query(numbered(DELETE_EXPIRED_JOBS), [finishedBefore])).rowCount ?? 0,
+    }))
   }
 
   async getJob(id: string): Promise<JobRecord | null> {

@@ -7,7 +7,23 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { CalserveError } from '../errors.js'
 import { CALIBRATION_COLUMNS as COLUMNS, migrations } from './migrations.js'
-import { nextRow, rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
+import {
+  DELETE_EXPIRED_JOBS,
+  FAIL_ORPHANED_JOBS,
+  jobValues,
+  LAST_CURVE,
+  nextRow,
+  ORPHANED_JOB_ERROR,
+  rowToCurve,
+  rowToDirective,
+  rowToJob,
+  rowToRecord,
+  UPSERT_JOB,
+  type CalibrationRow,
+  type CurveRow,
+  type DirectiveRow,
+  type JobRow,
+} from './rows.js'
 import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 const MIGRATIONS = migrations('sqlite')
@@ -88,16 +104,8 @@ export class SqliteStore implements Store {
   }
 
   async lastCurve(model: string, modelVersion: number): Promise<StoredCurve | null> {
-    const row = this.conn
-      .prepare(
-        `SELECT version, metrics, curve FROM calibrations
-          WHERE model = ? AND model_version = ? AND curve IS NOT NULL ORDER BY version DESC LIMIT 1`,
-      )
-      .get(model, modelVersion) as { version: number; metrics: string | null; curve: string } | undefined
-    if (!row) return null
-    const curve = JSON.parse(row.curve) as Pick<StoredCurve, 'points' | 'marks'>
-    const metrics = row.metrics ? (JSON.parse(row.metrics) as { ausuc?: number | null }) : null
-    return { version: row.version, ausuc: metrics?.ausuc ?? null, ...curve }
+    const row = this.conn.prepare(LAST_CURVE).get(model, modelVersion) as CurveRow | undefined
+    return row ? rowToCurve(row) : null
   }
 
   async append(c: NewCalibration, expectedVersion?: number): Promise<CalibrationRecord> {
@@ -122,24 +130,15 @@ export class SqliteStore implements Store {
   }
 
   async putJob(job: JobRecord): Promise<void> {
-    this.conn
-      .prepare(
-        `INSERT INTO jobs (id, model, state, done, total, result, error, created_at, updated_at)
-         VALUES (@id, @model, @state, @done, @total, @result, @error, @created_at, @updated_at)
-         ON CONFLICT (id) DO UPDATE SET state = excluded.state, done = excluded.done, total = excluded.total,
-           result = excluded.result, error = excluded.error, updated_at = excluded.updated_at`,
-      )
-      .run({
-        id: job.id,
-        model: job.model,
-        state: job.state,
-        done: job.progress.done,
-        total: job.progress.total,
-        result: job.result === null ? null : JSON.stringify(job.result),
-        error: job.error === null ? null : JSON.stringify(job.error),
-        created_at: job.created_at,
-        updated_at: job.updated_at,
-      })
+    this.conn.prepare(UPSERT_JOB).run(...jobValues(job))
+  }
+
+  async sweepJobs(staleBefore: string, finishedBefore: string): Promise<{ orphaned: number; expired: number }> {
+    const db = this.conn
+    return db.transaction(() => ({
+      orphaned: db.prepare(FAIL_ORPHANED_JOBS).run(ORPHANED_JOB_ERROR, new Date().toISOString(), staleBefore).changes,
+      expired: db.prepare(DELETE_EXPIRED_JOBS).run(finishedBefore).changes,
+    }))()
   }
 
   async getJob(id: string): Promise<JobRecord | null> {

@@ -3,10 +3,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { tempDir } from '../helper.js'
+import { freePort } from '../support/ports.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const BIN = join(ROOT, 'bin/calserve.js')
@@ -21,16 +21,6 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   delete env.CALSERVE_URL
   delete env.CALSERVE_TOKEN
   return { ...env, ...extra }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 async function stop(child: ChildProcess): Promise<void> {

@@ -4,7 +4,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { build, FIXTURE_MODELS } from '../helper.js'
-import { fixture, TINY_X } from '../routes/expected.js'
+import { fixture, TINY_X } from '../http/expected.js'
 
 const tiny = fixture('tiny')
 

@@ -2,7 +2,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { tempDir } from '../helper.js'
-import { breakpoint, checkPrediction, expectedPrediction, fixture, logitsOf } from '../routes/expected.js'
+import { breakpoint, checkPrediction, expectedPrediction, fixture, logitsOf } from '../http/expected.js'
 import { call, start, stop, waitReady } from './process.js'
 
 const tiny = fixture('tiny')

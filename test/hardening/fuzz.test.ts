@@ -16,7 +16,7 @@ import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { REPO_ROOT, start, waitReady, type Server } from '../e2e/process.js'
 import { build, copyFixtures, tempDir } from '../helper.js'
-import { checkPrediction, expectedPrediction, fixture, logitsOf } from '../routes/expected.js'
+import { checkPrediction, expectedPrediction, fixture, logitsOf } from '../http/expected.js'
 
 const ADMIN = 'fuzz-admin-0123456789abcdef'
 const READER = 'fuzz-reader-0123456789abcdef'

@@ -4,7 +4,7 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { build, copyFixtures } from '../helper.js'
-import { checkPrediction, errorOf, expectedPrediction, fixture, logitsOf } from '../routes/expected.js'
+import { checkPrediction, errorOf, expectedPrediction, fixture, logitsOf } from '../http/expected.js'
 
 const tiny = fixture('tiny')
 

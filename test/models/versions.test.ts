@@ -4,7 +4,7 @@ import { cpSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { FIXTURE_MODELS, build, copyFixtures, tempDir } from '../helper.js'
-import { fixture, logitsOf } from '../routes/expected.js'
+import { fixture, logitsOf } from '../http/expected.js'
 
 const tiny = fixture('tiny')
 const X = [[1, 0.5, 0.25], [0, 1, 2]]

@@ -1,0 +1,184 @@
+// The wire shapes of API v1. Each is registered in zod's global registry with an id, so the
+// OpenAPI document refers to it as a component instead of repeating it per route.
+import { z } from 'zod'
+import type { CurvePoint, Metrics } from '../calibration/index.js'
+import { MODEL_NAME } from './names.js'
+
+const nullableRate = z.number().min(0).max(1).nullable()
+
+export const CalibrationMethodSchema = z
+  .enum(['none', 'manual', 'sweep', 'alg', 'rollback'])
+  .describe('how the version was made; none is the uncalibrated identity (version 0)')
+  .meta({ id: 'CalibrationMethod' })
+export type CalibrationMethod = z.infer<typeof CalibrationMethodSchema>
+
+export const MetricsSchema = z
+  .object({
+    acc_s_y: nullableRate.describe('accuracy over samples of fine-tuning classes, argmax over all classes'),
+    acc_u_y: nullableRate.describe('accuracy over samples of absent classes, argmax over all classes'),
+    acc_y_y: nullableRate.describe('accuracy over all samples'),
+    acc_s_s: nullableRate.describe('accuracy over fine-tuning-class samples, argmax restricted to fine-tuning classes'),
+    acc_u_u: nullableRate.describe('accuracy over absent-class samples, argmax restricted to absent classes'),
+    harmonic_mean: nullableRate,
+    balanced_accuracy: nullableRate,
+    ausuc: nullableRate.describe('area under the seen–absent curve'),
+    nll: z.number().nullable().optional(),
+    ece: z.number().nullable().optional(),
+  })
+  .describe('A metric the set cannot define (no absent-class samples, say) is null.')
+  .meta({ id: 'Metrics' }) satisfies z.ZodType<Metrics>
+
+export const CurvePointSchema = z
+  .object({
+    gamma: z.number().describe('the representative γ of one interval between breakpoints (its midpoint; ±1 beyond the ends)'),
+    acc_s_y: nullableRate,
+    acc_u_y: nullableRate,
+    acc_y_y: nullableRate,
+  })
+  .meta({ id: 'CurvePoint' }) satisfies z.ZodType<CurvePoint>
+
+export const CurveMarkSchema = z
+  .object({
+    name: z.string().describe('which calibration this point is: uncalibrated, fitted, …'),
+    gamma: z.number(),
+    acc_s_y: nullableRate,
+    acc_u_y: nullableRate,
+  })
+  .meta({ id: 'CurveMark' })
+export type CurveMark = z.infer<typeof CurveMarkSchema>
+
+export const CalibrationCurveSchema = z
+  .object({
+    model: z.string(),
+    model_version: z.number().int(),
+    version: z.number().int().min(1).describe('the calibration version the fit stored'),
+    ausuc: nullableRate.describe('area under the full seen–absent curve'),
+    points: z
+      .array(CurvePointSchema)
+      .describe(
+        'one point per interval between breakpoints, in γ order (at most 2001: a longer curve is subsampled, keeping both ends and the points of the fitted, active and uncalibrated γ)',
+      ),
+    marks: z.array(CurveMarkSchema).describe('the calibrations of interest at fit time'),
+  })
+  .meta({ id: 'CalibrationCurve' })
+
+export const CalibrationRecordSchema = z
+  .object({
+    model: z.string(),
+    model_version: z.number().int().describe('the model version (folder) this calibration belongs to'),
+    version: z.number().int().min(0).describe('calibration version; 0 is the uncalibrated identity'),
+    gamma: z.number().describe('bias added to the logits of absent classes'),
+    temperature: z.number().positive().describe('scores are softmax((logits + γ·1[absent]) / temperature)'),
+    method: CalibrationMethodSchema,
+    objective: z.string().nullable(),
+    source_version: z.number().int().nullable().describe('for a rollback: the version restored'),
+    created_at: z.string().nullable(),
+    created_by: z.string().nullable(),
+    note: z.string().nullable(),
+    n_samples: z.number().int().nullable(),
+    digest: z.string().nullable().describe('sha256 of the fit set'),
+    metrics: MetricsSchema.nullable(),
+  })
+  .meta({ id: 'CalibrationRecord' })
+/** A stored calibration. Version 0 (method "none") is the implicit identity of an uncalibrated model. */
+export type CalibrationRecord = z.infer<typeof CalibrationRecordSchema>
+
+export const ModelParams = z.object({
+  name: z.string().regex(MODEL_NAME, 'a model name holds only letters, digits, ".", "_" and "-"'),
+})
+
+export const ModelStateSchema = z
+  .enum(['READY', 'LOADING', 'FAILED', 'UNAVAILABLE'])
+  .describe('UNAVAILABLE: unloaded by an operator')
+  .meta({ id: 'ModelState' })
+
+export const ModelInfoSchema = z
+  .object({
+    name: z.string(),
+    version: z.number().int().nullable().describe('the served model version (highest version folder)'),
+    state: ModelStateSchema,
+    reason: z.string().optional().describe('why the model is FAILED'),
+    labels: z.array(z.string()),
+    fine_tuning_classes: z.array(z.string()),
+    absent_classes: z.array(z.string()),
+    input: z.object({ name: z.string(), shape: z.array(z.number().int()), dtype: z.string() }).nullable(),
+    output: z.object({ name: z.string(), width: z.number().int() }).nullable(),
+    execution_provider: z.string().nullable(),
+    execution_provider_fallback: z.string().nullable().describe('why an earlier execution provider was not used'),
+    description: z.string().nullable(),
+    calibration: CalibrationRecordSchema.nullable(),
+  })
+  .meta({ id: 'ModelInfo' })
+
+export const Sample = z
+  .array(z.any())
+  .describe('one sample: an array of numbers, flat or nested, holding exactly prod(input.shape) numbers')
+
+export const PredictRequestSchema = z
+  .strictObject({
+    inputs: z.array(Sample).describe('the samples to classify'),
+    top_k: z.number().int().min(1).default(1).describe('how many classes to return per sample, best first'),
+    calibrated: z.boolean().default(true).describe('false: predict from the raw logits, γ not added'),
+    return_logits: z.boolean().default(false).describe('return the raw model logits of each sample'),
+  })
+  .meta({ id: 'PredictRequest' })
+
+/** "true"/"false" (or 1/0) in a query string. */
+export const queryBool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
+
+/** Predict options for a binary body, where they travel in the query string. */
+export const PredictQuerySchema = z.strictObject({
+  top_k: z.coerce.number().int().min(1).default(1),
+  calibrated: queryBool.default(true),
+  return_logits: queryBool.default(false),
+})
+
+const ScoredClassSchema = z.object({ label: z.string(), index: z.number().int(), score: z.number() })
+
+export const PredictResponseSchema = z
+  .object({
+    model: z.string(),
+    model_version: z.number().int(),
+    calibration: z.object({
+      applied: z.boolean(),
+      version: z.number().int(),
+      gamma: z.number(),
+      temperature: z.number(),
+    }),
+    predictions: z.array(
+      z.object({
+        label: z.string(),
+        index: z.number().int(),
+        score: z.number(),
+        absent: z.boolean().describe('whether the predicted class was absent from fine-tuning'),
+        top_k: z.array(ScoredClassSchema),
+        logits: z.array(z.number()).optional(),
+      }),
+    ),
+  })
+  .meta({ id: 'PredictResponse' })
+export type PredictResponse = z.infer<typeof PredictResponseSchema>
+
+export const SetCalibrationSchema = z
+  .strictObject({
+    gamma: z.number().describe('finite bias for the absent classes'),
+    temperature: z.number().positive().default(1).describe('score temperature; argmax is unaffected'),
+    expected_version: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('refuse with 409 unless this is the active calibration version'),
+    note: z.string().max(2000).optional(),
+  })
+  .meta({ id: 'SetCalibration' })
+
+export const RollbackSchema = z
+  .strictObject({
+    version: z.number().int().min(1).describe('the stored calibration version to make active again'),
+    expected_version: z.number().int().min(0).optional(),
+    note: z.string().max(2000).optional(),
+  })
+  .meta({ id: 'Rollback' })
+
+export const HistorySchema = z.object({ versions: z.array(CalibrationRecordSchema) }).meta({ id: 'CalibrationHistory' })

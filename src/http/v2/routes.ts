@@ -1,0 +1,196 @@
+// The Open Inference Protocol (KServe v2 REST), registered under the /v2 prefix: health, server and
+// model metadata, model readiness and inference, with Triton's binary tensor data and
+// classification extensions. Inference goes through the same batcher and calibration as v1 predict
+// (the data plane, with the outputs of src/serving/v2-outputs.ts that gRPC shares); every error answers the protocol's {"error": "message"}.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { validatorCompiler } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { OCTET_STREAM } from '../../api/media-types.js'
+import type { ReadyModel } from '../../models/repository.js'
+import { fastSerializerCompiler } from '../fast-serializer.js'
+import { decodeInput, encodeResponse, parseInferRequest } from './codec.js'
+import { v2Error, v2ErrorHandler } from './errors.js'
+import { buildOutputs, outputDatatype, outputNames, planOutputs, responseParameters } from '../../serving/v2-outputs.js'
+import {
+  V2Error,
+  V2InferenceRequest,
+  V2InferenceResponse,
+  V2ModelMetadata,
+  V2ModelParams,
+  V2ServerMetadata,
+  V2VersionParams,
+} from '../../api/v2.js'
+
+export const V2_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'calibration']
+const TAGS = ['open inference protocol']
+
+const errors = { 400: V2Error, 401: V2Error, 403: V2Error, 404: V2Error, 503: V2Error }
+const EmptyBody = z.void().describe('an empty body: the status code is the answer')
+
+export interface V2Options {
+  /** calserve's version, for the server metadata. */
+  version: string
+  bodyLimit: number
+  maxSamples: number
+}
+
+const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
+  // Errors of these routes (and of the hooks before them: auth, rate limit) answer {"error": "…"}.
+  // A URL no route matches keeps calserve's own 404 body (test/http/bad-input.test.ts).
+  app.setErrorHandler(v2ErrorHandler)
+  // Every body reaches the handler as bytes: a JSON request, or a JSON header followed by binary
+  // tensor data, whatever the content type says. The handler parses it (codec.ts), so the
+  // body schema below documents the request and is not run by Fastify a second time.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body))
+  app.setValidatorCompiler((route) =>
+    route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler(route as Parameters<typeof validatorCompiler>[0]),
+  )
+  const defaultJson = app.getDefaultJsonParser('error', 'error') as unknown as (
+    req: unknown,
+    body: string,
+    done: (err: Error | null, value?: unknown) => void,
+  ) => void
+  const parseJson = (text: string): unknown => {
+    let value: unknown
+    let failure: Error | null = null
+    defaultJson(null, text, (err, v) => {
+      failure = err
+      value = v
+    })
+    if (failure) throw failure
+    return value
+  }
+
+  app.get(
+    '/',
+    { schema: { tags: TAGS, summary: 'Server metadata', response: { 200: V2ServerMetadata, ...errors } } },
+    async () => ({ name: 'calserve', version: opts.version, extensions: V2_EXTENSIONS }),
+  )
+
+  app.get(
+    '/health/live',
+    { config: { access: 'public' }, schema: { tags: TAGS, summary: 'The server is live', response: { 200: EmptyBody } } },
+    async (_req, reply) => reply.code(200).send(),
+  )
+
+  app.get(
+    '/health/ready',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: TAGS,
+        summary: 'The server is ready: every model finished loading (READY or FAILED), as /health/ready',
+        response: { 200: EmptyBody, 503: V2Error },
+      },
+    },
+    async (_req, reply) => {
+      if (app.lifecycle.draining) return reply.code(503).send(v2Error('the server is shutting down'))
+      if (!app.models.settled()) return reply.code(503).send(v2Error('the models are still loading'))
+      return reply.code(200).send()
+    },
+  )
+
+  const metadata = (model: ReadyModel): V2ModelMetadata => {
+    const calibration = app.plane.calibration(model)
+    const { input, output } = model.runner.io
+    const classes = model.manifest.labels.length
+    return {
+      name: model.name,
+      versions: [String(model.version)],
+      platform: 'onnxruntime_onnx',
+      inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...input.shape] }],
+      outputs: outputNames(model).map((name) => ({ name, datatype: outputDatatype(model, name), shape: name === output.name ? [-1, classes] : [-1] })),
+      parameters: {
+        classes,
+        absent_classes: model.absent.reduce((a, b) => a + b, 0),
+        calibration_version: calibration.version,
+        calibration_method: calibration.method,
+        gamma: calibration.gamma,
+        temperature: calibration.temperature,
+      },
+    }
+  }
+
+  const infer = async (req: FastifyRequest<{ Params: { name: string; version?: string } }>, reply: FastifyReply) => {
+    const model = app.plane.model(req.params.name, req.params.version)
+    const header = req.headers['inference-header-content-length']
+    const parsed = parseInferRequest(req.body as Buffer | undefined, Array.isArray(header) ? header[0] : header, parseJson)
+    const { request } = parsed
+    const plan = planOutputs(model, request)
+    const { data, n } = decodeInput(parsed, model.runner.io.input, opts.maxSamples)
+    const result = await app.plane.classify(model, data, n, { calibrated: plan.calibrated, topK: plan.topK })
+    const head = {
+      model_name: model.name,
+      model_version: String(model.version),
+      ...(request.id !== undefined ? { id: request.id } : {}),
+      parameters: responseParameters(result),
+    }
+    const encoded = encodeResponse(head, buildOutputs(result, plan))
+    if (encoded.kind === 'json') return reply.type('application/json').send(encoded.body)
+    return reply.header('inference-header-content-length', String(encoded.headerLength)).type(OCTET_STREAM).send(encoded.body)
+  }
+
+  const inferSchema = (which: string, params: typeof V2ModelParams | typeof V2VersionParams) => ({
+    bodyLimit: opts.bodyLimit,
+    serializerCompiler: fastSerializerCompiler,
+    schema: {
+      tags: TAGS,
+      summary: `Inference with ${which}`,
+      description:
+        'The logits output comes back calibrated (γ added to the absent classes) unless parameters.calibrated is false; label, score and class_index are the calibrated prediction. ' +
+        'Binary tensor data: an Inference-Header-Content-Length header gives the JSON length, inputs carry parameters.binary_data_size and their bytes follow the JSON, little-endian; ' +
+        'outputs asked with binary_data (or the request’s binary_data_output) come back the same way, with the header.',
+      params,
+      body: {
+        content: {
+          'application/json': { schema: V2InferenceRequest },
+          [OCTET_STREAM]: { schema: z.any().describe('the JSON request (Inference-Header-Content-Length bytes), then the binary tensor data') },
+        },
+      } as unknown as typeof V2InferenceRequest,
+      response: {
+        200: {
+          content: {
+            'application/json': { schema: V2InferenceResponse },
+            [OCTET_STREAM]: { schema: z.any().describe('the JSON response (Inference-Header-Content-Length bytes), then the binary outputs') },
+          },
+        },
+        ...errors,
+        413: V2Error,
+        429: V2Error,
+      },
+    },
+  })
+
+  // Each route twice, as the protocol has them: the model's served version, and a version by number.
+  app.get(
+    '/models/:name',
+    { schema: { tags: TAGS, summary: 'Metadata of a model', params: V2ModelParams, response: { 200: V2ModelMetadata, ...errors } } },
+    async (req) => metadata(app.plane.model(req.params.name)),
+  )
+  app.get(
+    '/models/:name/versions/:version',
+    { schema: { tags: TAGS, summary: 'Metadata of this version of a model', params: V2VersionParams, response: { 200: V2ModelMetadata, ...errors } } },
+    async (req) => metadata(app.plane.model(req.params.name, req.params.version)),
+  )
+  app.get(
+    '/models/:name/ready',
+    { schema: { tags: TAGS, summary: 'Whether a model is ready', params: V2ModelParams, response: { 200: EmptyBody, ...errors } } },
+    async (req, reply) => {
+      app.plane.model(req.params.name)
+      return reply.code(200).send()
+    },
+  )
+  app.get(
+    '/models/:name/versions/:version/ready',
+    { schema: { tags: TAGS, summary: 'Whether this version of a model is ready', params: V2VersionParams, response: { 200: EmptyBody, ...errors } } },
+    async (req, reply) => {
+      app.plane.model(req.params.name, req.params.version)
+      return reply.code(200).send()
+    },
+  )
+  app.post('/models/:name/infer', inferSchema('a model', V2ModelParams), infer)
+  app.post('/models/:name/versions/:version/infer', inferSchema('this version of a model', V2VersionParams), infer)
+}
+export default routes

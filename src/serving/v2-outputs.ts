@@ -1,0 +1,163 @@
+// What an Open Inference Protocol request asks of a classification, and the output tensors that
+// answer it: the same for REST v2 and gRPC, which only decode their wire format into these plain
+// shapes and encode the tensors back. The model's logits output comes back calibrated (γ added to
+// the absent classes) unless the request says `calibrated: false`; label, score and class_index
+// are the classification's predictions, and so is the order of the classification extension's top k.
+import { badInput } from '../errors.js'
+import type { ReadyModel } from '../models/repository.js'
+import type { Classification } from './plane.js'
+
+/** Outputs calserve adds beside the model's logits, one value per sample. */
+export const EXTRA_OUTPUTS = [
+  { name: 'label', datatype: 'BYTES' },
+  { name: 'score', datatype: 'FP32' },
+  { name: 'class_index', datatype: 'INT64' },
+] as const
+type ExtraName = (typeof EXTRA_OUTPUTS)[number]['name']
+
+/** Request or output parameters, decoded from the wire: name → string | number | boolean. */
+export type Parameters = Record<string, unknown>
+
+/** The part of an inference request that says what to compute, whatever carried it. */
+export interface OutputRequest {
+  parameters?: Parameters | undefined
+  outputs?: ReadonlyArray<{ name: string; parameters?: Parameters | undefined }> | undefined
+}
+
+/** One value of an output tensor per element, row-major. */
+export type OutputTensor = {
+  name: string
+  shape: number[]
+  /** REST: as binary data after the JSON header, instead of `data`. */
+  binary: boolean
+} & ({ datatype: 'FP32'; values: Float32Array } | { datatype: 'INT64'; values: ArrayLike<number> } | { datatype: 'BYTES'; values: string[] })
+
+interface PlannedOutput {
+  name: string
+  kind: 'logits' | ExtraName
+  /** The classification extension's k, for the logits output. */
+  classification: number | null
+  binary: boolean
+}
+
+/** What to run and what to answer, checked before any inference. */
+export interface OutputPlan {
+  calibrated: boolean
+  /** The top k the classification extension needs (1 when nobody asks). */
+  topK: number
+  outputs: PlannedOutput[]
+}
+
+/** The outputs a model answers with, by name: its logits output first, then the extras. */
+export function outputNames(model: ReadyModel): string[] {
+  const logits = model.runner.io.output.name
+  // A model whose own output is called "label" (say) keeps it; that extra is not offered.
+  return [logits, ...EXTRA_OUTPUTS.map((e) => e.name).filter((n) => n !== logits)]
+}
+
+/** The datatype of each output name of `model`. */
+export function outputDatatype(model: ReadyModel, name: string): string {
+  return name === model.runner.io.output.name ? 'FP32' : (EXTRA_OUTPUTS.find((e) => e.name === name)?.datatype ?? 'FP32')
+}
+
+export function planOutputs(model: ReadyModel, request: OutputRequest): OutputPlan {
+  const names = outputNames(model)
+  const logitsName = model.runner.io.output.name
+  const calibrated = boolParam(request.parameters, 'calibrated', 'parameters') ?? true
+  const allBinary = boolParam(request.parameters, 'binary_data_output', 'parameters') ?? false
+  const asked = request.outputs?.length ? request.outputs : names.map((name) => ({ name, parameters: undefined }))
+  const seen = new Set<string>()
+  const outputs = asked.map((o, i): PlannedOutput => {
+    const where = `outputs[${i}]`
+    if (!names.includes(o.name)) throw badInput(`unknown output '${o.name}'; the model's outputs are ${names.map((x) => `'${x}'`).join(', ')}`)
+    if (seen.has(o.name)) throw badInput(`output '${o.name}' is asked for twice`)
+    seen.add(o.name)
+    const binary = boolParam(o.parameters, 'binary_data', `${where}.parameters`) ?? allBinary
+    const k = o.parameters?.['classification']
+    let classification: number | null = null
+    if (k !== undefined) {
+      if (o.name !== logitsName) throw badInput(`${where}.parameters.classification applies to the logits output '${logitsName}', not to '${o.name}'`)
+      if (typeof k !== 'number' || !Number.isInteger(k) || k < 1)
+        throw badInput(`${where}.parameters.classification must be a positive integer (the number of classes), got ${JSON.stringify(k)}`)
+      classification = k
+    }
+    return { name: o.name, kind: o.name === logitsName ? 'logits' : (o.name as ExtraName), classification, binary }
+  })
+  return { calibrated, topK: Math.max(1, ...outputs.map((p) => p.classification ?? 0)), outputs }
+}
+
+/** The response parameters every inference answer carries: which calibration it applied. */
+export function responseParameters(result: Classification): { calibrated: boolean; calibration_version: number; gamma: number; temperature: number } {
+  const { calibration } = result
+  return { calibrated: result.calibrated, calibration_version: calibration.version, gamma: calibration.gamma, temperature: calibration.temperature }
+}
+
+export function buildOutputs(result: Classification, plan: OutputPlan): OutputTensor[] {
+  const { n, c, predictions } = result
+  const labels = result.model.manifest.labels
+  const label = (index: number) => labels[index] ?? String(index)
+  return plan.outputs.map((p): OutputTensor => {
+    const base = { name: p.name, binary: p.binary }
+    switch (p.kind) {
+      case 'logits': {
+        const z = result.logits()
+        if (p.classification === null) return { ...base, datatype: 'FP32', shape: [n, c], values: z }
+        const kk = Math.min(p.classification, c)
+        const strings: string[] = []
+        predictions.forEach((row, i) => {
+          for (const t of row.top_k.slice(0, kk)) strings.push(`${formatFixed6(z[i * c + t.index] ?? NaN)}:${t.index}:${label(t.index)}`)
+        })
+        return { ...base, datatype: 'BYTES', shape: [n, kk], values: strings }
+      }
+      case 'label':
+        return { ...base, datatype: 'BYTES', shape: [n], values: predictions.map((r) => label(r.index)) }
+      case 'score':
+        return { ...base, datatype: 'FP32', shape: [n], values: Float32Array.from(predictions, (r) => r.score) }
+      case 'class_index':
+        return { ...base, datatype: 'INT64', shape: [n], values: predictions.map((r) => r.index) }
+    }
+  })
+}
+
+export function boolParam(parameters: Parameters | undefined, key: string, where: string): boolean | undefined {
+  const v = parameters?.[key]
+  if (v === undefined) return undefined
+  if (typeof v !== 'boolean') throw badInput(`${where}.${key} must be true or false, got ${JSON.stringify(v)}`)
+  return v
+}
+
+/**
+ * A number as C's printf("%f") writes it (std::to_string, which Triton's classification extension
+ * uses for the value): six decimals, rounded to nearest with ties to even on the exact binary
+ * value; "inf", "-inf", "nan".
+ */
+export function formatFixed6(x: number): string {
+  if (Number.isNaN(x)) return 'nan'
+  if (x === Infinity) return 'inf'
+  if (x === -Infinity) return '-inf'
+  const negative = x < 0 || Object.is(x, -0)
+  const view = new DataView(new ArrayBuffer(8))
+  view.setFloat64(0, Math.abs(x))
+  const bits = view.getBigUint64(0)
+  const exponentBits = Number((bits >> 52n) & 0x7ffn)
+  let mantissa = bits & ((1n << 52n) - 1n)
+  let exponent: number
+  if (exponentBits === 0) exponent = -1074
+  else {
+    mantissa |= 1n << 52n
+    exponent = exponentBits - 1075
+  }
+  // |x| · 10^6 = mantissa · 10^6 · 2^exponent, rounded to an integer.
+  let scaled: bigint
+  if (exponent >= 0) scaled = (mantissa << BigInt(exponent)) * 1_000_000n
+  else {
+    const shift = BigInt(-exponent)
+    const numerator = mantissa * 1_000_000n
+    scaled = numerator >> shift
+    const rest = numerator - (scaled << shift)
+    const half = 1n << (shift - 1n)
+    if (rest > half || (rest === half && (scaled & 1n) === 1n)) scaled += 1n
+  }
+  const digits = scaled.toString().padStart(7, '0')
+  return `${negative ? '-' : ''}${digits.slice(0, -6)}.${digits.slice(-6)}`
+}
