@@ -29,6 +29,10 @@ const tokenList = z
 const ConfigSchema = z.object({
   CALSERVE_HOST: z.string().min(1).default('127.0.0.1'),
   CALSERVE_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** The Open Inference Protocol over gRPC (8081 is KServe's gRPC port); 0 turns it off. */
+  CALSERVE_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
+  /** Largest gRPC message received; unset = CALSERVE_PREDICT_BODY_LIMIT_BYTES. */
+  CALSERVE_GRPC_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).optional(),
   CALSERVE_MODEL_REPOSITORY: z.string().min(1).default('./models'),
   CALSERVE_STORE_URL: z
     .string()
@@ -56,6 +60,9 @@ const ConfigSchema = z.object({
 export interface Config {
   host: string
   port: number
+  /** 0: no gRPC server. */
+  grpcPort: number
+  grpcMaxMessageBytes: number
   modelRepository: string
   storeUrl: string
   executionProviders: Array<'cuda' | 'cpu'>
@@ -105,6 +112,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     host: e.CALSERVE_HOST,
     port: e.CALSERVE_PORT,
+    grpcPort: e.CALSERVE_GRPC_PORT,
+    grpcMaxMessageBytes: e.CALSERVE_GRPC_MAX_MESSAGE_BYTES ?? e.CALSERVE_PREDICT_BODY_LIMIT_BYTES,
     modelRepository: e.CALSERVE_MODEL_REPOSITORY,
     storeUrl: e.CALSERVE_STORE_URL,
     executionProviders: e.CALSERVE_EXECUTION_PROVIDERS,
