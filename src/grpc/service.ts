@@ -5,7 +5,8 @@
 // deadline passed is not run, and one whose client gave up is not answered.
 import { status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js'
 import type { FastifyInstance } from 'fastify'
-import type { ServedModel } from '../models/repository.js'
+import { badInput } from '../errors.js'
+import { MODEL_NAME, type ServedModel } from '../models/repository.js'
 import type { Access } from '../plugins/auth.js'
 import { observeRequest } from '../plugins/metrics.js'
 import { V2_EXTENSIONS } from '../http/v2/routes.js'
@@ -129,16 +130,22 @@ export function inferenceService(app: FastifyInstance, opts: ServiceOptions): Un
         .map(indexEntry),
     })),
     RepositoryModelLoad: unary<RepositoryModelRequest, object>('RepositoryModelLoad', 'admin', async (req, ctx) => {
-      await app.directives.issue(req.model_name, 'load', ctx.principal)
+      await app.directives.issue(modelName(req), 'load', ctx.principal)
       ctx.model(req.model_name)
       return {}
     }),
     RepositoryModelUnload: unary<RepositoryModelRequest, object>('RepositoryModelUnload', 'admin', async (req, ctx) => {
       ctx.model(req.model_name)
-      await app.directives.issue(req.model_name, 'unload', ctx.principal)
+      await app.directives.issue(modelName(req), 'unload', ctx.principal)
       return {}
     }),
   }
+}
+
+/** A repository call's model name, checked as REST's path parameter is: it names a folder. */
+function modelName(req: RepositoryModelRequest): string {
+  if (!MODEL_NAME.test(req.model_name)) throw badInput('model_name: a model name holds only letters, digits, ".", "_" and "-"')
+  return req.model_name
 }
 
 function indexEntry(m: ServedModel) {
