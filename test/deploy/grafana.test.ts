@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { build, copyFixtures } from '../helper.js'
 import { families } from '../plugins/exposition.js'
-import { TINY_X } from '../routes/expected.js'
+import { TINY_X } from '../http/expected.js'
 import { REPO_ROOT, type Doc } from './manifests.js'
 
 const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'deploy/grafana/calserve.json'), 'utf8')) as Doc

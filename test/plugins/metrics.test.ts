@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { build, copyFixtures, until } from '../helper.js'
-import { TINY_X } from '../routes/expected.js'
+import { TINY_X } from '../http/expected.js'
 import { families } from './exposition.js'
 
 const predict = { inputs: [TINY_X[0]] }
