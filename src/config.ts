@@ -51,6 +51,7 @@ const ConfigSchema = z.object({
   CALSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(0),
   CALSERVE_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
   CALSERVE_MAX_HEAP_USED_BYTES: z.coerce.number().int().min(0).default(0),
+  CALSERVE_MAX_IMAGE_PIXELS: z.coerce.number().int().min(1).default(40_000_000),
 })
 
 export interface Config {
@@ -81,6 +82,8 @@ export interface Config {
   /** Load shedding: answer 503 while the event loop lags more than this (0 = off). */
   maxEventLoopDelayMs: number
   maxHeapUsedBytes: number
+  /** Largest width × height of an image decoded; larger ones are refused from their header, before decoding. */
+  maxImagePixels: number
 }
 
 /** True for addresses only this machine can reach. */
@@ -124,5 +127,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: e.CALSERVE_RATE_LIMIT_PER_MINUTE,
     maxEventLoopDelayMs: e.CALSERVE_MAX_EVENT_LOOP_DELAY_MS,
     maxHeapUsedBytes: e.CALSERVE_MAX_HEAP_USED_BYTES,
+    maxImagePixels: e.CALSERVE_MAX_IMAGE_PIXELS,
   }
 }

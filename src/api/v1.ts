@@ -63,6 +63,16 @@ export const ModelInfoSchema = z
     execution_provider: z.string().nullable(),
     execution_provider_fallback: z.string().nullable().describe('why an earlier execution provider was not used'),
     description: z.string().nullable(),
+    image: z
+      .object({
+        source: z.enum(['model.json', 'preprocessor_config.json']).describe('where the preprocessing was read from'),
+        preprocessing: z.record(z.string(), z.unknown()).describe("the image block as applied (Hugging Face's field names)"),
+        color: z.string(),
+        layout: z.string(),
+      })
+      .nullable()
+      .optional()
+      .describe('how encoded images (PNG, JPEG, WebP) become the input; null: tensors only'),
     calibration: CalibrationRecordSchema.nullable(),
   })
   .meta({ id: 'ModelInfo' })
