@@ -83,11 +83,16 @@ export const Sample = z
 
 export const PredictRequestSchema = z
   .strictObject({
-    inputs: z.array(Sample).describe('the samples to classify'),
+    inputs: z.array(Sample).optional().describe('the samples to classify (or images)'),
+    images: z
+      .array(z.string())
+      .optional()
+      .describe("instead of inputs, for a model with an image block: PNG, JPEG or WebP images, base64 (a data: URL prefix is allowed)"),
     top_k: z.number().int().min(1).default(1).describe('how many classes to return per sample, best first'),
     calibrated: z.boolean().default(true).describe('false: predict from the raw logits, γ not added'),
     return_logits: z.boolean().default(false).describe('return the raw model logits of each sample'),
   })
+  .refine((r) => (r.inputs === undefined) !== (r.images === undefined), 'give either inputs or images')
   .meta({ id: 'PredictRequest' })
 
 /** "true"/"false" (or 1/0) in a query string. */
