@@ -158,7 +158,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(predictRoutes, { bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples, maxImagePixels: config.maxImagePixels })
   await app.register(calibrationRoutes)
   await app.register(repositoryRoutes)
-  await app.register(fitRoutes, { fitSyncMaxSamples: config.fitSyncMaxSamples, fitBodyLimitBytes: config.fitBodyLimitBytes })
+  await app.register(fitRoutes, { fitSyncMaxSamples: config.fitSyncMaxSamples, fitBodyLimitBytes: config.fitBodyLimitBytes, maxImagePixels: config.maxImagePixels })
   await app.register(curveRoutes)
   await app.register(uiRoutes)
   await app.register(v2Routes, { prefix: '/v2', version: API_VERSION, bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples, maxImagePixels: config.maxImagePixels })

@@ -14,6 +14,7 @@ import { readNdjson } from '../inputs/ndjson.js'
 import type { ReadyModel } from '../models/repository.js'
 import { decodeSample } from '../inputs/tensor.js'
 import { NDJSON, OCTET_STREAM } from '../api/media-types.js'
+import { readImageNdjson, readImageParts, readImageTar } from '../inputs/image-fit.js'
 import { FitBodySchema, FitQuerySchema, FitResponseSchema, JobAcceptedSchema, JobSchema } from '../api/fit.js'
 import { ModelParams } from '../api/v1.js'
 
@@ -26,13 +27,18 @@ declare module 'fastify' {
   }
 }
 
-const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitBytes: number }> = async (app, opts) => {
+// Image sets (issue 13): a tar in ImageFolder layout, optionally gzip-compressed.
+const IMAGE_TAR_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip']
+const MULTIPART = 'multipart/form-data'
+
+const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitBytes: number; maxImagePixels: number }> = async (app, opts) => {
   const jobs = new JobRunner(app.store, app.log)
   app.decorate('jobs', jobs)
   app.addHook('onClose', () => jobs.drain())
   // The ndjson body reaches the handler as the raw stream, read line by line there.
   app.addContentTypeParser(NDJSON, (_req, payload, done) => done(null, payload))
   app.addContentTypeParser(OCTET_STREAM, (_req, payload, done) => done(null, payload))
+  app.addContentTypeParser(IMAGE_TAR_TYPES, (_req, payload, done) => done(null, payload))
 
   const deps = { store: app.store, calibrations: app.calibrations }
 
@@ -68,6 +74,10 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
             [OCTET_STREAM]: {
               schema: z.any().describe('n × prod(input.shape) float32, little-endian; labels in the query string or the calserve-labels header'),
             },
+            ...Object.fromEntries(
+              IMAGE_TAR_TYPES.map((t) => [t, { schema: z.any().describe('for a model with an image block: a tar (optionally gzip) of <label>/<name>.png|jpg|jpeg|webp') }]),
+            ),
+            [MULTIPART]: { schema: z.any().describe('for a model with an image block: image file parts whose field name is the label') },
           },
         } as unknown as typeof FitBodySchema,
         response: { 200: FitResponseSchema, 202: JobAcceptedSchema, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 503: ErrorBody },
@@ -75,6 +85,20 @@ const routes: FastifyPluginAsyncZod<{ fitSyncMaxSamples: number; fitBodyLimitByt
     },
     async (req, reply) => {
       const model = app.models.ready(req.params.name)
+      // --- image sets (issue 13), to fold into the new intake ---------------------------------
+      const imageType = mediaType(req.headers['content-type'])
+      const imageLimits = { maxBytes: opts.fitBodyLimitBytes, maxLineBytes: MAX_LINE_BYTES, maxPixels: opts.maxImagePixels }
+      if (IMAGE_TAR_TYPES.includes(imageType) || imageType === MULTIPART || (imageType === NDJSON && model.image)) {
+        const options = { ...req.query, created_by: req.principal }
+        checkFitPreconditions(deps, model, options)
+        const collector = new LogitCollector(model, app.plane)
+        if (imageType === MULTIPART) await readImageParts(req.parts(), model, collector, imageLimits)
+        else if (imageType === NDJSON) await readImageNdjson(req.body as unknown as Readable, model, collector, imageLimits)
+        else await readImageTar(req.body as unknown as Readable, model, collector, imageLimits)
+        const set = await collector.finish()
+        return dispatch(model, set.n, options, async () => set, reply)
+      }
+      // -------------------------------------------------------------------------------------------
       // No body and no content type: Fastify validates nothing, so refuse it here.
       if ((req.body as unknown) == null) throw badInput('the body is empty: send the labelled set as JSON, ndjson or float32', { field: 'body' })
       if (isOctetStream(req.headers['content-type'])) {
