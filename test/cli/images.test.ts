@@ -12,7 +12,7 @@ const BIN = join(ROOT, 'bin/calserve.js')
 const DATA = join(ROOT, 'examples/fashion/data')
 
 async function calserve(args: string[], url: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env, CALSERVE_URL: url, NO_COLOR: '1' }
+  const env: NodeJS.ProcessEnv = { ...process.env, CALSERVE_URL: url, NO_COLOR: '1' }
   delete env.CALSERVE_TOKEN
   delete env.NODE_OPTIONS
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
