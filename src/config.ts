@@ -70,6 +70,7 @@ const ConfigSchema = z.object({
   CALSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(0).describe('requests per minute per token (or per address without one); 0 = no limit'),
   CALSERVE_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000).describe('load shedding: answer 503 while the event loop lags more than this (0 = off)'),
   CALSERVE_MAX_HEAP_USED_BYTES: z.coerce.number().int().min(0).default(0),
+  CALSERVE_MAX_IMAGE_PIXELS: z.coerce.number().int().min(1).default(40_000_000),
 })
 
 /** CALSERVE_FIT_BODY_LIMIT_BYTES → fitBodyLimitBytes: the one naming rule from variable to field. */
