@@ -1,5 +1,5 @@
 // deploy/k8s and deploy/kserve: every manifest parses and validates against the Kubernetes and
-// KServe schemas in schemas/; every CALSERVE_* it sets is one the configuration reads; its probes
+// KServe schemas in deploy/schemas/; every CALSERVE_* it sets is one the configuration reads; its probes
 // and ports are ones calserve serves; and the pieces refer to each other consistently.
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'

@@ -1,5 +1,5 @@
 // The deploy manifests as data: every YAML document under deploy/k8s and deploy/kserve, the
-// schemas they are checked against (schemas/README.md says where those come from), and the
+// schemas they are checked against (deploy/schemas/README.md says where those come from), and the
 // rendering of a kustomization by kubectl when this machine has it.
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
@@ -37,7 +37,8 @@ export function loadManifests(): Manifest[] {
 
 export function parseYaml(text: string, file: string): Manifest[] {
   const out: Manifest[] = []
-  for (const d of parseAllDocuments(text)) {
+  // merge: docker-compose.yml shares settings through YAML merge keys (<<: *anchor).
+  for (const d of parseAllDocuments(text, { merge: true })) {
     if (d.errors.length) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`)
     const doc = d.toJS() as Doc | null
     if (doc !== null) out.push({ file, doc })
@@ -45,7 +46,7 @@ export function parseYaml(text: string, file: string): Manifest[] {
   return out
 }
 
-const schema = (name: string) => JSON.parse(readFileSync(join(import.meta.dirname, 'schemas', name), 'utf8')) as { kinds: Record<string, unknown> }
+const schema = (name: string) => JSON.parse(readFileSync(join(DEPLOY, 'schemas', name), 'utf8')) as { kinds: Record<string, unknown> }
 const kubernetes = schema('kubernetes.json')
 const kserve = schema('kserve.json')
 const ajv = new Ajv({ allErrors: true, strict: false })

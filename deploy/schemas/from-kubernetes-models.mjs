@@ -2,7 +2,7 @@
 // (and @kubernetes-models/apimachinery) publishes, which its authors generate from the Kubernetes
 // OpenAPI document. Only the kinds the manifests use, and what they reference, are kept.
 //
-//   node test/deploy/schemas/from-kubernetes-models.mjs DIR_OF_kubernetes-models DIR_OF_apimachinery
+//   node deploy/schemas/from-kubernetes-models.mjs DIR_OF_kubernetes-models DIR_OF_apimachinery
 //
 // Each interface becomes a strict object schema (additionalProperties: false, its non-optional
 // fields required); `number` stays number (the declarations do not keep int32 apart).

@@ -4,7 +4,7 @@
 // serving.kserve.io_inferenceservices.yaml) and the Go types they are generated from
 // (pkg/apis/serving/v1alpha1/servingruntime_types.go; v1beta1 predictor.go, predictor_model.go).
 // Core types (Container, Volume, EnvVar, …) refer to kubernetes.json, as the CRDs embed them.
-//   node test/deploy/schemas/kserve-trimmed.mjs
+//   node deploy/schemas/kserve-trimmed.mjs
 import { readFileSync, writeFileSync } from 'node:fs'
 
 const k8s = JSON.parse(readFileSync(new URL('./kubernetes.json', import.meta.url), 'utf8'))
