@@ -1,8 +1,9 @@
 // Issue 15 §5, exact at every magnitude: each place that lost exactness on extreme logits,
 // pinned on the extreme case against the exact BigInt oracles of fixtures/helpers.ts.
 import t from 'tap'
+import fc from 'fast-check'
 import { alg, fitCalibration, fitTemperature, metricsAt, predict, prepare, seenAbsentCurve, sweep } from '../../src/calibration/index.js'
-import { bruteMetrics, exactIntervals, exactPredsIn, insideExact, L, labelsOf, mask, predsAt } from './fixtures/helpers.js'
+import { bruteMetrics, exactDouble, exactIntervals, exactPredsIn, exactRows, insideExact, L, labelsOf, mask, predsAt } from './fixtures/helpers.js'
 
 const BIG = Math.fround(1e30)
 const TINY = Math.fround(1e-30)
@@ -85,4 +86,55 @@ t.test('the temperature bounds are reported', async (t) => {
   t.equal(sep.temperature, 1e-3)
   t.equal(sep.temperature_bound, 'lower')
   t.equal(fitCalibration(L([[5, 0], [0, 5]]), labelsOf([0, 1]), a, { ...opts, fitTemperature: false }).temperature_bound, undefined)
+})
+
+t.test('random extreme logits: predict, curve, AUSUC and sweep equal the exact rule', async (t) => {
+  // Magnitudes 1e30 against 1e-30 (and neighbours of 1e30 one float32 ulp apart): the float64 gap
+  // of two such maxima is rounded, so only an exact comparison gets these right.
+  const ulp = 2 ** -23
+  const extreme = fc.constantFrom(BIG, -BIG, BIG * (1 + ulp), BIG * (1 - ulp / 2), TINY, -TINY, 3 * TINY, -7 * TINY, 0, 1, -1.5)
+  const arb = fc.integer({ min: 2, max: 5 }).chain((c) =>
+    fc.record({
+      absent: fc.nat(c - 2).map((k) => Uint8Array.from({ length: c }, (_, j) => (j === k + 1 || j === c - 1 ? 1 : 0))),
+      rows: fc.array(fc.tuple(fc.array(extreme, { minLength: c, maxLength: c }), fc.nat(c - 1)), { minLength: 2, maxLength: 30 }),
+    }),
+  )
+  fc.assert(
+    fc.property(arb, ({ absent, rows }) => {
+      const z = L(rows.map((r) => r[0]))
+      const y = labelsOf(rows.map((r) => r[1]))
+      const p = prepare(z, y, absent)
+      // predict at every rounded gap (a hand-set γ on the switch point) against the exact rule
+      const ex = exactRows(z, absent)
+      for (const g of [...new Set(ex.flatMap((r) => (r.gap === null ? [] : [Number(r.gap) / 2 ** 149])))]) {
+        const got = predsAt(z, absent, g)
+        const e = exactDouble(g)
+        ex.forEach((r, i) => {
+          const gi = r.gap === null ? null : r.gap << 1051n
+          const want = r.empty === 'S' ? r.uIdx : r.empty === 'U' ? r.sIdx : e > gi! ? r.uIdx : e < gi! ? r.sIdx : Math.min(r.sIdx, r.uIdx)
+          if (got[i] !== want) throw new Error(`row ${i} at γ=${g}: ${got[i]} vs ${want}`)
+        })
+      }
+      const ivs = exactIntervals(z, absent)
+      const trace = ivs.map((iv) => bruteMetrics(exactPredsIn(z, absent, iv), y, absent))
+      const { points, ausuc } = seenAbsentCurve(p)
+      if (points.length !== ivs.length) throw new Error(`${points.length} points for ${ivs.length} intervals`)
+      points.forEach((q, j) => {
+        if (q.acc_s_y !== trace[j]!.acc_s_y || q.acc_u_y !== trace[j]!.acc_u_y) throw new Error(`interval ${j}`)
+        if (ivs[j]!.gamma !== null && !insideExact(q.gamma, ivs[j]!)) throw new Error(`γ of interval ${j}`)
+      })
+      let nS = 0
+      for (const v of y) if (!absent[v]) nS++
+      if (nS === 0 || nS === y.length) return
+      let area = 0
+      for (let j = 0; j + 1 < trace.length; j++) area += (trace[j + 1]!.acc_u_y! - trace[j]!.acc_u_y!) * ((trace[j]!.acc_s_y! + trace[j + 1]!.acc_s_y!) / 2)
+      if (Math.abs(ausuc! - area) > 1e-12) throw new Error(`ausuc ${ausuc} vs ${area}`)
+      const best = Math.max(...ivs.filter((iv) => iv.gamma !== null).map((iv) => bruteMetrics(exactPredsIn(z, absent, iv), y, absent).acc_y_y!))
+      const r = sweep(p, 'accuracy')
+      if (r.value !== best) throw new Error(`sweep ${r.value} vs ${best}`)
+      if (bruteMetrics(predsAt(z, absent, r.gamma), y, absent).acc_y_y !== best) throw new Error('γ misses the best')
+    }),
+    { seed: 20261203, numRuns: 300 },
+  )
+  t.pass('extreme = exact')
 })

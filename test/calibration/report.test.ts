@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ece, fitCalibration, metricsAt, nll, prepare } from '../../src/calibration/index.js'
+import { ece, fitCalibration, fitConformal, metricsAt, nll, prepare } from '../../src/calibration/index.js'
 import { ex, L, labelsOf, mask, throwsField } from './fixtures/helpers.js'
 
 const opts = { method: 'sweep', objective: 'accuracy', fitTemperature: false, active: { gamma: 0, temperature: 1 } } as const
@@ -54,4 +54,13 @@ t.test('report errors', async (t) => {
   throwsField(t, () => fitCalibration(L([[1, 0]]), labelsOf([0]), mask([0, 0]), { ...opts, method: 'alg' }), 'model')
   throwsField(t, () => fitCalibration(L([[3, 0, 1, 0]]), labelsOf([0]), ex.absent, opts), 'labels', /absent classes \(U\)/)
   t.throws(() => fitCalibration(ex.logits, ex.labels, ex.absent, { ...opts, active: { gamma: 0, temperature: -1 } }), RangeError)
+})
+
+t.test('optional parts of the report appear only when asked for', async (t) => {
+  const plain = fitCalibration(ex.logits, ex.labels, ex.absent, opts)
+  for (const key of ['temperature_bound', 'alg_samples', 'constraints', 'conformal']) t.notOk(key in plain, `no ${key}`)
+  const r = fitCalibration(ex.logits, ex.labels, ex.absent, { ...opts, fitTemperature: true, conformal: { alpha: 0.3, score: 'aps' } })
+  const p = prepare(ex.logits, ex.labels, ex.absent)
+  t.same(r.conformal, fitConformal(p, { gamma: r.gamma, temperature: r.temperature }, { alpha: 0.3, score: 'aps' }), 'conformal at the fitted γ and T')
+  t.equal(r.temperature_bound, null)
 })
