@@ -9,7 +9,8 @@ import { Batcher, type BatchObserver } from './batcher.js'
 import { ModelLoadError, OnnxRunner, type SessionSettings, type TensorIO } from './runner.js'
 import { WorkerRunner, type Runner } from './worker-runner.js'
 
-export const MODEL_NAME = /^[A-Za-z0-9._-]+$/
+/** A plain child folder of the repository: `.` and `..` hold the same characters but name the repository itself and its parent. */
+export const MODEL_NAME = /^(?!\.\.?$)[A-Za-z0-9._-]+$/
 const VERSION_FOLDER = /^[1-9][0-9]*$/
 
 /** UNAVAILABLE: unloaded by an operator (POST /v2/repository/models/{m}/unload). */
@@ -56,7 +57,11 @@ export class ModelRepository {
     let names: string[]
     try {
       const entries = await readdir(this.root, { withFileTypes: true })
-      names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
+      // A symlink to a folder is a model folder, as the load route (stat) and Triton see it.
+      const isFolder = async (e: (typeof entries)[number]) =>
+        e.isDirectory() || (e.isSymbolicLink() && (await stat(join(this.root, e.name)).then((st) => st.isDirectory(), () => false)))
+      const folders = await Promise.all(entries.map(async (e) => ((await isFolder(e)) ? e.name : null)))
+      names = folders.filter((n): n is string => n !== null).sort()
     } catch (err) {
       throw new Error(`model repository ${this.root} cannot be read: ${(err as Error).message}`)
     }
