@@ -14,7 +14,8 @@ import {
   type PredictResponse,
 } from "../api/v1.js";
 import { badInput, ErrorBody } from "../errors.js";
-import { decodeFloat32Body, decodeJsonSamples } from "../inputs/tensor.js";
+import { checkJsonBudget, sampleBudget } from "../inputs/json-budget.js";
+import { decodeFloat32Body, decodeJsonSamples, MAX_SAMPLE_DEPTH } from "../inputs/tensor.js";
 import {
   base64Image,
   decodeImages,
@@ -55,6 +56,20 @@ const routes: FastifyPluginAsyncZod<{
     (_req, body, done) => done(null, body),
   );
   // multipart/form-data is @fastify/multipart's (registered in app.ts): parts are read in the handler.
+  // JSON is scanned before it is parsed: a body deeper or larger than any request the model accepts
+  // (CALSERVE_MAX_PREDICT_SAMPLES samples of its size) is refused before JSON.parse, the schema and
+  // the decoder spend event-loop time on it (src/inputs/json-budget.ts). Envelope: {inputs: [sample]}.
+  const defaultJson = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (req, body: Buffer, done) => {
+    try {
+      const model = app.plane.model((req.params as { name: string }).name)
+      checkJsonBudget(body, sampleBudget(opts.maxSamples, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 2))
+    } catch (err) {
+      done(err as Error, undefined)
+      return
+    }
+    defaultJson(req, body.toString('utf8'), done)
+  })
 
   app.post(
     "/v1/models/:name/predict",

@@ -71,7 +71,11 @@ export class ModelRepository {
     try {
       const entries = await readdir(this.root, { withFileTypes: true })
       if (entries.some((e) => e.isFile() && e.name === 'model.json')) this.single = this.singleModelName
-      names = this.single !== null ? [this.single] : entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
+      // A symlink to a folder is a model folder, as the load route (stat) and Triton see it.
+      const isFolder = async (e: (typeof entries)[number]) =>
+        e.isDirectory() || (e.isSymbolicLink() && (await stat(join(this.root, e.name)).then((st) => st.isDirectory(), () => false)))
+      const folders = await Promise.all(entries.map(async (e) => ((await isFolder(e)) ? e.name : null)))
+      names = this.single !== null ? [this.single] : folders.filter((n): n is string => n !== null).sort()
     } catch (err) {
       throw new Error(`model repository ${this.root} cannot be read: ${(err as Error).message}`)
     }

@@ -9,6 +9,8 @@ import { z } from 'zod'
 import { OCTET_STREAM } from '../../api/media-types.js'
 import type { ReadyModel } from '../../models/repository.js'
 import { fastSerializerCompiler } from '../fast-serializer.js'
+import { checkJsonBudget, sampleBudget } from '../../inputs/json-budget.js'
+import { MAX_SAMPLE_DEPTH } from '../../inputs/tensor.js'
 import { decodeInput, encodeResponse, parseInferRequest } from './codec.js'
 import { bytesElements, decodeImages } from '../../inputs/image-batch.js'
 import { v2Error, v2ErrorHandler } from './errors.js'
@@ -124,7 +126,16 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
   const infer = async (req: FastifyRequest<{ Params: { name: string; version?: string } }>, reply: FastifyReply) => {
     const model = app.plane.model(req.params.name, req.params.version)
     const header = req.headers['inference-header-content-length']
-    const parsed = parseInferRequest(req.body as Buffer | undefined, Array.isArray(header) ? header[0] : header, parseJson)
+    const headerLength = Array.isArray(header) ? header[0] : header
+    // The JSON part is scanned before it is parsed (src/inputs/json-budget.ts): nothing deeper or
+    // larger than a request of maxSamples samples is handed to JSON.parse. Envelope:
+    // {inputs: [{data: sample…}]}, one level more for parameters.
+    const body = req.body as Buffer | undefined
+    if (body) {
+      const jsonEnd = headerLength !== undefined && /^\d+$/.test(headerLength.trim()) ? Math.min(Number(headerLength.trim()), body.byteLength) : body.byteLength
+      checkJsonBudget(body, sampleBudget(opts.maxSamples, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 4), 0, jsonEnd)
+    }
+    const parsed = parseInferRequest(body, headerLength, parseJson)
     const { request } = parsed
     const plan = planOutputs(model, request)
     const first = request.inputs[0]
