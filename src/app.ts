@@ -14,6 +14,7 @@ import {
 } from 'fastify-type-provider-zod'
 import type { Config } from './config.js'
 import { CalserveError, errorBody } from './errors.js'
+import { NDJSON, OCTET_STREAM } from './api/media-types.js'
 import { transform } from './http/openapi.js'
 import authPlugin from './plugins/auth.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -184,6 +185,10 @@ function errorHandler(this: FastifyInstance, err: Error & { statusCode?: number;
   if (status >= 400 && status < 500) {
     // Fastify's own client errors: bad JSON, wrong content type, body too large…
     const name = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_INPUT'
+    // A 415 says what the route takes: the body types its context has parsers for.
+    const accepted = status === 415 ? ['application/json', NDJSON, OCTET_STREAM].filter((type) => reply.server.hasContentTypeParser(type)) : []
+    if (accepted.length > 0)
+      return reply.code(415).send(errorBody('CALSERVE_UNSUPPORTED_MEDIA_TYPE', `${err.message}; send ${accepted.join(' or ')}`, { fastify_code: err.code, accepted }))
     return reply.code(status).send(errorBody(`CALSERVE_${name}`, err.message, err.code ? { fastify_code: err.code } : undefined))
   }
   req.log.error({ err, method: req.method, url: req.url, params: req.params }, 'request failed')

@@ -68,6 +68,11 @@ t.test('calibration set, history and rollback', async (t) => {
   t.equal(missing.code, 1)
   t.match(missing.stderr, /CALSERVE_VERSION_NOT_FOUND/)
 
+  // (Not calibration, but the same server: one sample is "1 sample", not "1 samples".)
+  const one = await calserve(['predict', '--model', 'tiny', '--input', '[1, 0.5, 0.25]'], env)
+  t.equal(one.code, 0, one.stderr)
+  t.match(one.stdout, /^1 sample · tiny v2 · calibration 6 /m, 'predict of one sample says "1 sample"')
+
   const usage = await Promise.all([
     cli(['history', '--gamma', '1'], env),
     cli(['set'], env),
