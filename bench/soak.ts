@@ -323,8 +323,14 @@ async function main(): Promise<void> {
     // Let the last change reach every replica, then compare the history with the PUTs.
     await sleep(1500)
     const finalVersions = await Promise.all(servers.map(getVersion))
-    const history = (await (await fetch(`${servers[0]!.baseUrl}/v1/models/${MODEL}/calibration/history`)).json()) as { versions: Array<{ version: number }> }
-    const versions = history.versions.map((v) => v.version)
+    // The whole history, page by page (a page holds at most 500 versions).
+    const versions: number[] = []
+    for (let before: number | null = null, first = true; first || before !== null; first = false) {
+      const url = `${servers[0]!.baseUrl}/v1/models/${MODEL}/calibration/history?limit=500${before === null ? '' : `&before=${before}`}`
+      const page = (await (await fetch(url)).json()) as { versions: Array<{ version: number }>; next: number | null }
+      versions.push(...page.versions.map((v) => v.version))
+      before = page.next
+    }
     const gapless = versions.length === puts.ok && versions.every((v, i) => v === versions.length - i)
     const agree = finalVersions.every((v) => v === versions.length)
 

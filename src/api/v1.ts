@@ -196,4 +196,34 @@ export const RollbackSchema = z
   })
   .meta({ id: 'Rollback' })
 
-export const HistorySchema = z.object({ versions: z.array(CalibrationRecordSchema) }).meta({ id: 'CalibrationHistory' })
+/** A history page: the newest versions by default; `before` is the `next` of the previous page. */
+export const HISTORY_DEFAULT_LIMIT = 50
+export const HISTORY_MAX_LIMIT = 500
+
+export const HistoryQuerySchema = z.strictObject({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(HISTORY_MAX_LIMIT)
+    .default(HISTORY_DEFAULT_LIMIT)
+    .describe(`versions per page (at most ${HISTORY_MAX_LIMIT})`),
+  before: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1)
+    .optional()
+    .describe('only versions older than this one: the `next` of the previous page'),
+})
+
+export const HistorySchema = z
+  .object({
+    versions: z.array(CalibrationRecordSchema).describe('newest first'),
+    next: z
+      .number()
+      .int()
+      .nullable()
+      .describe('pass as `before` for the next (older) page; null on the last page'),
+  })
+  .meta({ id: 'CalibrationHistory' })

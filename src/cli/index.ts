@@ -2,6 +2,7 @@
 // message on stderr and an exit code (1: failed, 2: bad command line).
 import { readFileSync } from 'node:fs'
 import type { Command } from './args.js'
+import { calibration } from './calibration.js'
 import { fit } from './fit.js'
 import { importCommand } from './import.js'
 import { models } from './models.js'
@@ -10,14 +11,14 @@ import { CliError, errLine, out, UsageError } from './output.js'
 import { predict } from './predict.js'
 import { serve } from './serve.js'
 
-const COMMANDS: readonly Command[] = [serve, models, predict, fit, importCommand, openapi]
+const COMMANDS: readonly Command[] = [serve, models, predict, fit, calibration, importCommand, openapi]
 
 const USAGE = `usage: calserve <command> [options]
 
 Inference for fine-tuned ONNX classifiers with a calibrated absent-class bias γ.
 
 commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
+${COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n')}
 
 Run 'calserve <command> --help' for the options of a command.
 Client commands use --url (default $CALSERVE_URL or http://127.0.0.1:8080) and --token ($CALSERVE_TOKEN).

@@ -163,7 +163,7 @@ class Report {
     const c = first.calibration
     const calibration = c.applied ? `calibration ${c.version} (γ ${formatFixed(c.gamma)}, T ${c.temperature})` : 'raw logits (calibration not applied)'
     outLine()
-    outLine(`${this.index} samples · ${first.model} v${first.model_version} · ${calibration}`)
+    outLine(`${this.index} ${this.index === 1 ? 'sample' : 'samples'} · ${first.model} v${first.model_version} · ${calibration}`)
     if (this.labelled > 0) outLine(`accuracy ${formatPercent(this.correct / this.labelled)} (${this.correct}/${this.labelled})`)
   }
 }

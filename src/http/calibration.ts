@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { CalserveError, ErrorBody } from '../errors.js'
 import type { ReadyModel } from '../models/repository.js'
 import { activate } from '../serving/activate.js'
-import { CalibrationRecordSchema, HistorySchema, ModelParams, RollbackSchema, SetCalibrationSchema } from '../api/v1.js'
+import { CalibrationRecordSchema, HistoryQuerySchema, HistorySchema, ModelParams, RollbackSchema, SetCalibrationSchema } from '../api/v1.js'
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody }
 
@@ -56,14 +56,21 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['calibration'],
-        summary: 'Every stored calibration version of the served model version, newest first',
+        summary: 'The stored calibration versions of the served model version, newest first, one page at a time',
+        description:
+          'At most `limit` versions per answer; `next` is the cursor (a version) to pass as `before` for the older ones, null on the last page. A cursor by version stays put while new versions are appended.',
         params: ModelParams,
+        querystring: HistoryQuerySchema,
         response: { 200: HistorySchema, ...errors },
       },
     },
     async (req) => {
       const model = served(req.params.name)
-      return { versions: await app.store.history(model.name, model.version) }
+      const { limit, before } = req.query
+      // One more than asked: whether it comes back says if there is an older page.
+      const rows = await app.store.history(model.name, model.version, { limit: limit + 1, ...(before === undefined ? {} : { before }) })
+      const versions = rows.slice(0, limit)
+      return { versions, next: rows.length > limit ? versions[versions.length - 1]!.version : null }
     },
   )
 

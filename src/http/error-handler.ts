@@ -5,7 +5,11 @@
 // anything else is a 500 whose details stay in the log.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import { BODY_TYPES } from '../api/media-types.js'
 import { CalserveError } from '../errors.js'
+
+/** What a 415 may name as accepted: the body types any route has a parser for. */
+const ACCEPTABLE = ['application/json', ...BODY_TYPES]
 
 export type ErrorBodyOf = (code: string, message: string, details?: unknown) => unknown
 
@@ -30,6 +34,10 @@ export function errorHandler(body: ErrorBodyOf) {
     }
     const status = err.statusCode ?? 500
     if (status >= 400 && status < 500) {
+      // A 415 says what the route takes: the body types its context has parsers for.
+      const accepted = status === 415 ? ACCEPTABLE.filter((type) => reply.server.hasContentTypeParser(type)) : []
+      if (accepted.length > 0)
+        return reply.code(415).send(body('CALSERVE_UNSUPPORTED_MEDIA_TYPE', `${err.message}; send ${accepted.join(' or ')}`, { fastify_code: err.code, accepted }))
       const name = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_INPUT'
       return reply.code(status).send(body(`CALSERVE_${name}`, err.message, err.code ? { fastify_code: err.code } : undefined))
     }

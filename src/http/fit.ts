@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { FitBodySchema, FitQuerySchema, FitResponseSchema, JobAcceptedSchema, JobSchema } from '../api/fit.js'
-import { NDJSON, OCTET_STREAM } from '../api/media-types.js'
+import { IMAGE_SET_TYPES, MULTIPART, NDJSON, OCTET_STREAM } from '../api/media-types.js'
 import { ModelParams } from '../api/v1.js'
 import { badInput, CalserveError, ErrorBody } from '../errors.js'
 import { float32FitSet, imageNdjsonFitSet, imagePartsFitSet, imageTarFitSet, jsonFitSet, ndjsonFitSet } from '../inputs/fit-sets.js'
@@ -24,17 +24,13 @@ export interface FitRouteOptions {
   maxImagePixels: number
 }
 
-// Image sets (issue 13): a tar in ImageFolder layout, optionally gzip-compressed; multipart parts.
-const IMAGE_TAR_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip']
-const MULTIPART = 'multipart/form-data'
-
 const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
   // Streamed bodies reach the handler as the raw stream; their readers count the bytes. A JSON body
   // is parsed whole by Fastify's own parser (which refuses __proto__ keys), under its own limit: no
   // route-level bodyLimit here, since Fastify lets a route's limit override every parser's.
   app.addContentTypeParser(NDJSON, (_req, payload, done) => done(null, payload))
   app.addContentTypeParser(OCTET_STREAM, (_req, payload, done) => done(null, payload))
-  app.addContentTypeParser(IMAGE_TAR_TYPES, (_req, payload, done) => done(null, payload))
+  app.addContentTypeParser(IMAGE_SET_TYPES, (_req, payload, done) => done(null, payload))
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: opts.fitJsonBodyLimitBytes }, app.getDefaultJsonParser('error', 'error'))
 
@@ -58,7 +54,7 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
               schema: z.any().describe('n × prod(input.shape) float32, little-endian; labels in the query string or the calserve-labels header'),
             },
             ...Object.fromEntries(
-              IMAGE_TAR_TYPES.map((t) => [t, { schema: z.any().describe('for a model with an image block: a tar (optionally gzip) of <label>/<name>.png|jpg|jpeg|webp') }]),
+              IMAGE_SET_TYPES.map((t) => [t, { schema: z.any().describe('for a model with an image block: a tar (optionally gzip) of <label>/<name>.png|jpg|jpeg|webp') }]),
             ),
             [MULTIPART]: { schema: z.any().describe('for a model with an image block: image file parts whose field name is the label') },
           },
@@ -78,7 +74,7 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
       else if ((req.body as unknown) == null)
         // No body and no content type: Fastify validates nothing, so refuse it here.
         throw badInput('the body is empty: send the labelled set as JSON, ndjson, float32 or images', { field: 'body' })
-      else if (IMAGE_TAR_TYPES.includes(type)) set = imageTarFitSet(model, stream, imageLimits)
+      else if (IMAGE_SET_TYPES.includes(type)) set = imageTarFitSet(model, stream, imageLimits)
       else if (type === NDJSON)
         set = model.image ? imageNdjsonFitSet(model, stream, imageLimits) : ndjsonFitSet(model, stream, { maxBytes: opts.fitBodyLimitBytes, maxLineBytes: opts.fitMaxLineBytes })
       else if (type === OCTET_STREAM)

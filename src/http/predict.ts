@@ -5,7 +5,7 @@
 // samples, calls the data plane, encodes its classification as API v1's response.
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { OCTET_STREAM } from "../api/media-types.js";
+import { MULTIPART, OCTET_STREAM } from "../api/media-types.js";
 import {
   ModelParams,
   PredictQuerySchema,
@@ -32,7 +32,6 @@ interface PredictOptions {
   return_logits: boolean;
 }
 
-const MULTIPART = "multipart/form-data";
 
 const routes: FastifyPluginAsyncZod<{
   bodyLimit: number;

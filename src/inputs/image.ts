@@ -12,12 +12,13 @@
 //   4. center crop at ((h − ch) / 2, (w − cw) / 2) rounded down; pixels outside the image are 0;
 //   5. ((p · rescale_factor) − mean_c) / std_c in float32 (a lookup table), laid out nchw or nhwc.
 import sharp, { type Metadata } from 'sharp'
+import { IMAGE_TYPES } from '../api/media-types.js'
 import { badInput } from '../errors.js'
 import type { ImagePlan } from './image-plan.js'
 
 /** The encodings calserve decodes; anything else sharp could read (TIFF, GIF, SVG, PDF, …) is refused. */
 export const IMAGE_FORMATS = ['png', 'jpeg', 'webp'] as const
-export const IMAGE_MEDIA_TYPES = ['image/png', 'image/jpeg', 'image/webp'] as const
+export const IMAGE_MEDIA_TYPES = IMAGE_TYPES
 
 export interface ImageLimits {
   /** Largest width × height decoded (CALSERVE_MAX_IMAGE_PIXELS); checked on the header, before decoding. */

@@ -2,6 +2,7 @@
 // replica that took the request records a directive in the store and applies it; the others hear
 // of it (or find it at the next reconcile) and apply it too. Each replica applies a generation once.
 import type { FastifyBaseLogger } from 'fastify'
+import { CalserveError } from '../errors.js'
 import { StoreFollower } from '../store/follower.js'
 import type { ModelAction, ModelDirective, Store } from '../store/types.js'
 import type { ModelRepository, ServedModel } from './repository.js'
@@ -55,7 +56,15 @@ export class ModelDirectives extends StoreFollower {
       await (d.action === 'load' ? this.models.load(d.model) : this.models.unload(d.model))
       this.log.info({ model: d.model, action: d.action, generation: d.generation }, 'applied a model directive from another replica')
     } catch (err) {
-      this.log.warn({ err, model: d.model, action: d.action }, 'could not apply a model directive')
+      // The store keeps directives for good, so one outlives its model's deleted folder: that is no
+      // fault of this replica, and one line without a stack says it (once: the generation is now
+      // applied). Anything else is unexpected and keeps its stack.
+      if (err instanceof CalserveError && err.code === 'CALSERVE_MODEL_NOT_FOUND')
+        this.log.warn(
+          { model: d.model, action: d.action, generation: d.generation },
+          `a stored ${d.action} of model '${d.model}' is ignored: the model is not in the repository`,
+        )
+      else this.log.warn({ err, model: d.model, action: d.action }, 'could not apply a model directive')
     }
   }
 }

@@ -28,7 +28,7 @@ import {
   type DirectiveRow,
   type JobRow,
 } from './rows.js'
-import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
+import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, HistoryPage, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 /**
  * NOTIFY channels are per database, not per schema: each schema (deployment) has its own, so
@@ -276,10 +276,12 @@ export class PostgresStore implements Store {
     return rows.map(rowToRecord)
   }
 
-  async history(model: string, modelVersion: number): Promise<CalibrationRecord[]> {
+  async history(model: string, modelVersion: number, page?: HistoryPage): Promise<CalibrationRecord[]> {
+    // LIMIT NULL is PostgreSQL's LIMIT ALL; the primary key (model, model_version, version) serves both bounds.
     const rows = await this.query<CalibrationRow>(
-      `SELECT ${COLUMNS} FROM calibrations WHERE model = $1 AND model_version = $2 ORDER BY version DESC`,
-      [model, modelVersion],
+      `SELECT ${COLUMNS} FROM calibrations WHERE model = $1 AND model_version = $2 AND ($3::bigint IS NULL OR version < $3)
+        ORDER BY version DESC LIMIT $4`,
+      [model, modelVersion, page?.before ?? null, page?.limit ?? null],
     )
     return rows.map(rowToRecord)
   }

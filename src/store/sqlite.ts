@@ -24,7 +24,7 @@ import {
   type DirectiveRow,
   type JobRow,
 } from './rows.js'
-import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
+import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, HistoryPage, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 const MIGRATIONS = migrations('sqlite')
 
@@ -156,10 +156,13 @@ export class SqliteStore implements Store {
     return rows.map(rowToRecord)
   }
 
-  async history(model: string, modelVersion: number): Promise<CalibrationRecord[]> {
+  async history(model: string, modelVersion: number, page?: HistoryPage): Promise<CalibrationRecord[]> {
+    // LIMIT -1 is SQLite's "no limit"; the primary key (model, model_version, version) serves both bounds.
     const rows = this.conn
-      .prepare(`SELECT ${COLUMNS} FROM calibrations WHERE model = ? AND model_version = ? ORDER BY version DESC`)
-      .all(model, modelVersion) as CalibrationRow[]
+      .prepare(
+        `SELECT ${COLUMNS} FROM calibrations WHERE model = ? AND model_version = ? AND version < ? ORDER BY version DESC LIMIT ?`,
+      )
+      .all(model, modelVersion, page?.before ?? Number.MAX_SAFE_INTEGER, page?.limit ?? -1) as CalibrationRow[]
     return rows.map(rowToRecord)
   }
 

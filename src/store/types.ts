@@ -59,6 +59,15 @@ export interface ModelDirective {
   created_by: string | null
 }
 
+/**
+ * One page of a history, newest first: at most `limit` versions, all older than `before` when it is
+ * given (a cursor by version, so a page stays put while new versions are appended).
+ */
+export interface HistoryPage {
+  limit: number
+  before?: number
+}
+
 export type StoreState = { state: 'open' } | { state: 'closed' } | { state: 'unavailable'; error: string | null }
 
 export interface Store {
@@ -71,7 +80,8 @@ export interface Store {
   active(model: string, modelVersion: number): Promise<CalibrationRecord | null>
   /** The active record of every (model, model version): what a replica reloads to reconcile. */
   activeAll(): Promise<CalibrationRecord[]>
-  history(model: string, modelVersion: number): Promise<CalibrationRecord[]>
+  /** Newest first; every version without `page`, else one page of them (one LIMIT query). */
+  history(model: string, modelVersion: number, page?: HistoryPage): Promise<CalibrationRecord[]>
   get(model: string, modelVersion: number, version: number): Promise<CalibrationRecord | null>
   /** The curve of the newest fit (sweep or alg) of a model version, if any. */
   lastCurve(model: string, modelVersion: number): Promise<StoredCurve | null>

@@ -3,16 +3,21 @@
 // Rules this file keeps:
 // - Nothing from the server is ever parsed as HTML: text goes in with textContent (or new Option),
 //   SVG is built with createElementNS. Model names, labels, notes and authors are data, not markup.
-// - The admin token lives in the `adminToken` variable of this module and nowhere else (no storage,
-//   no cookie, no URL). It is sent as `Authorization: Bearer …` on writes only.
+// - The token lives in the `token` variable of this module and nowhere else (no storage, no cookie,
+//   no URL). Once typed it is sent as `Authorization: Bearer …` on every request, reads included:
+//   with CALSERVE_API_TOKENS set, the server answers no read without one.
+// - Nothing shown belongs to another model or a state that has passed: what a model lacks (a curve,
+//   absent classes) empties and hides the controls that would act on it.
 // - GET /v1/models is polled every POLL_MS; when the selected model's calibration version changes
 //   (another tab, another replica, the CLI) its calibration, history and curve are reloaded.
 
 const POLL_MS = 2000
 const REQUEST_TIMEOUT_MS = 15000
 const SVG_NS = 'http://www.w3.org/2000/svg'
+/** Versions per history page; "Show older versions" asks for the next. */
+const HISTORY_PAGE = 20
 
-let adminToken = ''
+let token = ''
 
 const state = {
   /** @type {any[]} the last GET /v1/models answer */
@@ -20,7 +25,7 @@ const state = {
   /** @type {string | null} */
   selected: null,
   /** What the detail panel shows; `calVersion` is the calibration version it was loaded at. */
-  detail: { name: null, calVersion: null, state: null, model: null, history: [], curve: null, curveError: null },
+  detail: { name: null, calVersion: null, state: null, model: null, history: [], historyNext: null, curve: null, curveError: null },
   /** Index into detail.curve.points of the slider's point. */
   pointIndex: -1,
   busy: false,
@@ -128,10 +133,10 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body, { admin = false } = {}) {
+async function api(method, path, body) {
   const headers = { accept: 'application/json' }
   if (body !== undefined) headers['content-type'] = 'application/json'
-  if (admin && adminToken) headers.authorization = `Bearer ${adminToken}`
+  if (token) headers.authorization = `Bearer ${token}`
   let res
   try {
     res = await fetch(path, {
@@ -181,7 +186,7 @@ function explain(err, action) {
   if (!(err instanceof ApiError)) return `${action} failed: ${err && err.message ? err.message : String(err)}`
   if (err.status === 401 || err.status === 403) {
     $('token').focus()
-    return `${action} was refused (${err.status} ${err.code}): ${err.message}. Enter a valid admin token above.`
+    return `${action} was refused (${err.status} ${err.code}): ${err.message}. Enter a valid ${err.status === 403 ? 'admin ' : ''}token above.`
   }
   if (err.status === 0) return `${action} failed: ${err.message}`
   return `${action} failed (${err.status} ${err.code}): ${err.message}`
@@ -250,11 +255,15 @@ async function loadDetail({ resetSlider }) {
   if (!m) return
   const name = m.name
   let history = []
+  let historyNext = null
   let curve = null
   let curveError = null
   if (m.state === 'READY') {
-    const [h, c] = await Promise.allSettled([api('GET', `${modelPath(name)}/calibration/history`), api('GET', `${modelPath(name)}/calibration/curve`)])
-    if (h.status === 'fulfilled') history = h.value.versions
+    const [h, c] = await Promise.allSettled([
+      api('GET', `${modelPath(name)}/calibration/history?limit=${HISTORY_PAGE}`),
+      api('GET', `${modelPath(name)}/calibration/curve`),
+    ])
+    if (h.status === 'fulfilled') ({ versions: history, next: historyNext } = h.value)
     else setStatus('error', explain(h.reason, 'Loading the history'))
     if (c.status === 'fulfilled') curve = c.value
     else curveError = c.reason
@@ -262,7 +271,7 @@ async function loadDetail({ resetSlider }) {
   // The user may have picked another model while this loaded.
   if (state.selected !== name) return
   const previousCurve = state.detail.name === name ? state.detail.curve : null
-  state.detail = { name, calVersion: m.calibration ? m.calibration.version : null, state: m.state, model: m, history, curve, curveError }
+  state.detail = { name, calVersion: m.calibration ? m.calibration.version : null, state: m.state, model: m, history, historyNext, curve, curveError }
   const newFit = !previousCurve || !curve || previousCurve.version !== curve.version
   renderDetail({ resetSlider: resetSlider || newFit })
 }
@@ -305,6 +314,7 @@ function renderDetail({ resetSlider }) {
 function renderHistory(versions, active) {
   const body = $('history').tBodies[0]
   body.replaceChildren()
+  $('history-more').hidden = state.detail.historyNext === null
   for (const r of versions) {
     const cell = el('td')
     if (active && r.version !== active.version && r.version >= 1) {
@@ -332,6 +342,22 @@ function renderHistory(versions, active) {
   if (versions.length === 0) body.append(el('tr', {}, el('td', { colspan: '8', class: 'hint', text: 'no stored calibration: the model runs uncalibrated (γ = 0)' })))
 }
 
+/** Appends the next (older) history page: the cursor is the `next` of the last page shown. */
+async function loadOlder() {
+  const { name, historyNext } = state.detail
+  if (name === null || historyNext === null) return
+  try {
+    const page = await api('GET', `${modelPath(name)}/calibration/history?limit=${HISTORY_PAGE}&before=${historyNext}`)
+    // Another model, or a reload of the first page, since the click: this page belongs to neither.
+    if (state.detail.name !== name || state.detail.historyNext !== historyNext) return
+    state.detail.history = [...state.detail.history, ...page.versions]
+    state.detail.historyNext = page.next
+    renderHistory(state.detail.history, state.detail.model.calibration)
+  } catch (err) {
+    setStatus('error', explain(err, 'Loading older versions'))
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The seen–absent curve: Acc_U/Y on x, Acc_S/Y on y, both over [0, 1].
 
@@ -352,6 +378,7 @@ function renderCurve(curve, curveError, { resetSlider }) {
     box.replaceChildren()
     controls.hidden = true
     state.pointIndex = -1
+    clearReadout()
     const m = state.detail.model
     if (m.state !== 'READY') info.textContent = `The model is ${m.state}.`
     else if (curveError instanceof ApiError && curveError.status === 404)
@@ -433,6 +460,19 @@ function drawActiveMark() {
   chart.append(markNode('active', { gamma: g, acc_s_y: p.acc_s_y, acc_u_y: p.acc_u_y }))
 }
 
+/** Empties the slider's readout and disables Apply: nothing to read, nothing to apply. */
+function clearReadout() {
+  for (const id of ['at-gamma', 'at-acc-s-y', 'at-acc-u-y', 'at-acc-y-y', 'at-hm']) {
+    const node = $(id)
+    node.textContent = ''
+    node.dataset.value = ''
+  }
+  const apply = $('apply')
+  apply.textContent = 'Apply this γ'
+  apply.disabled = true
+  delete apply.dataset.gamma
+}
+
 function renderCursor() {
   const curve = state.detail.curve
   if (!curve || state.pointIndex < 0) return
@@ -456,6 +496,7 @@ function renderCursor() {
   const apply = $('apply')
   apply.textContent = `Apply γ = ${fmtGamma(p.gamma)}`
   apply.dataset.gamma = String(p.gamma)
+  apply.disabled = false
 }
 
 function onSlider() {
@@ -489,8 +530,10 @@ async function write(action, path, body) {
   document.body.classList.add('busy')
   const name = state.selected
   try {
-    const record = await api(path.method, path.url, body, { admin: true })
+    const record = await api(path.method, path.url, body)
     setStatus('ok', `${action}: ${name} now runs calibration version ${record.version} (γ = ${fmtGamma(record.gamma)}).`)
+    // The note went with this change; the next one needs its own.
+    $('note').value = ''
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) {
       setStatus('error', `${action} not done: someone else changed the calibration of ${name} first (${err.message}). The page has reloaded it; check and try again.`)
@@ -521,6 +564,13 @@ function applyGamma() {
 function rollback(version) {
   const cal = state.detail.model && state.detail.model.calibration
   if (!cal) return
+  const target = state.detail.history.find((r) => r.version === version)
+  const what = target ? ` (γ = ${fmtGamma(target.gamma)}, T = ${fmtGamma(target.temperature)})` : ''
+  // A rollback replaces what every replica serves: ask first, as the button sits among many.
+  if (!window.confirm(`Roll ${state.selected} back to calibration version ${version}${what}? It becomes the active calibration at once, as a new version.`)) {
+    setStatus('info', `Roll back to version ${version}: cancelled.`)
+    return
+  }
   const note = $('note').value.trim()
   return write(`Roll back to version ${version}`, { method: 'POST', url: `${modelPath(state.selected)}/calibration/rollback` }, {
     version,
@@ -585,8 +635,11 @@ async function pollOnce(force) {
 
 function start() {
   $('token').addEventListener('input', (e) => {
-    adminToken = e.target.value
+    token = e.target.value
+    // Reads may have been refused for the want of it: try again now rather than at the next poll.
+    if (failing) poll({ force: true })
   })
+  $('history-more').addEventListener('click', loadOlder)
   $('model-select').addEventListener('change', (e) => select(e.target.value))
   $('gamma-slider').addEventListener('input', onSlider)
   $('gamma-slider').addEventListener('keydown', onSliderKey)

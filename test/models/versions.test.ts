@@ -47,7 +47,7 @@ t.test('a new version folder starts uncalibrated; the old version keeps its cali
   const app = await build(t, env)
   t.equal((await app.inject({ url: '/v1/models/tiny' })).json().version, 3)
   t.match((await app.inject({ url: '/v1/models/tiny/calibration' })).json(), { model: 'tiny', model_version: 3, version: 0, gamma: 0, method: 'none' })
-  t.same((await app.inject({ url: '/v1/models/tiny/calibration/history' })).json(), { versions: [] })
+  t.same((await app.inject({ url: '/v1/models/tiny/calibration/history' })).json(), { versions: [], next: null })
   const three = await logits(app)
   t.equal(three.model_version, 3)
   t.match(three.calibration, { version: 0, gamma: 0 })

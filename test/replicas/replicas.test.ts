@@ -250,7 +250,8 @@ async function replicas(t: Test, nginxBin: string): Promise<void> {
     for (const x of won) wonPerExpected.set(x.expected, (wonPerExpected.get(x.expected) ?? 0) + 1)
     t.ok([...wonPerExpected.values()].every((n) => n === 1), 'at most one winner per expected version')
 
-    const history = await http(lb, 'GET', `/v1/models/${MODEL}/calibration/history`)
+    // One page of the most a page holds: more than this test's writes.
+    const history = await http(lb, 'GET', `/v1/models/${MODEL}/calibration/history?limit=500`)
     const versions = (history.json.versions as Array<{ version: number }>).map((r) => r.version)
     const newest = versions[0]!
     t.same([...versions].sort((a, b) => a - b), Array.from({ length: newest }, (_, i) => i + 1), `history 1..${newest}: no gap, no duplicate`)

@@ -9,12 +9,13 @@ import t, { type Test } from 'tap'
 import { CalserveError } from '../../src/errors.js'
 import { ActiveCalibrations } from '../../src/store/active.js'
 import { createStore } from '../../src/store/index.js'
+import { CALIBRATION_COLUMNS } from '../../src/store/migrations.js'
 import { parsePostgresUrl, PostgresStore } from '../../src/store/postgres.js'
 import type { CalibrationChange, Store } from '../../src/store/types.js'
 import { startTcpProxy } from '../replicas/tcp-proxy.js'
 import { BASE_URL, freshSchemaUrl, reachable } from '../pg.js'
 import { rejection, until } from '../helper.js'
-import { manual, storeSuite } from './suite.js'
+import { manual, SEED_METRICS, storeSuite } from './suite.js'
 
 
 // The γ of model tiny, version 2, set by hand.
@@ -33,12 +34,27 @@ if (unreachable !== null) {
   t.plan(0, `skipped: PostgreSQL at ${BASE_URL} is not reachable (${unreachable}); start it or set CALSERVE_TEST_PG_URL`)
 } else {
   storeSuite(t, async (t) => {
-    const { url } = freshSchemaUrl(t)
-    return async () => {
+    const { url, schema } = freshSchemaUrl(t)
+    const open = async () => {
       const store = new PostgresStore(parsePostgresUrl(url))
       await store.init()
       return store
     }
+    return Object.assign(open, {
+      async seed(model: string, modelVersion: number, n: number) {
+        const client = new pg.Client({ connectionString: BASE_URL })
+        await client.connect()
+        try {
+          await client.query(
+            `INSERT INTO ${schema}.calibrations (${CALIBRATION_COLUMNS}) SELECT $2, $3, v, v / 1000.0, 1, 'manual', NULL, NULL,
+               '2026-01-01T00:00:00.000Z', 'seed', 'seeded version ' || v, 180, NULL, $4 FROM generate_series(1, $1::int) AS v`,
+            [n, model, modelVersion, JSON.stringify(SEED_METRICS)],
+          )
+        } finally {
+          await client.end()
+        }
+      },
+    })
   })
 
   t.test('postgres URLs', async (t) => {

@@ -1,19 +1,35 @@
 // The shared store suite on SqliteStore, plus what only the SQLite store has.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import t from 'tap'
+import { CALIBRATION_COLUMNS } from '../../src/store/migrations.js'
 import { createStore } from '../../src/store/index.js'
 import { SqliteStore, sqlitePath } from '../../src/store/sqlite.js'
 import { tempDir } from '../helper.js'
-import { storeSuite } from './suite.js'
+import { SEED_METRICS, storeSuite } from './suite.js'
 
 storeSuite(t, async (t) => {
   const file = join(tempDir(t, 'calserve-sqlite-'), 'calserve.db')
-  return async () => {
+  const open = async () => {
     const store = new SqliteStore(file)
     await store.init()
     return store
   }
+  return Object.assign(open, {
+    async seed(model: string, modelVersion: number, n: number) {
+      const db = new Database(file)
+      try {
+        db.prepare(
+          `WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < ?)
+           INSERT INTO calibrations (${CALIBRATION_COLUMNS}) SELECT ?, ?, v, v / 1000.0, 1, 'manual', NULL, NULL,
+             '2026-01-01T00:00:00.000Z', 'seed', 'seeded version ' || v, 180, NULL, ? FROM s`,
+        ).run(n, model, modelVersion, JSON.stringify(SEED_METRICS))
+      } finally {
+        db.close()
+      }
+    },
+  })
 })
 
 t.test('sqlite URLs', async (t) => {

@@ -12,7 +12,12 @@ import { rejection } from '../helper.js'
 import type { CalibrationChange, JobRecord, NewCalibration, Store } from '../../src/store/types.js'
 
 export type StoreOpener = () => Promise<Store>
-export type MakeStore = (t: Test) => Promise<StoreOpener>
+/**
+ * Writes versions 1..n of (model, model version) straight in SQL, in one transaction: 20,000
+ * appends one by one would take a commit (and an fsync) each. Each row is as large as a fit's.
+ */
+export type Seeder = (model: string, modelVersion: number, n: number) => Promise<void>
+export type MakeStore = (t: Test) => Promise<StoreOpener & { seed: Seeder }>
 
 /** A manual calibration of γ for a model version, with any other fields given in `extra`. */
 export const manual = (model: string, model_version: number, gamma: number, extra: Partial<NewCalibration> = {}): NewCalibration => ({
@@ -23,6 +28,20 @@ export const manual = (model: string, model_version: number, gamma: number, extr
   method: 'manual',
   ...extra,
 })
+
+/** The metrics a seeded row carries, so rows weigh what fitted ones do. */
+export const SEED_METRICS = {
+  acc_s_y: 0.834,
+  acc_u_y: 0.513,
+  acc_y_y: 0.673,
+  acc_s_s: 0.975,
+  acc_u_u: 0.9,
+  harmonic_mean: 0.635,
+  balanced_accuracy: 0.67,
+  ausuc: 0.572,
+  nll: 1.01,
+  ece: 0.05,
+}
 
 export function storeSuite(t: Test, makeStore: MakeStore): void {
   /** A fresh database and one open store on it, closed when the subtest ends. */
@@ -168,6 +187,48 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
     t.equal(await store.get('tiny', 2, 6), null)
     t.equal(await store.get('tiny', 1, 1), null)
     t.equal(await store.get('other', 2, 2), null)
+  })
+
+  t.test('history pages: at most `limit` versions, older than `before`, newest first', async (t) => {
+    const { store } = await fresh(t)
+    for (let g = 1; g <= 7; g++) await store.append(manual('tiny', 2, g))
+    await store.append(manual('tiny', 1, 100))
+    const versions = async (page: { limit: number; before?: number }) => (await store.history('tiny', 2, page)).map((r) => r.version)
+    t.same(await versions({ limit: 3 }), [7, 6, 5], 'the newest page')
+    t.same(await versions({ limit: 3, before: 5 }), [4, 3, 2], 'the page before version 5')
+    t.same(await versions({ limit: 3, before: 2 }), [1], 'the last page is short')
+    t.same(await versions({ limit: 3, before: 1 }), [], 'nothing before version 1')
+    t.same(await versions({ limit: 100 }), [7, 6, 5, 4, 3, 2, 1], 'a limit above the count')
+    t.same(await versions({ limit: 2, before: 1000 }), [7, 6], 'a cursor above the newest')
+    t.same((await store.history('tiny', 2)).length, 7, 'no page: every version')
+    t.same((await store.history('tiny', 1, { limit: 5 })).map((r) => r.gamma), [100], 'per model version')
+  })
+
+  t.test('history of 20,000 versions: a page is one small LIMIT query', async (t) => {
+    const opener = await makeStore(t)
+    const store = await opener()
+    t.teardown(() => store.close())
+    await opener.seed('big', 1, 20_000)
+    t.equal((await store.active('big', 1))?.version, 20_000, 'seeded')
+    const started = performance.now()
+    const page = await store.history('big', 1, { limit: 10 })
+    const ms = performance.now() - started
+    t.same(page.map((r) => r.version), [20_000, 19_999, 19_998, 19_997, 19_996, 19_995, 19_994, 19_993, 19_992, 19_991], 'limit 10 honoured')
+    const middle = await store.history('big', 1, { limit: 500, before: 10_001 })
+    t.equal(middle.length, 500)
+    t.same([middle[0]!.version, middle[499]!.version], [10_000, 9_501], 'a page from the middle')
+    t.ok(JSON.stringify(page).length < 10_000, `a page of 10 is small (${JSON.stringify(page).length} bytes)`)
+    t.comment(`page of 10 out of 20,000 in ${ms.toFixed(1)} ms`)
+    // Walking the whole history by the cursor visits every version once.
+    let before: number | undefined
+    let seen = 0
+    for (;;) {
+      const p = await store.history('big', 1, { limit: 500, ...(before === undefined ? {} : { before }) })
+      if (p.length === 0) break
+      seen += p.length
+      before = p[p.length - 1]!.version
+    }
+    t.equal(seen, 20_000, 'the cursor walks all 20,000 versions')
   })
 
   t.test('activeAll returns the newest of every model version', async (t) => {

@@ -2,17 +2,15 @@
 // playwright-core. Fit over HTTP, open /ui, move the γ slider and check the readout against the
 // stored curve, apply a γ and see predict follow, see changes made behind the page's back, a 409
 // and a 401 reported, roll back, and a label holding <script> shown as text.
-// CALSERVE_SCREENSHOT_DOCS=1 also writes docs/dashboard.png for the README.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+// (docs/dashboard.png is taken by test/ui/states.test.ts, on the demo models alone.)
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { createInterface } from 'node:readline'
-import t, { type Test } from 'tap'
-import type { BrowserContext, Page, Request } from 'playwright-core'
+import t from 'tap'
+import type { Request } from 'playwright-core'
 import { DEMO_MODELS, tempDir } from '../helper.js'
+import { http, launch, moveSlider, readout, noChromium, startCalserve, waitText } from './browser.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
-const CHROMIUM = '/usr/bin/chromium'
 const MODEL = 'digits-finetuned'
 const XSS_MODEL = 'xss-model'
 const XSS_LABEL = '<script>window.__xss=1</script>'
@@ -62,84 +60,6 @@ function modelRepository(dir: string): string {
   return repo
 }
 
-/** Starts `node --import tsx src/main.ts` on a free port and resolves with its address once every model is loaded. */
-async function startCalserve(t: Test, env: Record<string, string>): Promise<string> {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, CALSERVE_HOST: '127.0.0.1', CALSERVE_PORT: '0', CALSERVE_LOG_LEVEL: 'info', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  })
-  const exited = new Promise<void>((res) => child.once('exit', () => res()))
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-      await exited
-      clearTimeout(timer)
-    }
-  })
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  return new Promise<string>((res, rej) => {
-    let address: string | null = null
-    const timer = setTimeout(() => rej(new Error(`calserve did not start in 30 s\n${stderr}`)), 30_000)
-    child.once('exit', (code) => rej(new Error(`calserve exited with ${code}\n${stderr}`)))
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      let entry: { msg?: string; address?: string }
-      try {
-        entry = JSON.parse(line)
-      } catch {
-        return
-      }
-      if (entry.address && entry.msg?.startsWith('calserve listening')) address = entry.address
-      if (entry.msg?.startsWith('models loaded') && address) {
-        clearTimeout(timer)
-        res(address)
-      }
-    })
-  })
-}
-
-async function http(base: string, method: string, path: string, body?: unknown, contentType = 'application/json') {
-  const res = await fetch(base + path, {
-    method,
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': contentType } }),
-  })
-  const text = await res.text()
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as any) : null }
-}
-
-/** Sets the slider as a user would end up with it and fires `input`, as dragging does. */
-async function moveSlider(page: Page, gamma: number): Promise<void> {
-  await page.$eval(
-    '#gamma-slider',
-    (el, g) => {
-      const input = el as HTMLInputElement
-      input.value = String(g)
-      input.dispatchEvent(new Event('input', { bubbles: true }))
-    },
-    gamma,
-  )
-}
-
-async function readout(page: Page) {
-  const read = (id: string) => page.$eval(`#${id}`, (el) => ({ text: el.textContent, value: (el as HTMLElement).dataset.value ?? '' }))
-  return {
-    gamma: await read('at-gamma'),
-    s: await read('at-acc-s-y'),
-    u: await read('at-acc-u-y'),
-    y: await read('at-acc-y-y'),
-    hm: await read('at-hm'),
-  }
-}
-
-const waitText = (page: Page, selector: string, text: string, timeout = 6000) =>
-  page.waitForFunction(
-    ([sel, want]) => document.querySelector(sel!)?.textContent === want,
-    [selector, text] as const,
-    { timeout },
-  )
-
 t.test('the dashboard in chromium against a real calserve', async (t) => {
   const dir = tempDir(t, 'calserve-ui-')
   const base = await startCalserve(t, {
@@ -168,25 +88,8 @@ t.test('the dashboard in chromium against a real calserve', async (t) => {
   const pts = curve.points
   t.ok(pts.length > 10, `${pts.length} curve points`)
 
-  const skip = existsSync(CHROMIUM)
-    ? false
-    : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) to run the browser part`
-  await t.test('in chromium', { skip }, async (t) => {
-  const { chromium } = await import('playwright-core')
-  const context: BrowserContext = await chromium.launchPersistentContext(tempDir(t, 'calserve-chromium-'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    viewport: { width: 1280, height: 1000 },
-  })
-  t.teardown(() => context.close())
-  const page = context.pages()[0] ?? (await context.newPage())
-  const problems: string[] = []
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
-  page.on('console', (msg) => {
-    // A refused write shows up as "Failed to load resource"; anything else (a CSP refusal, a bug) is a problem.
-    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) problems.push(`console: ${msg.text()}`)
-  })
+  await t.test('in chromium', { skip: noChromium() }, async (t) => {
+  const { page, problems } = await launch(t)
   const writes: Request[] = []
   page.on('request', (req) => {
     if (req.method() !== 'GET') writes.push(req)
@@ -312,6 +215,7 @@ t.test('the dashboard in chromium against a real calserve', async (t) => {
 
   // Roll back to the fitted version from the history.
   await page.fill('#note', '')
+  page.once('dialog', (d) => void d.accept())
   await page.click(`#history button.rollback[data-version="${fitted.version}"]`)
   await waitText(page, '#cal-version', String(fitted.version + 4))
   t.match((await http(base, 'GET', `/v1/models/${MODEL}/calibration`)).body, {
@@ -334,16 +238,12 @@ t.test('the dashboard in chromium against a real calserve', async (t) => {
   t.equal(await page.locator('#classes-u script, #model-facts img, #history img').count(), 0, 'no element was made from server text')
   t.match(await page.textContent('#curve-info'), /Not fitted yet/)
 
-  // Screenshots of the fitted model with the slider between the fitted point and the uncalibrated one.
+  // A screenshot (test/artifacts) of the fitted model with the slider between the fitted point and the uncalibrated one.
   await page.selectOption('#model-select', MODEL)
   await page.waitForSelector('#curve-box svg polyline.curve')
   await moveSlider(page, fitted.gamma / 2)
   mkdirSync(ARTIFACTS, { recursive: true })
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true })
-  if (process.env.CALSERVE_SCREENSHOT_DOCS === '1') {
-    mkdirSync(resolve(ROOT, 'docs'), { recursive: true })
-    await page.screenshot({ path: resolve(ROOT, 'docs/dashboard.png'), fullPage: true })
-  }
   t.same(problems, [], 'no page errors, no CSP refusals')
   })
 })

@@ -1,0 +1,88 @@
+// `calserve calibration set|history|rollback` through the real bin against a real server (fixture
+// models, admin tokens set, a real SQLite file).
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import t from 'tap'
+import { REPO_ROOT, start, waitReady } from '../e2e/process.js'
+import { tempDir } from '../helper.js'
+
+const BIN = join(REPO_ROOT, 'bin/calserve.js')
+const ADMIN = 'cli-admin-token'
+
+async function calserve(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)))
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (b: Buffer) => (stdout += b))
+  child.stderr.on('data', (b: Buffer) => (stderr += b))
+  const [code] = (await once(child, 'close')) as [number | null]
+  return { code, stdout, stderr }
+}
+
+t.test('calibration set, history and rollback', async (t) => {
+  const dir = tempDir(t)
+  const server = await start(t, { CALSERVE_STORE_URL: `sqlite:${join(dir, 'calserve.db')}`, CALSERVE_ADMIN_TOKENS: `ops:${ADMIN}`, CALSERVE_LOG_LEVEL: 'warn' })
+  await waitReady(server)
+  const env = { CALSERVE_URL: server.url }
+  const admin = { ...env, CALSERVE_TOKEN: ADMIN }
+  const cli = (args: string[], e: Record<string, string> = admin) => calserve(['calibration', ...args, '--model', 'tiny'], e)
+  const active = async () => (await fetch(`${server.url}/v1/models/tiny/calibration`)).json() as Promise<{ version: number; gamma: number; note: string | null }>
+
+  const set = await cli(['set', '--gamma', '0.75', '--note', 'by hand'])
+  t.equal(set.code, 0, set.stderr)
+  t.match(set.stdout, /^version\s+1$/m)
+  t.match(set.stdout, /^γ\s+0\.75$/m)
+  t.match(set.stdout, /^by\s+ops$/m, 'the token’s name is recorded')
+  t.match(await active(), { version: 1, gamma: 0.75, note: 'by hand' })
+
+  const refused = await cli(['set', '--gamma', '1'], env)
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /^calserve: CALSERVE_UNAUTHORIZED: /m, 'no token: the server’s 401 in one line')
+
+  const stale = await cli(['set', '--gamma', '2', '--expected-version', '0'])
+  t.equal(stale.code, 1)
+  t.match(stale.stderr, /CALSERVE_VERSION_CONFLICT/)
+  t.equal((await active()).version, 1, 'nothing written')
+
+  for (let g = 2; g <= 5; g++) t.equal((await cli(['set', '--gamma', String(g), '--temperature', '2'])).code, 0)
+  const rb = await cli(['rollback', '--version', '1', '--expected-version', '5'])
+  t.equal(rb.code, 0, rb.stderr)
+  t.match(rb.stdout, /^version\s+6$/m)
+  t.match(rb.stdout, /^method\s+rollback of version 1$/m)
+  t.match(await active(), { version: 6, gamma: 0.75 })
+
+  const page = await cli(['history', '--limit', '4'], env)
+  t.equal(page.code, 0, page.stderr)
+  const rows = page.stdout.split('\n').filter((l) => /^\s*\d+\s/.test(l))
+  t.same(rows.map((l) => Number(l.trim().split(/\s+/)[0])), [6, 5, 4, 3], 'the newest four')
+  t.match(page.stdout, /^more: calserve calibration history --model tiny --before 3$/m, 'how to get the next page')
+  const rest = await cli(['history', '--limit', '4', '--before', '3', '--json'], env)
+  t.equal(rest.code, 0, rest.stderr)
+  const json = JSON.parse(rest.stdout) as { versions: Array<{ version: number }>; next: number | null }
+  t.same(json.versions.map((r) => r.version), [2, 1])
+  t.equal(json.next, null)
+
+  const missing = await cli(['rollback', '--version', '99'])
+  t.equal(missing.code, 1)
+  t.match(missing.stderr, /CALSERVE_VERSION_NOT_FOUND/)
+
+  // (Not calibration, but the same server: one sample is "1 sample", not "1 samples".)
+  const one = await calserve(['predict', '--model', 'tiny', '--input', '[1, 0.5, 0.25]'], env)
+  t.equal(one.code, 0, one.stderr)
+  t.match(one.stdout, /^1 sample · tiny v2 · calibration 6 /m, 'predict of one sample says "1 sample"')
+
+  const usage = await Promise.all([
+    cli(['history', '--gamma', '1'], env),
+    cli(['set'], env),
+    cli(['set', '--gamma', 'abc'], env),
+    cli(['undo'], env),
+    calserve(['calibration'], env),
+  ])
+  for (const u of usage) t.equal(u.code, 2, `usage error: ${u.stderr.split('\n')[0]}`)
+  t.match(usage[0]!.stderr, /--gamma does not apply to 'calibration history'/)
+  t.match(usage[1]!.stderr, /--gamma is required/)
+  t.match(usage[2]!.stderr, /--gamma must be a number, not 'abc'/)
+  t.match(usage[3]!.stderr, /unknown action 'undo'/)
+})
