@@ -295,7 +295,9 @@ function parseFlags(argv: string[]): MakeModelOptions {
     else if (flag === '--name') opts.name = need()
     else if (flag === '--manifest-extra') opts.manifestExtra = JSON.parse(need()) as Record<string, unknown>
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write('usage: npx tsx bench/make-model.ts [--arch resnet18|cnn] [--size 112] [--seed 1] [--repo bench/tmp/models] [--name resnet18-bench] [--manifest-extra JSON]\n')
+      process.stdout.write(
+        'usage: npx tsx bench/make-model.ts [--arch resnet18|cnn] [--size 112] [--seed 1] [--repo bench/tmp/models] [--name resnet18-bench] [--manifest-extra JSON]\n',
+      )
       process.exit(0)
     } else throw new Error(`unknown flag ${flag}`)
   }

@@ -21,7 +21,10 @@ interface Profile {
   timeDeltas: number[]
 }
 
-const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '25' }, skip: { type: 'string', default: '0' } }, allowPositionals: true })
+const { values, positionals } = parseArgs({
+  options: { top: { type: 'string', default: '25' }, skip: { type: 'string', default: '0' } },
+  allowPositionals: true,
+})
 if (positionals.length === 0) {
   process.stderr.write('usage: npx tsx bench/profile.ts FILE.cpuprofile... [--top 25] [--skip SECONDS]\n')
   process.exit(2)
@@ -47,7 +50,10 @@ const CATEGORIES: Array<[string, RegExp]> = [
   ['metrics (prom-client, src/plugins/metrics)', /^(prom-client|tdigest|bintrees)$/],
   ['onnxruntime', /^(onnxruntime-node|onnxruntime-common|\(native\) run)$/],
   ['calserve src/', /^src\//],
-  ['Fastify + node http', /^(fastify|find-my-way|avvio|light-my-request|@fastify\/.*|fastify-plugin|fast-querystring|toad-cache|node:_http.*|node:net|node:stream|node:internal|node:events|node:buffer|\(native\) (writev|writeUtf8String|writeBuffer))$/],
+  [
+    'Fastify + node http',
+    /^(fastify|find-my-way|avvio|light-my-request|@fastify\/.*|fastify-plugin|fast-querystring|toad-cache|node:_http.*|node:net|node:stream|node:internal|node:events|node:buffer|\(native\) (writev|writeUtf8String|writeBuffer))$/,
+  ],
   ['garbage collector', /^\(garbage collector\)$/],
 ]
 
@@ -89,7 +95,9 @@ for (const file of positionals) {
   const metricsCat = CATEGORIES[4]![0]
   cats.set(metricsCat, (cats.get(metricsCat) ?? 0) + metricsSelf)
   cats.set('calserve src/', (cats.get('calserve src/') ?? 0) - metricsSelf)
-  process.stdout.write(`\n${file}: ${(total / 1e6).toFixed(2)} s sampled, ${((idle / total) * 100).toFixed(1)}% idle; shares of the busy time:\n\nby kind of work:\n`)
+  process.stdout.write(
+    `\n${file}: ${(total / 1e6).toFixed(2)} s sampled, ${((idle / total) * 100).toFixed(1)}% idle; shares of the busy time:\n\nby kind of work:\n`,
+  )
   for (const [c, t] of [...cats].sort((a, b) => b[1] - a[1])) process.stdout.write(`  ${pct(t)}  ${c}\n`)
   process.stdout.write(`\nby package / folder:\n`)
   for (const [b, t] of [...buckets].sort((a, b) => b[1] - a[1]).slice(0, 30)) process.stdout.write(`  ${pct(t)}  ${b}\n`)

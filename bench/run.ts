@@ -91,8 +91,14 @@ const numFlag = (name: keyof typeof flags, full: number, q: number): number => {
 }
 const variants = new Map<string, Variant>(flags.variant.map((t) => parseVariant(t)).map((v) => [v.name, v]))
 const cfg = {
-  models: flags.models.split(',').map((s) => s.trim()).filter(Boolean) as ModelKey[],
-  rows: flags.rows.split(',').map((s) => s.trim()).filter(Boolean),
+  models: flags.models
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) as ModelKey[],
+  rows: flags.rows
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   connections: flags.connections.split(',').map(Number),
   duration: { small: numFlag('duration-small', 5, 1), cnn: numFlag('duration-cnn', 5, 1), large: numFlag('duration-large', 10, 2) },
   warmup: numFlag('warmup', 1, 0),
@@ -190,7 +196,8 @@ async function measureRow(server: ServerChild, m: BenchModel, spec: RowSpec, row
           `  server ${cell.server_cpu_us === null ? '—' : `${cell.server_cpu_us.toFixed(1)} µs/req`} (${pct(cell.server_cpu)} of a core), wrk ${pct(cell.client_cpu)}  errors ${cell.errors}` +
           (cell.errors ? ` (${describeErrors(cell)})` : ''),
       )
-      if (cell.ok === 0) row.failed = `no 2xx response at ${connections} connections${cell.errors ? `: ${describeErrors(cell)}` : ''}; server log ${server.logFile}`
+      if (cell.ok === 0)
+        row.failed = `no 2xx response at ${connections} connections${cell.errors ? `: ${describeErrors(cell)}` : ''}; server log ${server.logFile}`
     } catch (err) {
       row.failed = `at ${connections} connections: ${(err as Error).message}`
       say(`  [${m.key}] ${row.label} c=${connections}: FAILED ${row.failed}`)
@@ -342,7 +349,15 @@ async function benchModel(m: BenchModel): Promise<ModelResult> {
       perBatch = { ...t, ort_ms: best.ms_per_run, pct_of_ort: round((t.us_per_call / 1000 / best.ms_per_run) * 100, 4) }
     }
     const share = (ms: number | null) => (ms && ms > 0 ? round((perRequest.us_per_call / 1000 / ms) * 100, 4) : null)
-    calibration = { per_request: perRequest, http_p50_ms: http, http_row: httpRow, pct_of_http: share(http), ort_batch1_ms: ortB1, pct_of_ort_batch1: share(ortB1), per_batch: perBatch }
+    calibration = {
+      per_request: perRequest,
+      http_p50_ms: http,
+      http_row: httpRow,
+      pct_of_http: share(http),
+      ort_batch1_ms: ortB1,
+      pct_of_ort_batch1: share(ortB1),
+      per_batch: perBatch,
+    }
   } catch (err) {
     calibration = { failed: (err as Error).message }
   }
@@ -443,7 +458,11 @@ function targets(models: ModelResult[], rss: RssResult | null): Target[] {
       if (m.key === 'cnn') ge(`${m.key}.v1_json.vs_naive`, `${name}, c=${top}: v1 JSON ≥ 1.3× naive`, ratio(m, 'calserve_v1_json', 'naive'), 1.3, '×')
       ge(`${m.key}.v1_binary.vs_bare`, `${name}, c=${top}: v1 binary ≥ 0.8× bare Fastify`, ratio(m, 'calserve_v1_binary', 'bare'), 0.8, '×')
       ge(`${m.key}.v2_json.vs_v1_json`, `${name}, c=${top}: v2 JSON within 10% of v1 JSON`, ratio(m, 'calserve_v2_json', 'calserve_v1_json'), 0.9, '×')
-      for (const [row, label] of [['calserve_v1_json', 'v1 JSON'], ['calserve_v1_binary', 'v1 binary'], ['calserve_v2_json', 'v2 JSON']] as const)
+      for (const [row, label] of [
+        ['calserve_v1_json', 'v1 JSON'],
+        ['calserve_v1_binary', 'v1 binary'],
+        ['calserve_v2_json', 'v2 JSON'],
+      ] as const)
         le(`${m.key}.${row}.p99`, `${name}, c=${top}: ${label} p99 ≤ 10 ms`, p99(m, row), 10, 'ms')
     } else {
       ge(`${m.key}.v1_binary.vs_raw`, `${name}, c=${top}: v1 binary ≥ 0.9× raw onnxruntime (same core budget)`, ratio(m, 'calserve_v1_binary', 'raw'), 0.9, '×')
@@ -467,7 +486,8 @@ function targets(models: ModelResult[], rss: RssResult | null): Target[] {
 function judge(t: Omit<Target, 'status' | 'margin_pct'>): Target {
   if (t.measured === null) return { ...t, status: 'N/A', margin_pct: null, note: t.note ?? 'no data (row failed or not run)' }
   const ok = t.op === '>=' ? t.measured >= t.threshold : t.measured <= t.threshold
-  const margin = t.op === '>=' ? ((t.measured - t.threshold) / t.threshold) * 100 : t.threshold === 0 ? -t.measured : ((t.threshold - t.measured) / t.threshold) * 100
+  const margin =
+    t.op === '>=' ? ((t.measured - t.threshold) / t.threshold) * 100 : t.threshold === 0 ? -t.measured : ((t.threshold - t.measured) / t.threshold) * 100
   return { ...t, status: ok ? 'PASS' : 'MISS', margin_pct: round(margin, 1) }
 }
 
@@ -475,7 +495,7 @@ function judge(t: Omit<Target, 'status' | 'margin_pct'>): Target {
 // Machine, saving, README.
 
 async function machine(pin: Pinning, wrk: string): Promise<Machine> {
-  const version = async (pkg: string) => ((JSON.parse(await readFile(join('node_modules', pkg, 'package.json'), 'utf8')) as { version?: string }).version ?? '?')
+  const version = async (pkg: string) => (JSON.parse(await readFile(join('node_modules', pkg, 'package.json'), 'utf8')) as { version?: string }).version ?? '?'
   const git = (args: string[]): string | null => {
     try {
       return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
@@ -555,10 +575,13 @@ async function main(): Promise<void> {
     targets: [],
   }
   const m = results.machine
-  say(`calserve bench${quick ? ' (quick)' : ''}: ${m.cpu_model}, ${m.cores} cores, ${m.total_memory_gib} GiB, Node ${m.node}, onnxruntime-node ${m.onnxruntime_node}, ${m.load_generator}`)
+  say(
+    `calserve bench${quick ? ' (quick)' : ''}: ${m.cpu_model}, ${m.cores} cores, ${m.total_memory_gib} GiB, Node ${m.node}, onnxruntime-node ${m.onnxruntime_node}, ${m.load_generator}`,
+  )
   say(`command: ${results.command}`)
   say(cfg.pin.note ?? `server and raw onnxruntime pinned to CPU ${cfg.pin.server}, wrk to CPU ${cfg.pin.client}`)
-  if (m.loadavg_start[0]! > m.cores * 0.5) say(`WARNING: the machine is busy (load average ${m.loadavg_start.join(' ')} on ${m.cores} cores): the numbers will be noisy`)
+  if (m.loadavg_start[0]! > m.cores * 0.5)
+    say(`WARNING: the machine is busy (load average ${m.loadavg_start.join(' ')} on ${m.cores} cores): the numbers will be noisy`)
   await mkdir(TMP, { recursive: true })
 
   const prepared = new Map<ModelKey, BenchModel>()
@@ -583,7 +606,10 @@ async function main(): Promise<void> {
 
   const md = renderAll(results)
   say(`\n${md}`)
-  const stamp = startedAt.toISOString().slice(0, 16).replace(/[:T]/g, (c) => (c === 'T' ? '-' : ''))
+  const stamp = startedAt
+    .toISOString()
+    .slice(0, 16)
+    .replace(/[:T]/g, (c) => (c === 'T' ? '-' : ''))
   const stem = `${stamp}-${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_')}${quick ? '-quick' : ''}`
   await mkdir(cfg.out, { recursive: true })
   await writeFile(join(cfg.out, `${stem}.json`), `${JSON.stringify(results, null, 2)}\n`)

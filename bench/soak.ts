@@ -406,7 +406,10 @@ async function main(): Promise<void> {
         pass: !failed,
       },
     }
-    const stamp = started.toISOString().slice(0, 16).replace(/[:T]/g, (c) => (c === 'T' ? '-' : ''))
+    const stamp = started
+      .toISOString()
+      .slice(0, 16)
+      .replace(/[:T]/g, (c) => (c === 'T' ? '-' : ''))
     mkdirSync(args.out!, { recursive: true })
     const base = join(args.out!, `soak-${stamp}-${replicas}r-${Math.round(seconds)}s`)
     writeFileSync(`${base}.json`, JSON.stringify(report, null, 2) + '\n')

@@ -6,11 +6,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import multipart from '@fastify/multipart'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import {
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Config } from './config.js'
 import { CalserveError, errorBody } from './errors.js'
 import { errorHandler } from './http/error-handler.js'
@@ -111,13 +107,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         description:
           'Inference for fine-tuned ONNX classifiers with a calibrated bias γ added to the logits of the classes absent from fine-tuning (Mai et al., NeurIPS 2024).',
       },
-      tags: [
-        { name: 'inference' },
-        { name: 'models' },
-        { name: 'calibration' },
-        { name: 'health' },
-        { name: 'repository' },
-      ],
+      tags: [{ name: 'inference' }, { name: 'models' }, { name: 'calibration' }, { name: 'health' }, { name: 'repository' }],
     },
     transform,
     transformObject,
@@ -138,7 +128,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     },
   })
   // multipart/form-data (image parts for predict and fit); the routes read the parts themselves.
-  await app.register(multipart, { limits: { fileSize: config.predictBodyLimitBytes, files: config.maxPredictSamples, fields: 32, parts: config.maxPredictSamples + 32 } })
+  await app.register(multipart, {
+    limits: { fileSize: config.predictBodyLimitBytes, files: config.maxPredictSamples, fields: 32, parts: config.maxPredictSamples + 32 },
+  })
   await app.register(authPlugin, { config })
   if (config.rateLimitPerMinute > 0)
     await app.register(rateLimit, {
@@ -148,8 +140,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       keyGenerator: (req) => req.principal ?? req.ip,
       hook: 'preHandler',
       // What this returns is thrown, so it reaches the error handler like any CalserveError.
-      errorResponseBuilder: (_req, ctx) =>
-        new CalserveError('RATE_LIMITED', `more than ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
+      errorResponseBuilder: (_req, ctx) => new CalserveError('RATE_LIMITED', `more than ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
     })
 
   // calserve's decorators. `lifecycle.draining` turns /health/ready to 503 before the listener
@@ -180,7 +171,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   })
   await app.register(curveRoutes)
   await app.register(uiRoutes)
-  await app.register(v2Routes, { prefix: '/v2', version: API_VERSION, bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples, maxImagePixels: config.maxImagePixels })
+  await app.register(v2Routes, {
+    prefix: '/v2',
+    version: API_VERSION,
+    bodyLimit: config.predictBodyLimitBytes,
+    maxSamples: config.maxPredictSamples,
+    maxImagePixels: config.maxImagePixels,
+  })
   return app
 }
 

@@ -4,7 +4,12 @@ import { z } from 'zod'
 
 const providers = z
   .string()
-  .transform((s) => s.split(',').map((p) => p.trim().toLowerCase()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((p) => p.trim().toLowerCase())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.enum(['cuda', 'cpu'])).min(1))
 
 /** "name:token,name2:token2" → [{name, token}]; a name says who made a change in the history. */
@@ -13,7 +18,10 @@ const tokenList = z
   .default('')
   .transform((s, ctx) => {
     const out: Array<{ name: string; token: string }> = []
-    for (const item of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+    for (const item of s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)) {
       const at = item.indexOf(':')
       const name = item.slice(0, at)
       const token = item.slice(at + 1)
@@ -29,8 +37,19 @@ const tokenList = z
 const ConfigSchema = z.object({
   CALSERVE_HOST: z.string().min(1).default('127.0.0.1'),
   CALSERVE_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  CALSERVE_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(8081).describe("the Open Inference Protocol over gRPC (8081 is KServe's gRPC port); 0 turns it off"),
-  CALSERVE_GRPC_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).optional().describe('largest gRPC message received; unset = CALSERVE_PREDICT_BODY_LIMIT_BYTES'),
+  CALSERVE_GRPC_PORT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(8081)
+    .describe("the Open Inference Protocol over gRPC (8081 is KServe's gRPC port); 0 turns it off"),
+  CALSERVE_GRPC_MAX_MESSAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .optional()
+    .describe('largest gRPC message received; unset = CALSERVE_PREDICT_BODY_LIMIT_BYTES'),
   CALSERVE_MODEL_REPOSITORY: z.string().min(1).default('./models'),
   CALSERVE_MODEL_NAME: z
     .string()
@@ -43,13 +62,29 @@ const ConfigSchema = z.object({
     .default('sqlite:./data/calserve.db'),
   CALSERVE_EXECUTION_PROVIDERS: providers.default(['cpu']),
   CALSERVE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  CALSERVE_ACCESS_LOG: z.enum(['off', 'errors', 'all']).default('errors').describe('one log line per request: for every request, for answers of 400 and above, or none'),
+  CALSERVE_ACCESS_LOG: z
+    .enum(['off', 'errors', 'all'])
+    .default('errors')
+    .describe('one log line per request: for every request, for answers of 400 and above, or none'),
   CALSERVE_RECONCILE_MS: z.coerce.number().int().min(100).default(5000),
-  CALSERVE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
+  CALSERVE_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024 * 1024),
   CALSERVE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
-  CALSERVE_SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0).describe('after SIGTERM, how long /health/ready answers 503 before the listener closes'),
+  CALSERVE_SHUTDOWN_DELAY_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('after SIGTERM, how long /health/ready answers 503 before the listener closes'),
   CALSERVE_FIT_SYNC_MAX_SAMPLES: z.coerce.number().int().min(0).default(20_000).describe('fits of more samples than this (or with async: true) run as jobs'),
-  CALSERVE_FIT_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
+  CALSERVE_FIT_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024 * 1024),
   CALSERVE_FIT_JSON_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -57,18 +92,51 @@ const ConfigSchema = z.object({
     .max(256 * 1024 * 1024)
     .default(64 * 1024 * 1024)
     .describe("JSON fit bodies are parsed whole, so they are held well below V8's 512 MiB string limit; larger sets go as ndjson or float32"),
-  CALSERVE_FIT_MAX_LINE_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024).describe('the longest ndjson line of a fit set'),
+  CALSERVE_FIT_MAX_LINE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(16 * 1024 * 1024)
+    .describe('the longest ndjson line of a fit set'),
   CALSERVE_MAX_QUEUED_JOBS: z.coerce.number().int().min(1).default(8).describe('fit jobs queued or running on one replica; one more is refused with 503'),
-  CALSERVE_JOB_LEASE_MS: z.coerce.number().int().min(100).default(30_000).describe('a queued or running job not written for this long lost its replica and is failed'),
-  CALSERVE_JOB_RETENTION_MS: z.coerce.number().int().min(1000).default(7 * 24 * 3600 * 1000).describe('finished jobs are deleted this long after they ended'),
-  CALSERVE_PREDICT_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(16 * 1024 * 1024),
+  CALSERVE_JOB_LEASE_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(30_000)
+    .describe('a queued or running job not written for this long lost its replica and is failed'),
+  CALSERVE_JOB_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(7 * 24 * 3600 * 1000)
+    .describe('finished jobs are deleted this long after they ended'),
+  CALSERVE_PREDICT_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(16 * 1024 * 1024),
   CALSERVE_MAX_PREDICT_SAMPLES: z.coerce.number().int().min(1).default(4096),
   CALSERVE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(0).default(300_000),
   CALSERVE_ADMIN_TOKENS: tokenList.describe('tokens that may change calibrations; none = writes only from loopback'),
   CALSERVE_API_TOKENS: tokenList.describe('tokens for reads and predict; none = reads are open'),
-  CALSERVE_ALLOW_INSECURE: z.enum(['0', '1', 'true', 'false', '']).default('0').transform((v) => v === '1' || v === 'true'),
-  CALSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(0).describe('requests per minute per token (or per address without one); 0 = no limit'),
-  CALSERVE_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000).describe('load shedding: answer 503 while the event loop lags more than this (0 = off)'),
+  CALSERVE_ALLOW_INSECURE: z
+    .enum(['0', '1', 'true', 'false', ''])
+    .default('0')
+    .transform((v) => v === '1' || v === 'true'),
+  CALSERVE_RATE_LIMIT_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('requests per minute per token (or per address without one); 0 = no limit'),
+  CALSERVE_MAX_EVENT_LOOP_DELAY_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1000)
+    .describe('load shedding: answer 503 while the event loop lags more than this (0 = off)'),
   CALSERVE_MAX_HEAP_USED_BYTES: z.coerce.number().int().min(0).default(0),
   CALSERVE_MAX_IMAGE_PIXELS: z.coerce.number().int().min(1).default(40_000_000),
 })
@@ -76,7 +144,11 @@ const ConfigSchema = z.object({
 /** CALSERVE_FIT_BODY_LIMIT_BYTES → fitBodyLimitBytes: the one naming rule from variable to field. */
 type Camel<S extends string> = S extends `CALSERVE_${infer Rest}` ? CamelParts<Lowercase<Rest>> : never
 type CamelParts<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelParts<Tail>>}` : S
-const camel = (name: string) => name.slice('CALSERVE_'.length).toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())
+const camel = (name: string) =>
+  name
+    .slice('CALSERVE_'.length)
+    .toLowerCase()
+    .replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())
 
 type Env = z.output<typeof ConfigSchema>
 type Fields = { [K in keyof Env as Camel<K & string>]: Env[K] }

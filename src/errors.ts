@@ -41,8 +41,7 @@ export class CalserveError extends Error {
 }
 
 export const badInput = (message: string, details?: unknown) => new CalserveError('BAD_INPUT', message, details)
-export const modelNotFound = (name: string) =>
-  new CalserveError('MODEL_NOT_FOUND', `model '${name}' is not in the repository`, { model: name })
+export const modelNotFound = (name: string) => new CalserveError('MODEL_NOT_FOUND', `model '${name}' is not in the repository`, { model: name })
 
 export const ErrorBody = z
   .object({
@@ -60,9 +59,8 @@ export function errorBody(code: string, message: string, details?: unknown): Err
 }
 
 export function versionConflict(expected: number, active: number): CalserveError {
-  return new CalserveError(
-    'VERSION_CONFLICT',
-    `expected_version ${expected} is not the active calibration version ${active}`,
-    { expected_version: expected, active_version: active },
-  )
+  return new CalserveError('VERSION_CONFLICT', `expected_version ${expected} is not the active calibration version ${active}`, {
+    expected_version: expected,
+    active_version: active,
+  })
 }

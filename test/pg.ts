@@ -38,4 +38,3 @@ export function freshSchemaUrl(t: Test, base = BASE_URL): { url: string; schema:
   u.searchParams.set('schema', schema)
   return { url: u.toString(), schema }
 }
-

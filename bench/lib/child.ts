@@ -72,7 +72,9 @@ export async function startServer(opts: StartOptions): Promise<ServerChild> {
     }
     if (Date.now() > deadline) {
       await stop()
-      throw new Error(`${opts.name} was not ready at ${baseUrl}${opts.readyPath} after ${(opts.timeoutMs ?? 120_000) / 1000} s; log ${logFile}:\n${await logTail()}`)
+      throw new Error(
+        `${opts.name} was not ready at ${baseUrl}${opts.readyPath} after ${(opts.timeoutMs ?? 120_000) / 1000} s; log ${logFile}:\n${await logTail()}`,
+      )
     }
     const ok = await fetch(baseUrl + opts.readyPath, { signal: AbortSignal.timeout(2000) }).then(
       (r) => r.ok,

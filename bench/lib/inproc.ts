@@ -84,7 +84,7 @@ export interface CalibrationTiming {
 export function timeCalibration(absent: Uint8Array, n: number, budgetMs: number, seed = 3): CalibrationTiming {
   const c = absent.length
   let s = seed >>> 0
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296)
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296
   // A few distinct logit blocks so the branch predictor can't learn one row.
   const blocks = Array.from({ length: 16 }, () => Float32Array.from({ length: n * c }, () => (rand() - 0.5) * 10))
   const cal = { gamma: 1.5, temperature: 1 }

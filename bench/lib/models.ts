@@ -69,7 +69,14 @@ export interface ModelOptions {
 
 export async function prepareModel(key: ModelKey, o: ModelOptions): Promise<BenchModel> {
   if (key === 'small')
-    return fromManifest(key, '(a) small: digits MLP 64-128-64-10, the demo model (HTTP-bound)', 'models/digits-finetuned', await digitsSamples(), o.duration.small, [])
+    return fromManifest(
+      key,
+      '(a) small: digits MLP 64-128-64-10, the demo model (HTTP-bound)',
+      'models/digits-finetuned',
+      await digitsSamples(),
+      o.duration.small,
+      [],
+    )
   const made = await makeModel({
     ...DEFAULT_MAKE_MODEL,
     arch: key === 'cnn' ? 'cnn' : 'resnet18',
@@ -78,7 +85,9 @@ export async function prepareModel(key: ModelKey, o: ModelOptions): Promise<Benc
     repo: join(o.tmp, 'models'),
   })
   const check = await verifyModel(made)
-  o.say(`made ${made.onnxFile}: ${(made.params / 1e6).toFixed(3)} M parameters, ${(made.bytes / 2 ** 20).toFixed(2)} MiB; onnxruntime ran a batch of 2 in ${check.ms.toFixed(1)} ms`)
+  o.say(
+    `made ${made.onnxFile}: ${(made.params / 1e6).toFixed(3)} M parameters, ${(made.bytes / 2 ** 20).toFixed(2)} MiB; onnxruntime ran a batch of 2 in ${check.ms.toFixed(1)} ms`,
+  )
   if (key === 'cnn')
     return fromManifest(
       key,

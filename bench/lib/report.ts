@@ -63,7 +63,9 @@ export function renderModel(m: ModelResult): string {
   out.push('')
   out.push(
     `Model \`${m.name}\`, input [N, ${m.input_shape.join(', ')}] float32, ${m.classes} classes. ` +
-      `One sample per request (${m.distinct_requests} distinct bodies cycled); body sizes: ${Object.entries(m.request_bytes).map(([id, b]) => `${id} ${fmtBytes(b)}`).join(', ')}. ` +
+      `One sample per request (${m.distinct_requests} distinct bodies cycled); body sizes: ${Object.entries(m.request_bytes)
+        .map(([id, b]) => `${id} ${fmtBytes(b)}`)
+        .join(', ')}. ` +
       `Each cell: ${m.warmup_s} s warm-up, then ${m.duration_s} s measured.`,
   )
   out.push('')
@@ -71,7 +73,17 @@ export function renderModel(m: ModelResult): string {
   const cpuPct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${Math.round(x * 100)}%`)
   if (m.raw.failed === null) {
     const b = m.raw.best
-    rows.push([`raw onnxruntime, one process (best batch ${b?.batch ?? '—'})`, '—', num(b?.samples_per_s), `${num(b?.ms_per_run, 2)} /run`, '—', num(b?.cpu_us_per_sample, 1), '—', '—', '—'])
+    rows.push([
+      `raw onnxruntime, one process (best batch ${b?.batch ?? '—'})`,
+      '—',
+      num(b?.samples_per_s),
+      `${num(b?.ms_per_run, 2)} /run`,
+      '—',
+      num(b?.cpu_us_per_sample, 1),
+      '—',
+      '—',
+      '—',
+    ])
   } else rows.push(['raw onnxruntime', '—', 'FAILED (below)', '', '', '', '', '', ''])
   const problems: string[] = []
   if (m.raw.failed !== null) problems.push(`raw onnxruntime: FAILED: ${oneLine(m.raw.failed)}`)
@@ -116,7 +128,8 @@ export function renderModel(m: ModelResult): string {
     const rr: string[][] = []
     for (const id of [...new Set(m.ratios.map((r) => r.row))]) {
       const others = [...new Set(m.ratios.filter((r) => r.row === id).flatMap((r) => Object.keys(r.vs)))]
-      for (const other of others) rr.push([`${label(id)} / ${label(other)}`, ...conns.map((c) => ratio(m.ratios.find((r) => r.row === id && r.connections === c)?.vs[other]))])
+      for (const other of others)
+        rr.push([`${label(id)} / ${label(other)}`, ...conns.map((c) => ratio(m.ratios.find((r) => r.row === id && r.connections === c)?.vs[other]))])
     }
     out.push(table(['throughput ratio (same run)', ...conns.map((c) => `c=${c}`)], rr))
     out.push('')
@@ -211,9 +224,21 @@ export function renderSummary(r: BenchResults, resultFile: string): string {
       const shown = ['json_parse', 'bare', 'naive', 'raw', 'calserve_v1_json', 'calserve_v1_binary']
         .filter((k) => k in ratios)
         .map((k) => `${ratio(ratios[k])} ${k === 'json_parse' ? 'parse' : k === 'calserve_v1_json' ? 'v1 JSON' : k === 'calserve_v1_binary' ? 'v1 binary' : k}`)
-      rows.push([row.label, c ? num(c.rps) : row.failed ? 'FAILED' : '—', num(c?.p50_ms, 2), num(c?.p99_ms, 2), num(c?.server_cpu_us, 1), shown.join(', ') || '—'])
+      rows.push([
+        row.label,
+        c ? num(c.rps) : row.failed ? 'FAILED' : '—',
+        num(c?.p50_ms, 2),
+        num(c?.p99_ms, 2),
+        num(c?.server_cpu_us, 1),
+        shown.join(', ') || '—',
+      ])
     }
-    lines.push(`**${m.title}**, ${top} connections:`, '', table(['row', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'ratios'], rows, ['l', 'r', 'r', 'r', 'r', 'l']), '')
+    lines.push(
+      `**${m.title}**, ${top} connections:`,
+      '',
+      table(['row', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'ratios'], rows, ['l', 'r', 'r', 'r', 'r', 'l']),
+      '',
+    )
   }
   lines.push(`Triton's published server overhead for comparison: about ${TRITON_REFERENCE.overhead_us} µs per request (${TRITON_REFERENCE.source}).`, '')
   lines.push(`Targets: ${passed}/${r.targets.length} pass.`, '', renderTargets(r.targets))

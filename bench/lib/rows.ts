@@ -93,7 +93,9 @@ function v2Json(m: BenchModel): HttpRequest[] {
     method: 'POST',
     path: inferPath(m),
     headers: JSON_TYPE,
-    body: Buffer.from(JSON.stringify({ inputs: [{ name: m.input, shape: [1, ...m.sampleShape], datatype: 'FP32', data: jsonValues(x) }], outputs: V2_OUTPUTS })),
+    body: Buffer.from(
+      JSON.stringify({ inputs: [{ name: m.input, shape: [1, ...m.sampleShape], datatype: 'FP32', data: jsonValues(x) }], outputs: V2_OUTPUTS }),
+    ),
   }))
 }
 
@@ -137,7 +139,16 @@ function oneV2Label(body: Buffer, headers: Headers): string | null {
 
 async function startScript(ctx: ServerContext, id: string, script: string, args: (port: number) => string[]): Promise<ServerChild> {
   const port = await freePort()
-  return startServer({ name: `${id}-${ctx.model.key}-${ctx.tag}`, script, args: args(port), readyPath: '/health', port, logDir: ctx.logDir, cpus: ctx.cpus, nodeArgs: ctx.nodeArgs })
+  return startServer({
+    name: `${id}-${ctx.model.key}-${ctx.tag}`,
+    script,
+    args: args(port),
+    readyPath: '/health',
+    port,
+    logDir: ctx.logDir,
+    cpus: ctx.cpus,
+    nodeArgs: ctx.nodeArgs,
+  })
 }
 
 export const SERVERS: ServerSpec[] = [
@@ -206,8 +217,26 @@ export const ROWS: RowSpec[] = [
     requests: v1Json,
   },
   { id: 'naive', flag: 'naive', label: 'naive Fastify + session.run', server: 'naive', role: 'baseline', requests: v1Json, check: onePrediction },
-  { id: 'calserve_v1_json', flag: 'v1json', label: 'calserve v1 JSON', server: 'calserve', role: 'product', requests: v1Json, check: onePrediction, compare: VS },
-  { id: 'calserve_v1_binary', flag: 'v1binary', label: 'calserve v1 binary', server: 'calserve', role: 'product', requests: v1Binary, check: onePrediction, compare: VS },
+  {
+    id: 'calserve_v1_json',
+    flag: 'v1json',
+    label: 'calserve v1 JSON',
+    server: 'calserve',
+    role: 'product',
+    requests: v1Json,
+    check: onePrediction,
+    compare: VS,
+  },
+  {
+    id: 'calserve_v1_binary',
+    flag: 'v1binary',
+    label: 'calserve v1 binary',
+    server: 'calserve',
+    role: 'product',
+    requests: v1Binary,
+    check: onePrediction,
+    compare: VS,
+  },
   {
     id: 'calserve_v2_json',
     flag: 'v2json',

@@ -72,7 +72,9 @@ export async function prepareRequests(dir: string, hostPort: string, requests: H
     requests.map((r, k) => {
       const body = r.body ?? Buffer.alloc(0)
       const headers = { host: hostPort, ...r.headers, ...(r.method === 'POST' ? { 'content-length': String(body.byteLength) } : {}) }
-      const head = `${r.method} ${r.path} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`
+      const head = `${r.method} ${r.path} HTTP/1.1\r\n${Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')}\r\n`
       return writeFile(join(dir, `${k + 1}.http`), Buffer.concat([Buffer.from(head, 'latin1'), body]))
     }),
   )
@@ -91,7 +93,11 @@ export interface WrkSpec {
 /** Is wrk here? If not, installs it with apt-get (the bench needs root or a machine that has it). */
 export function ensureWrk(say: (s: string) => void): string {
   // "wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will Glozer" → "wrk debian/4.1.0-3+b2 [epoll]"
-  const clean = (out: string) => out.split('\n')[0]!.replace(/\s*Copyright.*$/, '').trim()
+  const clean = (out: string) =>
+    out
+      .split('\n')[0]!
+      .replace(/\s*Copyright.*$/, '')
+      .trim()
   const version = () => clean(execFileSync('wrk', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))
   const tryVersion = (): string | null => {
     try {
@@ -114,8 +120,20 @@ export function ensureWrk(say: (s: string) => void): string {
 export function runWrk(spec: WrkSpec): Promise<WrkCell> {
   const threads = 1 // one core for the load generator: one wrk thread drives every connection
   const wrkArgs = [
-    '-t', String(threads), '-c', String(spec.connections), '-d', `${Math.max(1, Math.round(spec.durationS))}s`,
-    '--timeout', `${spec.timeoutS ?? 30}s`, '-s', spec.prepared.script, spec.baseUrl, '--', spec.prepared.dir, String(spec.prepared.count),
+    '-t',
+    String(threads),
+    '-c',
+    String(spec.connections),
+    '-d',
+    `${Math.max(1, Math.round(spec.durationS))}s`,
+    '--timeout',
+    `${spec.timeoutS ?? 30}s`,
+    '-s',
+    spec.prepared.script,
+    spec.baseUrl,
+    '--',
+    spec.prepared.dir,
+    String(spec.prepared.count),
   ]
   const [cmd, args] = pinned(spec.cpus, 'wrk', wrkArgs)
   // bash's `times` prints the CPU time of the shell's children (wrk) after it exits.

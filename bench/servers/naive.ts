@@ -19,7 +19,11 @@ const manifest = JSON.parse(readFileSync(join(modelDir, 'model.json'), 'utf8')) 
   input?: { name: string; shape: number[] }
   output?: { name: string }
 }
-const version = Math.max(...readdirSync(modelDir).filter((d) => /^[1-9][0-9]*$/.test(d)).map(Number))
+const version = Math.max(
+  ...readdirSync(modelDir)
+    .filter((d) => /^[1-9][0-9]*$/.test(d))
+    .map(Number),
+)
 const session = await ort.InferenceSession.create(join(modelDir, String(version), 'model.onnx'))
 const inputName = manifest.input?.name ?? session.inputNames[0]!
 const outputName = manifest.output?.name ?? session.outputNames[0]!

@@ -3,7 +3,10 @@ import { z } from 'zod'
 import { CalibrationRecordSchema, CurvePointSchema, MetricsSchema, queryBool, Sample } from './v1.js'
 
 const fitOptions = {
-  method: z.enum(['sweep', 'alg']).default('sweep').describe('sweep: exact optimum of the objective (needs fine-tuning and absent samples); alg: average logit gap (fine-tuning samples suffice)'),
+  method: z
+    .enum(['sweep', 'alg'])
+    .default('sweep')
+    .describe('sweep: exact optimum of the objective (needs fine-tuning and absent samples); alg: average logit gap (fine-tuning samples suffice)'),
   objective: z.enum(['accuracy', 'harmonic_mean', 'balanced_accuracy']).default('accuracy').describe('what sweep maximises'),
   dry_run: z.boolean().default(false).describe('compute and report, store nothing'),
   fit_temperature: z.boolean().default(false).describe('also fit a score temperature T after γ'),
@@ -52,9 +55,7 @@ export const FitResponseSchema = z
   .meta({ id: 'FitResponse' })
 export type FitResponse = z.infer<typeof FitResponseSchema>
 
-export const JobAcceptedSchema = z
-  .object({ job_id: z.string(), state: JobStateSchema, location: z.string() })
-  .meta({ id: 'JobAccepted' })
+export const JobAcceptedSchema = z.object({ job_id: z.string(), state: JobStateSchema, location: z.string() }).meta({ id: 'JobAccepted' })
 
 export const JobSchema = z
   .object({

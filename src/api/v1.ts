@@ -120,9 +120,7 @@ export const ModelInfoSchema = z
   })
   .meta({ id: 'ModelInfo' })
 
-export const Sample = z
-  .array(z.any())
-  .describe('one sample: an array of numbers, flat or nested, holding exactly prod(input.shape) numbers')
+export const Sample = z.array(z.any()).describe('one sample: an array of numbers, flat or nested, holding exactly prod(input.shape) numbers')
 
 export const PredictRequestSchema = z
   .strictObject({
@@ -130,7 +128,7 @@ export const PredictRequestSchema = z
     images: z
       .array(z.string())
       .optional()
-      .describe("instead of inputs, for a model with an image block: PNG, JPEG or WebP images, base64 (a data: URL prefix is allowed)"),
+      .describe('instead of inputs, for a model with an image block: PNG, JPEG or WebP images, base64 (a data: URL prefix is allowed)'),
     top_k: z.number().int().min(1).default(1).describe('how many classes to return per sample, best first'),
     calibrated: z.boolean().default(true).describe('false: predict from the raw logits, γ not added'),
     return_logits: z.boolean().default(false).describe('return the raw model logits of each sample'),
@@ -178,12 +176,7 @@ export const SetCalibrationSchema = z
   .strictObject({
     gamma: z.number().describe('finite bias for the absent classes'),
     temperature: z.number().positive().default(1).describe('score temperature; argmax is unaffected'),
-    expected_version: z
-      .number()
-      .int()
-      .min(0)
-      .optional()
-      .describe('refuse with 409 unless this is the active calibration version'),
+    expected_version: z.number().int().min(0).optional().describe('refuse with 409 unless this is the active calibration version'),
     note: z.string().max(2000).optional(),
   })
   .meta({ id: 'SetCalibration' })
@@ -201,13 +194,7 @@ export const HISTORY_DEFAULT_LIMIT = 50
 export const HISTORY_MAX_LIMIT = 500
 
 export const HistoryQuerySchema = z.strictObject({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(HISTORY_MAX_LIMIT)
-    .default(HISTORY_DEFAULT_LIMIT)
-    .describe(`versions per page (at most ${HISTORY_MAX_LIMIT})`),
+  limit: z.coerce.number().int().min(1).max(HISTORY_MAX_LIMIT).default(HISTORY_DEFAULT_LIMIT).describe(`versions per page (at most ${HISTORY_MAX_LIMIT})`),
   before: z.coerce
     .number()
     .int()
@@ -220,10 +207,6 @@ export const HistoryQuerySchema = z.strictObject({
 export const HistorySchema = z
   .object({
     versions: z.array(CalibrationRecordSchema).describe('newest first'),
-    next: z
-      .number()
-      .int()
-      .nullable()
-      .describe('pass as `before` for the next (older) page; null on the last page'),
+    next: z.number().int().nullable().describe('pass as `before` for the next (older) page; null on the last page'),
   })
   .meta({ id: 'CalibrationHistory' })

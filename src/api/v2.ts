@@ -61,17 +61,13 @@ export const V2InferenceResponse = z
     model_name: z.string(),
     model_version: z.string().optional(),
     id: z.string().optional(),
-    parameters: V2Parameters.optional().describe(
-      'calibrated (whether γ was applied), calibration_version, gamma and temperature of the active calibration',
-    ),
+    parameters: V2Parameters.optional().describe('calibrated (whether γ was applied), calibration_version, gamma and temperature of the active calibration'),
     outputs: z.array(V2ResponseOutput),
   })
   .meta({ id: 'V2InferenceResponse' })
 export type V2InferenceResponse = z.infer<typeof V2InferenceResponse>
 
-export const V2ServerMetadata = z
-  .object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) })
-  .meta({ id: 'V2ServerMetadata' })
+export const V2ServerMetadata = z.object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) }).meta({ id: 'V2ServerMetadata' })
 
 export const V2MetadataTensor = z
   .object({ name: z.string(), datatype: z.string(), shape: z.array(z.number().int()).describe('-1: any size') })

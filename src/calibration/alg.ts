@@ -16,10 +16,7 @@ import { requireBothGroups } from './validate.js'
 
 export function alg(p: Prepared, samples: AlgSamples = 'fine_tuning'): { gamma: number; n_used: number; n_ignored: number } {
   if (samples !== 'fine_tuning' && samples !== 'all') {
-    throw new CalibrationInputError(
-      `unknown alg_samples ${JSON.stringify(samples)}; expected "fine_tuning" or "all"`,
-      'alg_samples',
-    )
+    throw new CalibrationInputError(`unknown alg_samples ${JSON.stringify(samples)}; expected "fine_tuning" or "all"`, 'alg_samples')
   }
   const { data, c } = p.logits
   const { n, label, absent } = p
@@ -27,8 +24,7 @@ export function alg(p: Prepared, samples: AlgSamples = 'fine_tuning'): { gamma: 
   requireBothGroups(s.length, u.length)
   if (s.length < 2) {
     throw new CalibrationInputError(
-      'alg needs at least 2 fine-tuning classes (it averages the S logits other than the true one); ' +
-        'this model has 1. Use method "sweep".',
+      'alg needs at least 2 fine-tuning classes (it averages the S logits other than the true one); ' + 'this model has 1. Use method "sweep".',
       'method',
     )
   }

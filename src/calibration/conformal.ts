@@ -138,9 +138,7 @@ export function fitConformal(p: Prepared, cal: Calibration, opts: ConformalOptio
     ;(p.inS[i] ? scoresS : scoresU).push(s)
   }
   const params: ConformalParams =
-    o.by === 'group'
-      ? { ...o, qhat_s: quantile(scoresS, o.alpha), qhat_u: quantile(scoresU, o.alpha) }
-      : { ...o, qhat: quantile(scores, o.alpha) }
+    o.by === 'group' ? { ...o, qhat_s: quantile(scoresS, o.alpha), qhat_u: quantile(scoresU, o.alpha) } : { ...o, qhat: quantile(scores, o.alpha) }
   const tooSmall = o.by === 'group' ? params.qhat_s === null || params.qhat_u === null : params.qhat === null
   let covered = 0
   let coveredS = 0

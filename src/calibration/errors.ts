@@ -27,8 +27,7 @@ export class InfeasibleConstraintError extends CalibrationInputError {
     readonly best: number,
   ) {
     super(
-      `no γ meets ${floor} = ${value}: the best ${floor === 'min_acc_s_y' ? 'Acc_S/Y' : 'Acc_U/Y'} attainable` +
-        ` on this set is ${best}`,
+      `no γ meets ${floor} = ${value}: the best ${floor === 'min_acc_s_y' ? 'Acc_S/Y' : 'Acc_U/Y'} attainable` + ` on this set is ${best}`,
       `constraints.${floor}`,
     )
     this.name = 'InfeasibleConstraintError'

@@ -12,16 +12,7 @@ import type { RowScan } from './rule.js'
 import type { Groups } from './types.js'
 
 /** Fill `out[0..c)` with the shifted calibrated logits d of row `row` (see above). */
-export function shiftedRow(
-  data: Float32Array,
-  c: number,
-  row: number,
-  g: Groups,
-  scan: RowScan,
-  gamma: number,
-  temperature: number,
-  out: Float64Array,
-): void {
+export function shiftedRow(data: Float32Array, c: number, row: number, g: Groups, scan: RowScan, gamma: number, temperature: number, out: Float64Array): void {
   const o = row * c
   const { sIdx, uIdx, gap, gapLo } = scan
   // U's top z[uIdx] + γ is at least S's top z[sIdx] exactly when γ ≥ g. Rounding is monotone, so

@@ -87,7 +87,7 @@ export function sweep(p: Prepared, objective: Objective, constraints: Constraint
   // A run is a maximal stretch of adjacent intervals at the best value that meet the floors.
   const inRun = (j: number) => same(values[j]!, best) && meetsS(j) && meetsU(j)
   let pick: { j0: number; j1: number; dh: number; dl: number } | null = null
-  for (let j = 0; j <= m; ) {
+  for (let j = 0; j <= m;) {
     if (!inRun(j)) {
       j++
       continue
@@ -164,7 +164,11 @@ function infeasible(
     return new InfeasibleConstraintError('min_acc_u_y', floorU, bestOf(accU, all))
   }
   // Each floor alone is attainable (or only U's is set): U's is the one the S floor rules out.
-  return new InfeasibleConstraintError('min_acc_u_y', floorU!, bestOf(accU, (j) => accS[j]! >= floorS!))
+  return new InfeasibleConstraintError(
+    'min_acc_u_y',
+    floorU!,
+    bestOf(accU, (j) => accS[j]! >= floorS!),
+  )
 }
 
 /** |nearest point of intervals j0..j1 to 0| as an exact two-double value (0 when it contains 0). */

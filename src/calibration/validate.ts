@@ -53,10 +53,7 @@ const OBJECTIVES: readonly Objective[] = ['accuracy', 'harmonic_mean', 'balanced
 
 export function checkObjective(objective: unknown): asserts objective is Objective {
   if (!OBJECTIVES.includes(objective as Objective)) {
-    throw new CalibrationInputError(
-      `unknown objective ${JSON.stringify(objective)}; expected one of ${OBJECTIVES.join(', ')}`,
-      'objective',
-    )
+    throw new CalibrationInputError(`unknown objective ${JSON.stringify(objective)}; expected one of ${OBJECTIVES.join(', ')}`, 'objective')
   }
 }
 

@@ -44,16 +44,14 @@ export { parseArgs }
 export function intOption(value: string | undefined, name: string, usage: string, min = 0): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
-  if (value.trim() === '' || !Number.isInteger(n) || n < min)
-    throw new UsageError(`--${name} must be an integer ≥ ${min}, not '${value}'`, usage)
+  if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, not '${value}'`, usage)
   return n
 }
 
 /** A string option restricted to a set of choices, or undefined when absent. */
 export function choiceOption<C extends string>(value: string | undefined, name: string, choices: readonly C[], usage: string): C | undefined {
   if (value === undefined) return undefined
-  if (!(choices as readonly string[]).includes(value))
-    throw new UsageError(`--${name} must be one of ${choices.join(', ')}, not '${value}'`, usage)
+  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, not '${value}'`, usage)
   return value as C
 }
 

@@ -78,8 +78,7 @@ export const calibration: Command = {
       if (action === undefined) throw new UsageError('say set, history or rollback', usage)
       return out(usage)
     }
-    if (action !== 'set' && action !== 'history' && action !== 'rollback')
-      throw new UsageError(`unknown action '${action}' (set, history or rollback)`, usage)
+    if (action !== 'set' && action !== 'history' && action !== 'rollback') throw new UsageError(`unknown action '${action}' (set, history or rollback)`, usage)
     const { values } = parseOrUsage(usage, () =>
       parseArgs({
         args: rest,
@@ -102,7 +101,11 @@ export const calibration: Command = {
     if (values.help) return out(usage)
     const model = required(values.model, 'model', usage)
     // Options that belong to another action are mistakes, not something to ignore.
-    const allowed = { set: ['gamma', 'temperature', 'expected-version', 'note'], history: ['limit', 'before'], rollback: ['version', 'expected-version', 'note'] }[action]
+    const allowed = {
+      set: ['gamma', 'temperature', 'expected-version', 'note'],
+      history: ['limit', 'before'],
+      rollback: ['version', 'expected-version', 'note'],
+    }[action]
     for (const name of ['gamma', 'temperature', 'version', 'expected-version', 'note', 'limit', 'before'] as const)
       if (values[name] !== undefined && !allowed.includes(name)) throw new UsageError(`--${name} does not apply to 'calibration ${action}'`, usage)
     const client = new Client(values)

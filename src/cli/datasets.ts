@@ -51,7 +51,8 @@ export async function openDataset(path: string): Promise<Dataset> {
     throw new DatasetError(`cannot read ${path}: ${(e as Error).message}`)
   }
   const progress = { bytes: 0 }
-  const samples = format === 'csv' ? () => csvSamples(path, progress) : format === 'ndjson' ? () => ndjsonSamples(path, progress) : () => jsonSamples(path, size, progress)
+  const samples =
+    format === 'csv' ? () => csvSamples(path, progress) : format === 'ndjson' ? () => ndjsonSamples(path, progress) : () => jsonSamples(path, size, progress)
   return { path, format, size, bytesRead: () => progress.bytes, [Symbol.asyncIterator]: () => samples()[Symbol.asyncIterator]() }
 }
 
@@ -95,8 +96,7 @@ async function* csvSamples(path: string, progress: { bytes: number }): AsyncGene
       if (header.length === (labelColumn >= 0 ? 1 : 0)) throw new DatasetError(`${where}: the header has no sample columns`)
       continue
     }
-    if (cells.length !== header.length)
-      throw new DatasetError(`${where}: ${cells.length} columns, but the header has ${header.length}`)
+    if (cells.length !== header.length) throw new DatasetError(`${where}: ${cells.length} columns, but the header has ${header.length}`)
     const input: number[] = []
     let label: string | undefined
     for (let i = 0; i < cells.length; i++) {
@@ -106,8 +106,7 @@ async function* csvSamples(path: string, progress: { bytes: number }): AsyncGene
         continue
       }
       const n = Number(v)
-      if (v === '' || !Number.isFinite(n))
-        throw new DatasetError(`${where}: column '${header[i]}' is not a number: '${v.slice(0, 40)}'`)
+      if (v === '' || !Number.isFinite(n)) throw new DatasetError(`${where}: column '${header[i]}' is not a number: '${v.slice(0, 40)}'`)
       input.push(n)
     }
     yield label === undefined ? { input, where } : { input, label, where }

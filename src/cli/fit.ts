@@ -208,9 +208,9 @@ const ROWS: ReadonlyArray<[string, keyof Metrics, (x: number | null | undefined)
 /** The metrics table and the fitted values, as `calserve fit` prints them. */
 export function fitReport(r: FitResponse): string {
   const columns = ['uncalibrated', 'active', 'fitted'] as const
-  const rows = ROWS.filter(([, key]) => key !== 'nll' && key !== 'ece' ? true : columns.some((c) => r.metrics[c][key] !== undefined && r.metrics[c][key] !== null)).map(
-    ([title, key, format]) => [title, ...columns.map((c) => format(r.metrics[c][key]))],
-  )
+  const rows = ROWS.filter(([, key]) =>
+    key !== 'nll' && key !== 'ece' ? true : columns.some((c) => r.metrics[c][key] !== undefined && r.metrics[c][key] !== null),
+  ).map(([title, key, format]) => [title, ...columns.map((c) => format(r.metrics[c][key]))])
   const table = formatTable(['metric', ...columns], rows, ['left', 'right', 'right', 'right'])
   const pairs: Array<[string, string]> = [
     ['γ', String(r.gamma)],

@@ -115,8 +115,7 @@ export class Client {
 /** {error: {code, message, details}} → ApiError; anything else names the HTTP status. */
 export function errorFromAnswer(status: number, parsed: unknown, text: string): ApiError {
   const error = (parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error
-  if (error && typeof error.code === 'string' && typeof error.message === 'string')
-    return new ApiError(error.code, error.message, status, error.details)
+  if (error && typeof error.code === 'string' && typeof error.message === 'string') return new ApiError(error.code, error.message, status, error.details)
   const snippet = text.trim().slice(0, 200)
   return new ApiError(`HTTP_${status}`, snippet || 'the server answered with an error and no body', status)
 }

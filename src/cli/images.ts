@@ -21,7 +21,10 @@ export interface ImageFile {
 /** True when `path` is a directory or an image file (so --data is image data, not a .csv/.json/.ndjson). */
 export async function isImageData(path: string): Promise<boolean> {
   if (IMAGE_FILE.test(path)) return true
-  return stat(path).then((s) => s.isDirectory(), () => false)
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  )
 }
 
 /** The images of a file or an ImageFolder directory, sorted by label then name. */
@@ -54,7 +57,9 @@ export function tarOf(files: readonly ImageFile[], onFile: (bytes: number) => vo
       for (const f of files) {
         if (f.label === undefined) throw new CliError(`${f.where}: fitting needs labelled images in class folders (<label>/<name>.png)`)
         const body = await readFile(f.path)
-        await new Promise<void>((resolve, reject) => p.entry({ name: `${f.label}/${basename(f.path)}`, size: body.length }, body, (err) => (err ? reject(err) : resolve())))
+        await new Promise<void>((resolve, reject) =>
+          p.entry({ name: `${f.label}/${basename(f.path)}`, size: body.length }, body, (err) => (err ? reject(err) : resolve())),
+        )
         onFile(body.length)
       }
       p.finalize()

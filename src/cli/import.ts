@@ -132,7 +132,8 @@ export const importCommand: Command = {
       description: `Imported from a Hugging Face export by calserve import (${PREPROCESSOR_CONFIG} read into the image block).`,
     }
     const parsed = ManifestSchema.safeParse(manifest)
-    if (!parsed.success) throw new CliError(`the model.json it would write is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+    if (!parsed.success)
+      throw new CliError(`the model.json it would write is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
 
     const target = join(repository, name)
     const versions = await readdir(target, { withFileTypes: true }).then(
@@ -143,6 +144,8 @@ export const importCommand: Command = {
     await mkdir(join(target, String(version)), { recursive: true })
     await copyFile(onnxFile, join(target, String(version), 'model.onnx'))
     await writeFile(join(target, 'model.json'), `${JSON.stringify(manifest, null, 2)}\n`)
-    outLine(`imported ${dir} as ${name} version ${version} in ${repository}: ${labels.length} labels, ${labels.length - new Set(fineTuning).size} absent, input ${probed.input} [${probed.shape.join(', ')}]`)
+    outLine(
+      `imported ${dir} as ${name} version ${version} in ${repository}: ${labels.length} labels, ${labels.length - new Set(fineTuning).size} absent, input ${probed.input} [${probed.shape.join(', ')}]`,
+    )
   },
 }

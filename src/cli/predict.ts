@@ -73,7 +73,10 @@ export const predict: Command = {
         const chunk = files.slice(i, i + IMAGE_CHUNK)
         const images = await Promise.all(chunk.map(async (f) => (await readFile(f.path)).toString('base64')))
         const answer = await client.post<PredictResponse>(path, { images, top_k: topK, calibrated: !values.raw })
-        report.add(chunk.map((f) => ({ input: null, where: f.where, ...(f.label !== undefined ? { label: f.label } : {}) })), answer)
+        report.add(
+          chunk.map((f) => ({ input: null, where: f.where, ...(f.label !== undefined ? { label: f.label } : {}) })),
+          answer,
+        )
       }
       return report.end()
     }
@@ -131,14 +134,16 @@ class Report {
   add(samples: readonly Sample[], answer: PredictResponse): void {
     if (!this.first) {
       this.first = answer
-      if (!this.json) outLine(`${'#'.padStart(6)}  ${'predicted'.padEnd(this.labelWidth)}  score   ${samples.some((s) => s.label !== undefined) ? 'true' : ''}`.trimEnd())
+      if (!this.json)
+        outLine(`${'#'.padStart(6)}  ${'predicted'.padEnd(this.labelWidth)}  score   ${samples.some((s) => s.label !== undefined) ? 'true' : ''}`.trimEnd())
     }
     answer.predictions.forEach((p, i) => {
       const sample = samples[i]!
       let mark = ''
       if (sample.label !== undefined) {
         const truth = findLabel(this.model.labels, sample.label)
-        if (!truth) throw new CliError(`${sample.where}: '${sample.label}' is not a label of model '${this.model.name}' (labels: ${this.model.labels.join(', ')})`)
+        if (!truth)
+          throw new CliError(`${sample.where}: '${sample.label}' is not a label of model '${this.model.name}' (labels: ${this.model.labels.join(', ')})`)
         this.labelled++
         const ok = truth.index === p.index
         if (ok) this.correct++

@@ -17,7 +17,14 @@ options set the most common ones:
   -h, --help         show this help
 `
 
-const ENV = { host: 'CALSERVE_HOST', port: 'CALSERVE_PORT', models: 'CALSERVE_MODEL_REPOSITORY', 'model-name': 'CALSERVE_MODEL_NAME', store: 'CALSERVE_STORE_URL', 'log-level': 'CALSERVE_LOG_LEVEL' } as const
+const ENV = {
+  host: 'CALSERVE_HOST',
+  port: 'CALSERVE_PORT',
+  models: 'CALSERVE_MODEL_REPOSITORY',
+  'model-name': 'CALSERVE_MODEL_NAME',
+  store: 'CALSERVE_STORE_URL',
+  'log-level': 'CALSERVE_LOG_LEVEL',
+} as const
 
 export const serve: Command = {
   name: 'serve',
@@ -27,7 +34,15 @@ export const serve: Command = {
     const { values } = parseOrUsage(usage, () =>
       parseArgs({
         args: argv,
-        options: { ...HELP, host: { type: 'string' }, port: { type: 'string' }, models: { type: 'string' }, 'model-name': { type: 'string' }, store: { type: 'string' }, 'log-level': { type: 'string' } },
+        options: {
+          ...HELP,
+          host: { type: 'string' },
+          port: { type: 'string' },
+          models: { type: 'string' },
+          'model-name': { type: 'string' },
+          store: { type: 'string' },
+          'log-level': { type: 'string' },
+        },
         strict: true,
         allowPositionals: false,
       }),

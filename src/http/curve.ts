@@ -21,8 +21,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     async (req) => {
       const model = app.models.ready(req.params.name)
       const curve = await app.store.lastCurve(model.name, model.version)
-      if (!curve)
-        throw new CalserveError('NOT_FOUND', `model '${model.name}' version ${model.version} has not been fitted yet`, { model: model.name })
+      if (!curve) throw new CalserveError('NOT_FOUND', `model '${model.name}' version ${model.version} has not been fitted yet`, { model: model.name })
       return {
         model: model.name,
         model_version: model.version,

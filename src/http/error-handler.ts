@@ -37,7 +37,9 @@ export function errorHandler(body: ErrorBodyOf) {
       // A 415 says what the route takes: the body types its context has parsers for.
       const accepted = status === 415 ? ACCEPTABLE.filter((type) => reply.server.hasContentTypeParser(type)) : []
       if (accepted.length > 0)
-        return reply.code(415).send(body('CALSERVE_UNSUPPORTED_MEDIA_TYPE', `${err.message}; send ${accepted.join(' or ')}`, { fastify_code: err.code, accepted }))
+        return reply
+          .code(415)
+          .send(body('CALSERVE_UNSUPPORTED_MEDIA_TYPE', `${err.message}; send ${accepted.join(' or ')}`, { fastify_code: err.code, accepted }))
       const name = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_INPUT'
       return reply.code(status).send(body(`CALSERVE_${name}`, err.message, err.code ? { fastify_code: err.code } : undefined))
     }

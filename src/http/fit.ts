@@ -54,12 +54,25 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
               schema: z.any().describe('n × prod(input.shape) float32, little-endian; labels in the query string or the calserve-labels header'),
             },
             ...Object.fromEntries(
-              IMAGE_SET_TYPES.map((t) => [t, { schema: z.any().describe('for a model with an image block: a tar (optionally gzip) of <label>/<name>.png|jpg|jpeg|webp') }]),
+              IMAGE_SET_TYPES.map((t) => [
+                t,
+                { schema: z.any().describe('for a model with an image block: a tar (optionally gzip) of <label>/<name>.png|jpg|jpeg|webp') },
+              ]),
             ),
             [MULTIPART]: { schema: z.any().describe('for a model with an image block: image file parts whose field name is the label') },
           },
         } as unknown as typeof FitBodySchema,
-        response: { 200: FitResponseSchema, 202: JobAcceptedSchema, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 503: ErrorBody },
+        response: {
+          200: FitResponseSchema,
+          202: JobAcceptedSchema,
+          400: ErrorBody,
+          401: ErrorBody,
+          403: ErrorBody,
+          404: ErrorBody,
+          409: ErrorBody,
+          413: ErrorBody,
+          503: ErrorBody,
+        },
       },
     },
     async (req, reply) => {
@@ -76,9 +89,17 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
         throw badInput('the body is empty: send the labelled set as JSON, ndjson, float32 or images', { field: 'body' })
       else if (IMAGE_SET_TYPES.includes(type)) set = imageTarFitSet(model, stream, imageLimits)
       else if (type === NDJSON)
-        set = model.image ? imageNdjsonFitSet(model, stream, imageLimits) : ndjsonFitSet(model, stream, { maxBytes: opts.fitBodyLimitBytes, maxLineBytes: opts.fitMaxLineBytes })
+        set = model.image
+          ? imageNdjsonFitSet(model, stream, imageLimits)
+          : ndjsonFitSet(model, stream, { maxBytes: opts.fitBodyLimitBytes, maxLineBytes: opts.fitMaxLineBytes })
       else if (type === OCTET_STREAM)
-        set = float32FitSet(model, stream, queryLabels ?? headerValue(req.headers[LABELS_HEADER]), opts.fitBodyLimitBytes, `the query string (labels=) or the ${LABELS_HEADER} header`)
+        set = float32FitSet(
+          model,
+          stream,
+          queryLabels ?? headerValue(req.headers[LABELS_HEADER]),
+          opts.fitBodyLimitBytes,
+          `the query string (labels=) or the ${LABELS_HEADER} header`,
+        )
       else {
         const { inputs, labels, ...rest } = req.body
         options = rest
@@ -125,8 +146,7 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
     async (req, reply) => {
       const model = app.plane.model(req.params.name)
       const curve = await app.store.lastCurve(model.name, model.version)
-      if (!curve)
-        throw new CalserveError('NOT_FOUND', `model '${model.name}' version ${model.version} has not been fitted yet`, { model: model.name })
+      if (!curve) throw new CalserveError('NOT_FOUND', `model '${model.name}' version ${model.version} has not been fitted yet`, { model: model.name })
       reply.type('image/svg+xml; charset=utf-8')
       return renderCurveSvg({
         title: `${model.name} v${model.version}, calibration ${curve.version}`,

@@ -42,7 +42,7 @@ export function transformObject(input: Parameters<typeof jsonSchemaTransformObje
   const ref = (name: string) => `"$ref":"#/components/schemas/${name}"`
   const rename = (text: string) => [...merged].reduce((t, name) => t.split(ref(`${name}Input`)).join(ref(name)), text)
   // Merging one pair can make another pair equal (a schema that refers to it), so repeat until none is left.
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false
     for (const name of Object.keys(schemas) as string[]) {
       const base: string | null = name.endsWith('Input') ? name.slice(0, -'Input'.length) : null

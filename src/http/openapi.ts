@@ -10,9 +10,7 @@ import { loadConfig } from '../config.js'
 export async function generateOpenApi(): Promise<unknown> {
   const empty = mkdtempSync(join(tmpdir(), 'calserve-openapi-'))
   try {
-    const app = await buildApp(
-      loadConfig({ CALSERVE_MODEL_REPOSITORY: empty, CALSERVE_STORE_URL: 'sqlite::memory:', CALSERVE_LOG_LEVEL: 'silent' }),
-    )
+    const app = await buildApp(loadConfig({ CALSERVE_MODEL_REPOSITORY: empty, CALSERVE_STORE_URL: 'sqlite::memory:', CALSERVE_LOG_LEVEL: 'silent' }))
     await app.ready()
     const doc = app.swagger()
     await app.close()

@@ -40,7 +40,8 @@ export async function readFloat32Stream(stream: Readable, collector: LogitCollec
       bytes,
       bytes_per_sample: bytesPerSample,
     })
-  if (index !== labels.length) throw badInput(`the body holds ${index} samples but labels has ${labels.length}`, { field: 'labels', inputs: index, labels: labels.length })
+  if (index !== labels.length)
+    throw badInput(`the body holds ${index} samples but labels has ${labels.length}`, { field: 'labels', inputs: index, labels: labels.length })
 }
 
 function tooLong(labels: number, bytes: number) {

@@ -49,7 +49,8 @@ export function base64Image(value: unknown, where: string): EncodedImage {
  */
 export function bytesElements(input: { name: string; shape: readonly number[]; data?: unknown; bytes: Uint8Array | null }, maxSamples: number): EncodedImage[] {
   const where = `input '${input.name}'`
-  if (input.shape.length !== 1) throw badInput(`${where} is BYTES with shape [${input.shape.join(', ')}]; images come as shape [N], one encoded image per element`)
+  if (input.shape.length !== 1)
+    throw badInput(`${where} is BYTES with shape [${input.shape.join(', ')}]; images come as shape [N], one encoded image per element`)
   const n = input.shape[0]!
   if (n === 0) throw badInput(`${where} has shape [0]: send at least one image`)
   if (n > maxSamples) throw badInput(`${where} holds ${n} images; at most ${maxSamples} in one request (CALSERVE_MAX_PREDICT_SAMPLES)`)

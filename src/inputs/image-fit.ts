@@ -145,7 +145,7 @@ export async function readImageNdjson(body: Readable, model: ReadyModel, collect
       throw badInput(`line ${lineNo} is not valid JSON: ${(err as Error).message}`, { field: 'body', line: lineNo })
     }
     const r = record as { image?: unknown; input?: unknown; label?: unknown } | null
-    if (typeof r !== 'object' || r === null || Array.isArray(r) || !('label' in r) || ('image' in r) === ('input' in r))
+    if (typeof r !== 'object' || r === null || Array.isArray(r) || !('label' in r) || 'image' in r === 'input' in r)
       throw badInput(`line ${lineNo} must be an object with "image" (or "input") and "label"`, { field: 'body', line: lineNo })
     const label = resolveLabel(model, r.label, `line ${lineNo} label`)
     if ('image' in r) await batcher.add(base64Image(r.image, `line ${lineNo} image`), label)
@@ -160,7 +160,9 @@ export async function readImageNdjson(body: Readable, model: ReadyModel, collect
 
 /** Multipart file parts, each labelled by its field name. */
 export async function readImageParts(
-  parts: AsyncIterable<{ type: 'file'; fieldname: string; filename: string; toBuffer(): Promise<Buffer> } | { type: 'field'; fieldname: string; value: unknown }>,
+  parts: AsyncIterable<
+    { type: 'file'; fieldname: string; filename: string; toBuffer(): Promise<Buffer> } | { type: 'field'; fieldname: string; value: unknown }
+  >,
   model: ReadyModel,
   collector: LogitCollector,
   limits: ImageLimits,
@@ -174,7 +176,8 @@ export async function readImageParts(
     }
     const where = `part '${part.fieldname}'${part.filename ? ` (${part.filename})` : ''}`
     const index = model.labelIndex.get(part.fieldname)
-    if (index === undefined) throw badInput(`${where}: field name '${part.fieldname}' is not a label of model '${model.name}'`, { field: 'body', part: part.fieldname })
+    if (index === undefined)
+      throw badInput(`${where}: field name '${part.fieldname}' is not a label of model '${model.name}'`, { field: 'body', part: part.fieldname })
     await batcher.add({ bytes: await part.toBuffer(), where }, index)
   }
   await batcher.flush()

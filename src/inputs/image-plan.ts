@@ -51,11 +51,18 @@ export function planImage(block: ImageBlock, shape: readonly number[], source: I
   const resize = size === undefined ? null : 'shortest_edge' in size ? { shortestEdge: size.shortest_edge } : size
   const target = block.crop_size ?? (resize && 'height' in resize ? resize : null)
   if (target === null)
-    throw fail(size === undefined ? 'with no size and no crop_size images of any size would pass: give one' : 'size.shortest_edge keeps the aspect ratio, so a fixed input needs crop_size')
+    throw fail(
+      size === undefined
+        ? 'with no size and no crop_size images of any size would pass: give one'
+        : 'size.shortest_edge keeps the aspect ratio, so a fixed input needs crop_size',
+    )
   if (target.height !== h || target.width !== w)
     throw fail(`the block makes ${target.height}×${target.width} images (${block.crop_size ? 'crop_size' : 'size'}) but the input takes ${h}×${w}`)
 
-  for (const [field, values] of [['image_mean', block.image_mean], ['image_std', block.image_std]] as const)
+  for (const [field, values] of [
+    ['image_mean', block.image_mean],
+    ['image_std', block.image_std],
+  ] as const)
     if (values.length !== 1 && values.length !== c) throw fail(`${field} has ${values.length} values; give 1 or ${c} (one per channel)`)
   const table = new Float32Array(c * 256)
   for (let k = 0; k < c; k++) {

@@ -110,4 +110,3 @@ export function decodeTensor(input: InputTensor, model: ModelInput, maxSamples: 
   }
   return { data: out, n }
 }
-

@@ -46,10 +46,11 @@ export function decodeFloat32Body(body: Buffer, sampleSize: number): { data: Flo
   const bytesPerSample = sampleSize * 4
   if (body.byteLength === 0) throw badInput('the body is empty: send at least one sample', { field: 'body' })
   if (body.byteLength % bytesPerSample !== 0)
-    throw badInput(
-      `the body holds ${body.byteLength} bytes, not a whole number of samples of ${sampleSize} float32 (${bytesPerSample} bytes)`,
-      { field: 'body', bytes: body.byteLength, bytes_per_sample: bytesPerSample },
-    )
+    throw badInput(`the body holds ${body.byteLength} bytes, not a whole number of samples of ${sampleSize} float32 (${bytesPerSample} bytes)`, {
+      field: 'body',
+      bytes: body.byteLength,
+      bytes_per_sample: bytesPerSample,
+    })
   const data =
     body.byteOffset % 4 === 0
       ? new Float32Array(body.buffer, body.byteOffset, body.byteLength / 4)
@@ -96,7 +97,8 @@ function fill(v: unknown, out: Float32Array, pos: number, depth: number, ref: Sa
     return pos + 1
   }
   if (!Array.isArray(v)) {
-    const what = v === null ? 'null' : typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 20))}` : `a${typeof v === 'object' ? 'n' : ''} ${typeof v}`
+    const what =
+      v === null ? 'null' : typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 20))}` : `a${typeof v === 'object' ? 'n' : ''} ${typeof v}`
     throw sampleError(ref, `contains ${what}: a sample holds only numbers, in arrays`)
   }
   if (depth >= MAX_SAMPLE_DEPTH) throw sampleError(ref, `is nested deeper than ${MAX_SAMPLE_DEPTH} levels`)

@@ -62,7 +62,7 @@ export function createMetrics(): ServiceMetrics {
     }),
     shed: new Counter({
       name: 'calserve_shed_requests_total',
-      help: 'requests refused with 503 CALSERVE_OVERLOADED, by reason: queue (the model\'s batching queue is full) or pressure (event loop or heap past its limit)',
+      help: "requests refused with 503 CALSERVE_OVERLOADED, by reason: queue (the model's batching queue is full) or pressure (event loop or heap past its limit)",
       labelNames: ['route', 'model', 'reason'],
       registers,
     }),
@@ -142,7 +142,11 @@ export default fp(
     }
     app.addHook('onResponse', async (req, reply) => {
       const route = req.routeOptions.url ?? 'unmatched'
-      observeRequest(metrics, { protocol: 'http', route, method: req.method, model: modelLabel(req), status: String(reply.statusCode) }, reply.elapsedTime / 1000)
+      observeRequest(
+        metrics,
+        { protocol: 'http', route, method: req.method, model: modelLabel(req), status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      )
     })
     // Shedding answers 503 from two places (the batcher's full queue through the error handler,
     // under-pressure's handler before routing), and both bodies carry the code; only 503s are read.

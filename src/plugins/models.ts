@@ -45,9 +45,9 @@ export default fp(
         .loadAll()
         .then(() => directives.start(opts.config.reconcileMs))
         .then(loaded, (err: unknown) => {
-        app.log.error({ err }, 'the model repository could not be loaded')
-        failed(err)
-      })
+          app.log.error({ err }, 'the model repository could not be loaded')
+          failed(err)
+        })
     })
     app.addHook('onClose', async () => {
       await modelsLoaded.catch(() => {})

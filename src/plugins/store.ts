@@ -19,7 +19,8 @@ export default fp(
     const calibrations = new ActiveCalibrations(
       store,
       (err) => app.log.warn({ err }, 'could not refresh the active calibrations'),
-      (record) => app.log.info({ model: record.model, model_version: record.model_version, version: record.version, gamma: record.gamma }, 'calibration active'),
+      (record) =>
+        app.log.info({ model: record.model, model_version: record.model_version, version: record.version, gamma: record.gamma }, 'calibration active'),
     )
     try {
       await store.init()

@@ -70,9 +70,7 @@ export function renderCurveSvg(input: CurveSvgInput): string {
   // bottom left (where a seen–absent curve leaves room) names each with its AUSUC.
   input.curves.forEach((curve, i) => {
     const colour = CURVE_COLOURS[i % CURVE_COLOURS.length]!
-    const pts = curve.points
-      .filter((p) => p.acc_u_y !== null && p.acc_s_y !== null)
-      .map((p) => `${f2(px(p.acc_u_y!))},${f2(py(p.acc_s_y!))}`)
+    const pts = curve.points.filter((p) => p.acc_u_y !== null && p.acc_s_y !== null).map((p) => `${f2(px(p.acc_u_y!))},${f2(py(p.acc_s_y!))}`)
     if (pts.length > 0) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${pts.join(' ')}"/>`)
     if (single) return
     const ly = PLOT.bottom - 12 - (input.curves.length - 1 - i) * 18

@@ -28,8 +28,7 @@ export function checkFitPreconditions(deps: FitDeps, model: ReadyModel, opts: Fi
       field: 'model',
     })
   const active = deps.calibrations.get(model.name, model.version).version
-  if (!opts.dry_run && opts.expected_version !== undefined && opts.expected_version !== active)
-    throw versionConflict(opts.expected_version, active)
+  if (!opts.dry_run && opts.expected_version !== undefined && opts.expected_version !== active) throw versionConflict(opts.expected_version, active)
 }
 
 export async function completeFit(deps: FitDeps, model: ReadyModel, set: CollectedSet, opts: FitRequest): Promise<FitResponse> {

@@ -28,7 +28,18 @@ import {
   type DirectiveRow,
   type JobRow,
 } from './rows.js'
-import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, HistoryPage, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
+import type {
+  ModelAction,
+  ModelDirective,
+  CalibrationChange,
+  CalibrationRecord,
+  HistoryPage,
+  JobRecord,
+  NewCalibration,
+  Store,
+  StoreState,
+  StoredCurve,
+} from './types.js'
 
 /**
  * NOTIFY channels are per database, not per schema: each schema (deployment) has its own, so
@@ -49,10 +60,23 @@ const RECONNECT_MAX_MS = 500
 const MIGRATIONS = migrations('postgres')
 
 // Connection-level failures: the database is away, not the request wrong.
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006'])
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+])
 
-const unavailable = () =>
-  new CalserveError('STORE_UNAVAILABLE', 'the calibration store (PostgreSQL) is unavailable; retry shortly', { store: 'postgres' })
+const unavailable = () => new CalserveError('STORE_UNAVAILABLE', 'the calibration store (PostgreSQL) is unavailable; retry shortly', { store: 'postgres' })
 const isUnavailable = (err: unknown) => err instanceof CalserveError && err.code === 'CALSERVE_STORE_UNAVAILABLE'
 
 export interface PostgresTarget {
@@ -262,10 +286,10 @@ export class PostgresStore implements Store {
   }
 
   async active(model: string, modelVersion: number): Promise<CalibrationRecord | null> {
-    const rows = await this.query<CalibrationRow>(
-      `SELECT ${COLUMNS} FROM calibrations WHERE model = $1 AND model_version = $2 ORDER BY version DESC LIMIT 1`,
-      [model, modelVersion],
-    )
+    const rows = await this.query<CalibrationRow>(`SELECT ${COLUMNS} FROM calibrations WHERE model = $1 AND model_version = $2 ORDER BY version DESC LIMIT 1`, [
+      model,
+      modelVersion,
+    ])
     return rows[0] ? rowToRecord(rows[0]) : null
   }
 
@@ -287,10 +311,11 @@ export class PostgresStore implements Store {
   }
 
   async get(model: string, modelVersion: number, version: number): Promise<CalibrationRecord | null> {
-    const rows = await this.query<CalibrationRow>(
-      `SELECT ${COLUMNS} FROM calibrations WHERE model = $1 AND model_version = $2 AND version = $3`,
-      [model, modelVersion, version],
-    )
+    const rows = await this.query<CalibrationRow>(`SELECT ${COLUMNS} FROM calibrations WHERE model = $1 AND model_version = $2 AND version = $3`, [
+      model,
+      modelVersion,
+      version,
+    ])
     return rows[0] ? rowToRecord(rows[0]) : null
   }
 
@@ -344,7 +369,12 @@ export class PostgresStore implements Store {
       // A connection that failed, or whose ROLLBACK fails, is broken (or still inside the
       // transaction): destroy it instead of handing it back to the pool.
       const translated = this.translate(err)
-      broken = isUnavailable(translated) || (await client.query('ROLLBACK').then(() => false, () => true))
+      broken =
+        isUnavailable(translated) ||
+        (await client.query('ROLLBACK').then(
+          () => false,
+          () => true,
+        ))
       throw translated
     } finally {
       client.release(broken)
@@ -362,13 +392,23 @@ export class PostgresStore implements Store {
       )
       const active = rows[0]!.v
       const row = nextRow(c, active, expectedVersion)
-      await client.query(
-        `INSERT INTO calibrations (${COLUMNS}, curve) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-        [
-          row.model, row.model_version, row.version, row.gamma, row.temperature, row.method, row.objective, row.source_version,
-          row.created_at, row.created_by, row.note, row.n_samples, row.digest, row.metrics, c.curve ? JSON.stringify(c.curve) : null,
-        ],
-      )
+      await client.query(`INSERT INTO calibrations (${COLUMNS}, curve) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, [
+        row.model,
+        row.model_version,
+        row.version,
+        row.gamma,
+        row.temperature,
+        row.method,
+        row.objective,
+        row.source_version,
+        row.created_at,
+        row.created_by,
+        row.note,
+        row.n_samples,
+        row.digest,
+        row.metrics,
+        c.curve ? JSON.stringify(c.curve) : null,
+      ])
       const change: CalibrationChange = { model: row.model, model_version: row.model_version, version: row.version }
       await client.query('SELECT pg_notify($1, $2)', [this.channel, JSON.stringify(change)])
       return rowToRecord(row)
@@ -378,13 +418,14 @@ export class PostgresStore implements Store {
   async putModelDirective(model: string, action: ModelAction, createdBy: string | null = null): Promise<ModelDirective> {
     return this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`calserve:${this.target.schema}:directive:${model}`])
-      const { rows } = await client.query<{ g: number }>(
-        'SELECT COALESCE(MAX(generation), 0)::int AS g FROM model_directives WHERE model = $1',
-        [model],
-      )
+      const { rows } = await client.query<{ g: number }>('SELECT COALESCE(MAX(generation), 0)::int AS g FROM model_directives WHERE model = $1', [model])
       const directive: ModelDirective = { model, generation: rows[0]!.g + 1, action, created_at: new Date().toISOString(), created_by: createdBy }
       await client.query('INSERT INTO model_directives (model, generation, action, created_at, created_by) VALUES ($1, $2, $3, $4, $5)', [
-        directive.model, directive.generation, directive.action, directive.created_at, directive.created_by,
+        directive.model,
+        directive.generation,
+        directive.action,
+        directive.created_at,
+        directive.created_by,
       ])
       await client.query('SELECT pg_notify($1, $2)', [this.channel, JSON.stringify({ directive })])
       return directive

@@ -24,10 +24,20 @@ import {
   type DirectiveRow,
   type JobRow,
 } from './rows.js'
-import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, HistoryPage, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
+import type {
+  ModelAction,
+  ModelDirective,
+  CalibrationChange,
+  CalibrationRecord,
+  HistoryPage,
+  JobRecord,
+  NewCalibration,
+  Store,
+  StoreState,
+  StoredCurve,
+} from './types.js'
 
 const MIGRATIONS = migrations('sqlite')
-
 
 /** Which file a path names now: a deleted or replaced file has another identity (or none). */
 interface FileIdentity {
@@ -46,8 +56,7 @@ function identity(path: string): FileIdentity | null {
 
 const sameFile = (a: FileIdentity | null, b: FileIdentity | null) => a !== null && b !== null && a.dev === b.dev && a.ino === b.ino
 
-const unavailable = (why: string) =>
-  new CalserveError('STORE_UNAVAILABLE', `the calibration store (SQLite) refuses writes: ${why}`, { store: 'sqlite' })
+const unavailable = (why: string) => new CalserveError('STORE_UNAVAILABLE', `the calibration store (SQLite) refuses writes: ${why}`, { store: 'sqlite' })
 
 export function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/, '')
@@ -100,8 +109,7 @@ export class SqliteStore implements Store {
     const wal = identity(`${this.path}-wal`)
     // The log appears with the first write when the file had none at start.
     if (this.files.wal === null && wal !== null) this.files.wal = wal
-    else if (this.files.wal !== null && !sameFile(this.files.wal, wal))
-      return `${this.path}-wal was deleted or replaced since it was opened; restart calserve`
+    else if (this.files.wal !== null && !sameFile(this.files.wal, wal)) return `${this.path}-wal was deleted or replaced since it was opened; restart calserve`
     return null
   }
 
@@ -159,9 +167,7 @@ export class SqliteStore implements Store {
   async history(model: string, modelVersion: number, page?: HistoryPage): Promise<CalibrationRecord[]> {
     // LIMIT -1 is SQLite's "no limit"; the primary key (model, model_version, version) serves both bounds.
     const rows = this.conn
-      .prepare(
-        `SELECT ${COLUMNS} FROM calibrations WHERE model = ? AND model_version = ? AND version < ? ORDER BY version DESC LIMIT ?`,
-      )
+      .prepare(`SELECT ${COLUMNS} FROM calibrations WHERE model = ? AND model_version = ? AND version < ? ORDER BY version DESC LIMIT ?`)
       .all(model, modelVersion, page?.before ?? Number.MAX_SAFE_INTEGER, page?.limit ?? -1) as CalibrationRow[]
     return rows.map(rowToRecord)
   }
@@ -181,19 +187,19 @@ export class SqliteStore implements Store {
   async append(c: NewCalibration, expectedVersion?: number): Promise<CalibrationRecord> {
     const row = this.write((db) =>
       db
-      .transaction((): CalibrationRow => {
-        const { v: active } = db
-          .prepare('SELECT COALESCE(MAX(version), 0) AS v FROM calibrations WHERE model = ? AND model_version = ?')
-          .get(c.model, c.model_version) as { v: number }
-        const next = nextRow(c, active, expectedVersion)
-        db.prepare(
-          `INSERT INTO calibrations (${COLUMNS}, curve) VALUES
+        .transaction((): CalibrationRow => {
+          const { v: active } = db
+            .prepare('SELECT COALESCE(MAX(version), 0) AS v FROM calibrations WHERE model = ? AND model_version = ?')
+            .get(c.model, c.model_version) as { v: number }
+          const next = nextRow(c, active, expectedVersion)
+          db.prepare(
+            `INSERT INTO calibrations (${COLUMNS}, curve) VALUES
              (@model, @model_version, @version, @gamma, @temperature, @method, @objective, @source_version,
               @created_at, @created_by, @note, @n_samples, @digest, @metrics, @curve)`,
-        ).run({ ...next, curve: c.curve ? JSON.stringify(c.curve) : null })
-        return next
-      })
-      .immediate(),
+          ).run({ ...next, curve: c.curve ? JSON.stringify(c.curve) : null })
+          return next
+        })
+        .immediate(),
     )
     const record = rowToRecord(row)
     this.changes.emit('change', { model: record.model, model_version: record.model_version, version: record.version })
@@ -221,15 +227,15 @@ export class SqliteStore implements Store {
   async putModelDirective(model: string, action: ModelAction, createdBy: string | null = null): Promise<ModelDirective> {
     const directive = this.write((db) =>
       db
-      .transaction((): ModelDirective => {
-        const { g } = db.prepare('SELECT COALESCE(MAX(generation), 0) AS g FROM model_directives WHERE model = ?').get(model) as { g: number }
-        const d: ModelDirective = { model, generation: g + 1, action, created_at: new Date().toISOString(), created_by: createdBy }
-        db.prepare(
-          'INSERT INTO model_directives (model, generation, action, created_at, created_by) VALUES (@model, @generation, @action, @created_at, @created_by)',
-        ).run(d)
-        return d
-      })
-      .immediate(),
+        .transaction((): ModelDirective => {
+          const { g } = db.prepare('SELECT COALESCE(MAX(generation), 0) AS g FROM model_directives WHERE model = ?').get(model) as { g: number }
+          const d: ModelDirective = { model, generation: g + 1, action, created_at: new Date().toISOString(), created_by: createdBy }
+          db.prepare(
+            'INSERT INTO model_directives (model, generation, action, created_at, created_by) VALUES (@model, @generation, @action, @created_at, @created_by)',
+          ).run(d)
+          return d
+        })
+        .immediate(),
     )
     this.changes.emit('directive', directive)
     return directive

@@ -339,7 +339,8 @@ function renderHistory(versions, active) {
       ),
     )
   }
-  if (versions.length === 0) body.append(el('tr', {}, el('td', { colspan: '8', class: 'hint', text: 'no stored calibration: the model runs uncalibrated (γ = 0)' })))
+  if (versions.length === 0)
+    body.append(el('tr', {}, el('td', { colspan: '8', class: 'hint', text: 'no stored calibration: the model runs uncalibrated (γ = 0)' })))
 }
 
 /** Appends the next (older) history page: the cursor is the `next` of the last page shown. */
@@ -382,16 +383,16 @@ function renderCurve(curve, curveError, { resetSlider }) {
     const m = state.detail.model
     if (m.state !== 'READY') info.textContent = `The model is ${m.state}.`
     else if (curveError instanceof ApiError && curveError.status === 404)
-      info.textContent = m.absent_classes.length === 0
-        ? 'This model has no absent classes, so γ has no effect and there is nothing to fit.'
-        : 'Not fitted yet: POST a labelled set to /v1/models/{name}/calibration/fit (or run `calserve fit`).'
+      info.textContent =
+        m.absent_classes.length === 0
+          ? 'This model has no absent classes, so γ has no effect and there is nothing to fit.'
+          : 'Not fitted yet: POST a labelled set to /v1/models/{name}/calibration/fit (or run `calserve fit`).'
     else info.textContent = explain(curveError, 'Loading the curve')
     return
   }
   const pts = curve.points
   info.textContent = `Fit of calibration version ${curve.version}: ${pts.length} points, AUSUC ${curve.ausuc === null ? 'n/a' : curve.ausuc.toFixed(4)}.`
-  if (!pts.some(onCurve))
-    info.textContent += ' The fit set lacks samples of fine-tuning or of absent classes, so there is no seen–absent curve to draw.'
+  if (!pts.some(onCurve)) info.textContent += ' The fit set lacks samples of fine-tuning or of absent classes, so there is no seen–absent curve to draw.'
 
   const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': 'seen–absent curve' })
   for (const t of [0, 0.2, 0.4, 0.6, 0.8, 1]) {
@@ -536,7 +537,10 @@ async function write(action, path, body) {
     $('note').value = ''
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) {
-      setStatus('error', `${action} not done: someone else changed the calibration of ${name} first (${err.message}). The page has reloaded it; check and try again.`)
+      setStatus(
+        'error',
+        `${action} not done: someone else changed the calibration of ${name} first (${err.message}). The page has reloaded it; check and try again.`,
+      )
     } else {
       setStatus('error', explain(err, action))
     }
@@ -553,12 +557,16 @@ function applyGamma() {
   if (!curve || state.pointIndex < 0 || !cal) return
   const gamma = curve.points[state.pointIndex].gamma
   const note = $('note').value.trim()
-  return write('Apply γ', { method: 'PUT', url: `${modelPath(state.selected)}/calibration` }, {
-    gamma,
-    temperature: cal.temperature,
-    expected_version: cal.version,
-    note: note || `set on the dashboard from the seen–absent curve of fit version ${curve.version}`,
-  })
+  return write(
+    'Apply γ',
+    { method: 'PUT', url: `${modelPath(state.selected)}/calibration` },
+    {
+      gamma,
+      temperature: cal.temperature,
+      expected_version: cal.version,
+      note: note || `set on the dashboard from the seen–absent curve of fit version ${curve.version}`,
+    },
+  )
 }
 
 function rollback(version) {
@@ -572,11 +580,15 @@ function rollback(version) {
     return
   }
   const note = $('note').value.trim()
-  return write(`Roll back to version ${version}`, { method: 'POST', url: `${modelPath(state.selected)}/calibration/rollback` }, {
-    version,
-    expected_version: cal.version,
-    ...(note ? { note } : {}),
-  })
+  return write(
+    `Roll back to version ${version}`,
+    { method: 'POST', url: `${modelPath(state.selected)}/calibration/rollback` },
+    {
+      version,
+      expected_version: cal.version,
+      ...(note ? { note } : {}),
+    },
+  )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,10 @@ t.test('predict without γ is the plain argmax with softmax scores', async (t) =
   const den = E(2) + E(1) + E(0.5) + E(1.5)
   t.ok(Math.abs(p!.score - E(2) / den) < 1e-15)
   t.ok(Math.abs(p!.score - 0.455054) < 1e-6)
-  t.same(p!.top_k.map((c) => c.index), [0, 3, 1, 2])
+  t.same(
+    p!.top_k.map((c) => c.index),
+    [0, 3, 1, 2],
+  )
   t.ok(Math.abs(sum(p!.top_k.map((c) => c.score)) - 1) < 1e-15)
 })
 
@@ -24,7 +27,10 @@ t.test('predict with γ above the gap switches to the best absent class', async 
   // γ = 1 > g = 0.5: calibrated [2, 1, 1.5, 2.5] → class 3; order 3 (2.5), 0 (2), 2 (1.5), 1 (1)
   const [p] = predict(row, absent4, { gamma: 1, temperature: 1 }, 4)
   t.equal(p!.index, 3)
-  t.same(p!.top_k.map((c) => c.index), [3, 0, 2, 1])
+  t.same(
+    p!.top_k.map((c) => c.index),
+    [3, 0, 2, 1],
+  )
   const den = E(2) + E(1) + E(1.5) + E(2.5)
   t.ok(Math.abs(p!.score - E(2.5) / den) < 1e-15)
   t.same(p!.top_k.map((c) => c.index)[0], p!.index)
@@ -36,7 +42,10 @@ t.test('a tie exactly at γ === g goes to the lower index, in top-k too', async 
   // γ = 0.5 = g: calibrated [2, 1, 1, 2] → tie 0/3 → 0; tie 1/2 → 1 first
   const [p] = predict(row, absent4, { gamma: 0.5, temperature: 1 }, 4)
   t.equal(p!.index, 0)
-  t.same(p!.top_k.map((c) => c.index), [0, 3, 1, 2])
+  t.same(
+    p!.top_k.map((c) => c.index),
+    [0, 3, 1, 2],
+  )
   t.equal(p!.top_k[0]!.score, p!.top_k[1]!.score)
   // Lower index of U wins when the absent class comes first: S = {1}, U = {0}, z = [3, 1], g = 1 − 3 = −2
   const [q] = predict(L([[3, 1]]), mask([1, 0]), { gamma: 0, temperature: 1 }, 2)
@@ -45,8 +54,14 @@ t.test('a tie exactly at γ === g goes to the lower index, in top-k too', async 
   const r = L([[1, 1, 0, 0]])
   t.equal(predict(r, absent4, { gamma: 1, temperature: 1 }, 1)[0]!.index, 0)
   t.equal(predict(r, absent4, { gamma: 1.5, temperature: 1 }, 1)[0]!.index, 2)
-  t.same(predict(r, absent4, { gamma: 1, temperature: 1 }, 4)[0]!.top_k.map((c) => c.index), [0, 1, 2, 3])
-  t.same(predict(r, absent4, { gamma: 1.5, temperature: 1 }, 4)[0]!.top_k.map((c) => c.index), [2, 3, 0, 1])
+  t.same(
+    predict(r, absent4, { gamma: 1, temperature: 1 }, 4)[0]!.top_k.map((c) => c.index),
+    [0, 1, 2, 3],
+  )
+  t.same(
+    predict(r, absent4, { gamma: 1.5, temperature: 1 }, 4)[0]!.top_k.map((c) => c.index),
+    [2, 3, 0, 1],
+  )
 })
 
 t.test('plain argmax when the model has no absent (or no fine-tuning) classes', async (t) => {
@@ -64,7 +79,10 @@ t.test('temperature changes scores, never the prediction', async (t) => {
   const den = E(1) + E(0.5) + E(0.75) + E(1.25)
   t.ok(Math.abs(p!.score - E(1.25) / den) < 1e-15)
   t.ok(Math.abs(p!.top_k[1]!.score - E(1) / den) < 1e-15)
-  t.same(p!.top_k.map((c) => c.index), [3, 0, 2, 1])
+  t.same(
+    p!.top_k.map((c) => c.index),
+    [3, 0, 2, 1],
+  )
 })
 
 t.test('very large |γ|: exact argmax, finite scores summing to 1, absent order kept', async (t) => {
@@ -77,7 +95,11 @@ t.test('very large |γ|: exact argmax, finite scores summing to 1, absent order 
   for (const gamma of [1e6, 1e8, 1e300, Number.MAX_VALUE]) {
     const [p] = predict(z, a, { gamma, temperature: 1 }, 5)
     t.equal(p!.index, 3, `γ = ${gamma}`)
-    t.same(p!.top_k.map((c) => c.index), [3, 4, 2, 0, 1], `order at γ = ${gamma}`)
+    t.same(
+      p!.top_k.map((c) => c.index),
+      [3, 4, 2, 0, 1],
+      `order at γ = ${gamma}`,
+    )
     const scores = p!.top_k.map((c) => c.score)
     t.ok(scores.every(Number.isFinite))
     t.ok(Math.abs(sum(scores) - 1) < 1e-15)
@@ -88,7 +110,10 @@ t.test('very large |γ|: exact argmax, finite scores summing to 1, absent order 
   for (const gamma of [-1e6, -1e300, -Number.MAX_VALUE]) {
     const [p] = predict(z, a, { gamma, temperature: 0.001 }, 5)
     t.equal(p!.index, 0)
-    t.same(p!.top_k.map((c) => c.index), [0, 1, 3, 4, 2])
+    t.same(
+      p!.top_k.map((c) => c.index),
+      [0, 1, 3, 4, 2],
+    )
     t.ok(p!.top_k.every((c) => Number.isFinite(c.score)))
     // softmax([5, 4]/0.001): e^-1000 underflows to 0, so class 0 gets 1
     t.equal(p!.score, 1)
@@ -101,11 +126,25 @@ t.test('very large |γ|: exact argmax, finite scores summing to 1, absent order 
 })
 
 t.test('top-k: k clamps to C, multiple rows', async (t) => {
-  const ps = predict(L([[2, 1, 0.5, 1.5], [0, 0, 0, 1]]), absent4, { gamma: 0, temperature: 1 }, 10)
+  const ps = predict(
+    L([
+      [2, 1, 0.5, 1.5],
+      [0, 0, 0, 1],
+    ]),
+    absent4,
+    { gamma: 0, temperature: 1 },
+    10,
+  )
   t.equal(ps.length, 2)
   t.equal(ps[0]!.top_k.length, 4)
-  t.same(ps[1]!.top_k.map((c) => c.index), [3, 0, 1, 2])
-  t.same(predict(row, absent4, { gamma: 0, temperature: 1 }, 2)[0]!.top_k.map((c) => c.index), [0, 3])
+  t.same(
+    ps[1]!.top_k.map((c) => c.index),
+    [3, 0, 1, 2],
+  )
+  t.same(
+    predict(row, absent4, { gamma: 0, temperature: 1 }, 2)[0]!.top_k.map((c) => c.index),
+    [0, 3],
+  )
   t.same(predict(L([]), absent4.subarray(0, 1), { gamma: 0, temperature: 1 }, 1), [])
 })
 

@@ -58,7 +58,10 @@ t.test('the rank ⌈(n+1)(1−α)⌉ is exact', async (t) => {
 })
 
 t.test('calibrated probabilities are softmax((z + γ·1U)/T)', async (t) => {
-  const z = L([[2, 1, 0.5, 1.5], [0, 3, -1, 2]])
+  const z = L([
+    [2, 1, 0.5, 1.5],
+    [0, 3, -1, 2],
+  ])
   const absent = mask([0, 0, 1, 1])
   const cal = { gamma: 0.75, temperature: 1.5 }
   calibratedProbabilities(z, absent, cal).forEach((p, i) => {
@@ -73,7 +76,11 @@ t.test('lac by hand', async (t) => {
   // S = {0}, U = {1}, γ = 0, T = 1; p = (1/2, 1/2), (3/4, 1/4), (1/4, 3/4) (float32 ln 3: ≈).
   // Scores 1 − p_y (y = 0, 0, 0): 1/2, 1/4, 3/4. α = 1/2, n = 3: rank ⌈4 · 1/2⌉ = 2 → q̂ = 1/2.
   // Sets: {0, 1} (1 − 1/2 ≤ 1/2 both), {0}, {1}. Coverage 2/3, mean size 4/3.
-  const z = L([[0, 0], [Math.log(3), 0], [0, Math.log(3)]])
+  const z = L([
+    [0, 0],
+    [Math.log(3), 0],
+    [0, Math.log(3)],
+  ])
   const p = prepare(z, labelsOf([0, 0, 0]), mask([0, 1]))
   const cal = { gamma: 0, temperature: 1 }
   const f = fitConformal(p, cal, { alpha: 0.5 })
@@ -81,33 +88,50 @@ t.test('lac by hand', async (t) => {
   t.same(f.coverage, { overall: 2 / 3, s: 2 / 3, u: null })
   t.equal(f.mean_set_size, 4 / 3)
   const sets = applyConformal(z, mask([0, 1]), cal, f)
-  t.same(sets.map((s) => s.map((e) => e.index)), [[0, 1], [0], [1]])
+  t.same(
+    sets.map((s) => s.map((e) => e.index)),
+    [[0, 1], [0], [1]],
+  )
   t.equal(sets[0]![0]!.score, 0.5)
   // α too small for 3 samples: rank ⌈4 · 0.9⌉ = 4 > 3 → q̂ = +∞ (null), every class
   const g = fitConformal(p, cal, { alpha: 0.1 })
   t.equal(g.qhat, null)
   t.equal(g.too_small, true)
-  t.same(applyConformal(z, mask([0, 1]), cal, g).map((s) => s.length), [2, 2, 2])
+  t.same(
+    applyConformal(z, mask([0, 1]), cal, g).map((s) => s.length),
+    [2, 2, 2],
+  )
   t.equal(g.coverage.overall, 1)
 })
 
 t.test('aps by hand, ties by index', async (t) => {
   // p = (1/3, 1/3, 1/3) ties → order 0, 1, 2; y = 1: score 2/3. p from [ln 2, 0, 0]: (1/2, 1/4, 1/4);
   // y = 2: ranks 0, 1, 2 → score 1.
-  const z = L([[0, 0, 0], [Math.log(2), 0, 0]])
+  const z = L([
+    [0, 0, 0],
+    [Math.log(2), 0, 0],
+  ])
   const absent = mask([0, 0, 1])
   const p = prepare(z, labelsOf([1, 2]), absent)
   const f = fitConformal(p, { gamma: 0, temperature: 1 }, { alpha: 0.5, score: 'aps' })
   // n = 2, rank ⌈3/2⌉ = 2 → q̂ = the larger score ≈ 1
   t.ok(Math.abs(f.qhat! - 1) < 1e-7)
   const sets = applyConformal(z, absent, { gamma: 0, temperature: 1 }, f)
-  t.same(sets[1]!.map((e) => e.index), bruteSet(calibratedProbabilities(z, absent, { gamma: 0, temperature: 1 })[1]!, absent, f))
+  t.same(
+    sets[1]!.map((e) => e.index),
+    bruteSet(calibratedProbabilities(z, absent, { gamma: 0, temperature: 1 })[1]!, absent, f),
+  )
   t.equal(sets[0]![0]!.index, 0, 'ties: lower index first')
 })
 
 t.test('group: q̂_S and q̂_U from their own samples, each class judged by its group', async (t) => {
   // S = {0, 1}, U = {2}. Two S-labelled rows, two U-labelled rows.
-  const z = L([[2, 0, 0], [0, 2, 1], [0, 0, 1], [1, 0, 3]])
+  const z = L([
+    [2, 0, 0],
+    [0, 2, 1],
+    [0, 0, 1],
+    [1, 0, 3],
+  ])
   const y = labelsOf([0, 1, 2, 2])
   const absent = mask([0, 0, 1])
   const cal = { gamma: 0.5, temperature: 1 }
@@ -118,7 +142,12 @@ t.test('group: q̂_S and q̂_U from their own samples, each class judged by its 
   t.equal(f.qhat_s, bruteQ(sS, 0.4))
   t.equal(f.qhat_u, bruteQ(sU, 0.4))
   t.equal(f.qhat, undefined)
-  applyConformal(z, absent, cal, f).forEach((s, i) => t.same(s.map((e) => e.index), bruteSet(P[i]!, absent, f)))
+  applyConformal(z, absent, cal, f).forEach((s, i) =>
+    t.same(
+      s.map((e) => e.index),
+      bruteSet(P[i]!, absent, f),
+    ),
+  )
 })
 
 t.test('BAD CALL - conformal options', async (t) => {
@@ -128,7 +157,20 @@ t.test('BAD CALL - conformal options', async (t) => {
   throwsField(t, () => fitConformal(p, cal, { alpha: 0.1, score: 'raps' as never }), 'conformal.score', /unknown/)
   throwsField(t, () => fitConformal(p, cal, { alpha: 0.1, by: 'class' as never }), 'conformal.by', /unknown/)
   throwsField(t, () => fitConformal(p, cal, { alpha: 0.1, score: 'aps', by: 'group' }), 'conformal.by', /"lac" only/)
-  throwsField(t, () => fitCalibration(L([[1, 0], [0, 1]]), labelsOf([0, 1]), mask([0, 1]), { method: 'sweep', objective: 'accuracy', fitTemperature: false, active: cal, conformal: { alpha: 2 } }), 'conformal.alpha')
+  throwsField(
+    t,
+    () =>
+      fitCalibration(
+        L([
+          [1, 0],
+          [0, 1],
+        ]),
+        labelsOf([0, 1]),
+        mask([0, 1]),
+        { method: 'sweep', objective: 'accuracy', fitTemperature: false, active: cal, conformal: { alpha: 2 } },
+      ),
+    'conformal.alpha',
+  )
   t.throws(() => applyConformal(L([[1, 0]]), mask([0, 1]), cal, { alpha: 0.1, score: 'lac', by: 'marginal' }), RangeError)
 })
 
@@ -148,8 +190,22 @@ t.test('q̂ and every set = brute force on random logits, all scores and groupin
       const scores = P.map((p, i) => bruteScore(p, k.labels[i]!, score))
       const inS = [...k.labels].map((y) => !k.absent[y])
       if (by === 'group') {
-        if (f.qhat_s !== bruteQ(scores.filter((_, i) => inS[i]), o.alpha)) throw new Error('q̂_S')
-        if (f.qhat_u !== bruteQ(scores.filter((_, i) => !inS[i]), o.alpha)) throw new Error('q̂_U')
+        if (
+          f.qhat_s !==
+          bruteQ(
+            scores.filter((_, i) => inS[i]),
+            o.alpha,
+          )
+        )
+          throw new Error('q̂_S')
+        if (
+          f.qhat_u !==
+          bruteQ(
+            scores.filter((_, i) => !inS[i]),
+            o.alpha,
+          )
+        )
+          throw new Error('q̂_U')
         if (f.too_small !== (f.qhat_s === null || f.qhat_u === null)) throw new Error('too_small')
       } else {
         if (f.qhat !== bruteQ(scores, o.alpha)) throw new Error(`q̂ ${f.qhat}`)
@@ -179,7 +235,7 @@ t.test('held-out coverage on random splits is ≥ 1 − α − tolerance on aver
   // guarantees E[coverage] ≥ 1 − α for each random split; averaged over 40 splits of 200 test
   // samples the standard error is ≤ sqrt(α(1−α)/8000) ≈ 0.0034, so 0.015 is > 4 standard errors.
   let seed = 12345
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
   const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand())
   const c = 10
   const absent = mask([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
@@ -190,7 +246,11 @@ t.test('held-out coverage on random splits is ≥ 1 − α − tolerance on aver
     return { z: { data, n, c }, y }
   }
   const cal = { gamma: 1, temperature: 1 }
-  for (const [score, alpha] of [['lac', 0.1], ['aps', 0.1], ['lac', 0.2]] as const) {
+  for (const [score, alpha] of [
+    ['lac', 0.1],
+    ['aps', 0.1],
+    ['lac', 0.2],
+  ] as const) {
     let total = 0
     for (let split = 0; split < 40; split++) {
       const fit = make(300)

@@ -1,7 +1,16 @@
 // The constrained sweep, the reference model's metrics and ALG's released variant.
 import t from 'tap'
 import fc from 'fast-check'
-import { alg, CalibrationInputError, fitCalibration, InfeasibleConstraintError, metricsAt, prepare, referenceMetrics, sweep } from '../../src/calibration/index.js'
+import {
+  alg,
+  CalibrationInputError,
+  fitCalibration,
+  InfeasibleConstraintError,
+  metricsAt,
+  prepare,
+  referenceMetrics,
+  sweep,
+} from '../../src/calibration/index.js'
 import type { Objective } from '../../src/calibration/index.js'
 import { caseArb, hasBoth, RUNS } from './fixtures/cases.js'
 import { bruteGaps, bruteMetrics, candidates, close, ex, L, labelsOf, mask, predsAt, throwsField } from './fixtures/helpers.js'
@@ -46,7 +55,14 @@ t.test('infeasible floors name the floor and the best attainable value', async (
   // bad floors and floors on a side without samples
   throwsField(t, () => sweep(p, 'accuracy', { min_acc_u_y: 1.5 }), 'constraints.min_acc_u_y', /\[0, 1\]/)
   throwsField(t, () => sweep(p, 'accuracy', { min_acc_s_y: Number.NaN }), 'constraints.min_acc_s_y')
-  const allS = prepare(L([[3, 0, 1, 0], [0, 2, 0, 1]]), labelsOf([0, 1]), ex.absent)
+  const allS = prepare(
+    L([
+      [3, 0, 1, 0],
+      [0, 2, 0, 1],
+    ]),
+    labelsOf([0, 1]),
+    ex.absent,
+  )
   throwsField(t, () => sweep(allS, 'accuracy', { min_acc_u_y: 0.5 }), 'constraints.min_acc_u_y', /absent classes \(U\).*no samples/)
   const allU = prepare(L([[1, 0, 0, 2]]), labelsOf([3]), ex.absent)
   throwsField(t, () => sweep(allU, 'accuracy', { min_acc_s_y: 0.5 }), 'constraints.min_acc_s_y', /fine-tuning classes \(S\)/)
@@ -122,7 +138,17 @@ t.test('reference metrics are the reference model at γ = 0 with its own AUSUC',
   )
   t.pass('reference = brute force')
   // a reference value as a floor: "never below the reference on U"
-  const ref = referenceMetrics(L([[0, 0, 1, 3], [0, 0, 3, 1], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]), ex.labels, ex.absent)
+  const ref = referenceMetrics(
+    L([
+      [0, 0, 1, 3],
+      [0, 0, 3, 1],
+      [0, 0, 0, 0],
+      [0, 0, 0, 0],
+      [0, 0, 0, 0],
+    ]),
+    ex.labels,
+    ex.absent,
+  )
   const r = sweep(prepare(ex.logits, ex.labels, ex.absent), 'accuracy', { min_acc_u_y: ref.acc_u_y! })
   t.ok(metricsAt(prepare(ex.logits, ex.labels, ex.absent), r.gamma).acc_u_y! >= ref.acc_u_y!)
 })
@@ -138,12 +164,33 @@ t.test('ALG "all" (the released code): means over every sample', async (t) => {
   t.ok(Math.abs(r.gamma - (0.5 - 0.8)) < 1e-15)
   t.same({ u: r.n_used, i: r.n_ignored }, { u: 5, i: 0 })
   throwsField(t, () => alg(p, 'some' as never), 'alg_samples')
-  const rep = fitCalibration(ex.logits, ex.labels, ex.absent, { method: 'alg', objective: 'accuracy', fitTemperature: false, active: { gamma: 0, temperature: 1 }, alg_samples: 'all' })
+  const rep = fitCalibration(ex.logits, ex.labels, ex.absent, {
+    method: 'alg',
+    objective: 'accuracy',
+    fitTemperature: false,
+    active: { gamma: 0, temperature: 1 },
+    alg_samples: 'all',
+  })
   t.equal(rep.gamma, r.gamma)
   t.equal(rep.alg_samples, 'all')
   t.equal(rep.n_ignored, 0)
-  t.equal(fitCalibration(ex.logits, ex.labels, ex.absent, { method: 'alg', objective: 'accuracy', fitTemperature: false, active: { gamma: 0, temperature: 1 } }).alg_samples, 'fine_tuning')
-  throwsField(t, () => fitCalibration(ex.logits, ex.labels, ex.absent, { method: 'sweep', objective: 'accuracy', fitTemperature: false, active: { gamma: 0, temperature: 1 }, alg_samples: 'all' }), 'alg_samples')
+  t.equal(
+    fitCalibration(ex.logits, ex.labels, ex.absent, { method: 'alg', objective: 'accuracy', fitTemperature: false, active: { gamma: 0, temperature: 1 } })
+      .alg_samples,
+    'fine_tuning',
+  )
+  throwsField(
+    t,
+    () =>
+      fitCalibration(ex.logits, ex.labels, ex.absent, {
+        method: 'sweep',
+        objective: 'accuracy',
+        fitTemperature: false,
+        active: { gamma: 0, temperature: 1 },
+        alg_samples: 'all',
+      }),
+    'alg_samples',
+  )
   // against a plain double loop on random sets
   fc.assert(
     fc.property(caseArb(1), (k) => {

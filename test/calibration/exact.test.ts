@@ -15,7 +15,11 @@ t.test('ALG sums a row with compensation: absent logits [1e30, 1.5, −1e30] ave
   t.equal(alg(p).gamma, -0.5)
   t.equal(alg(p, 'all').gamma, -0.5)
   // and across samples: means 1e30, 1, −1e30 of three rows average to 1/3 exactly rounded
-  const rows = L([[0, 0, BIG, BIG, BIG], [0, 0, 1, 1, 1], [0, 0, -BIG, -BIG, -BIG]])
+  const rows = L([
+    [0, 0, BIG, BIG, BIG],
+    [0, 0, 1, 1, 1],
+    [0, 0, -BIG, -BIG, -BIG],
+  ])
   t.equal(alg(prepare(rows, labelsOf([0, 0, 0]), mask([0, 0, 1, 1, 1]))).gamma, -1 / 3)
 })
 
@@ -25,12 +29,18 @@ t.test('a hand-set γ equal to the rounded switch point predicts what the exact 
   // so at γ = 1e30 the absent class wins (the float64 gap would call it a tie → index 0).
   const below = L([[BIG, TINY]])
   t.equal(predict(below, a, { gamma: BIG, temperature: 1 }, 2)[0]!.index, 1)
-  t.same(predict(below, a, { gamma: BIG, temperature: 1 }, 2)[0]!.top_k.map((x) => x.index), [1, 0])
+  t.same(
+    predict(below, a, { gamma: BIG, temperature: 1 }, 2)[0]!.top_k.map((x) => x.index),
+    [1, 0],
+  )
   t.equal(metricsAt(prepare(below, labelsOf([1]), a), BIG).acc_u_y, 1)
   // z = [1e30, −1e-30]: the switch point lies above 1e30, so γ = 1e30 keeps the S class.
   const above = L([[BIG, -TINY]])
   t.equal(predict(above, a, { gamma: BIG, temperature: 1 }, 2)[0]!.index, 0)
-  t.same(predict(above, a, { gamma: BIG, temperature: 1 }, 2)[0]!.top_k.map((x) => x.index), [0, 1])
+  t.same(
+    predict(above, a, { gamma: BIG, temperature: 1 }, 2)[0]!.top_k.map((x) => x.index),
+    [0, 1],
+  )
   t.equal(metricsAt(prepare(above, labelsOf([0]), a), BIG).acc_s_y, 1)
   // an exact tie still goes to the lower index
   t.equal(predict(L([[BIG, 0]]), a, { gamma: BIG, temperature: 1 }, 1)[0]!.index, 0)
@@ -74,18 +84,75 @@ t.test('distinct switch points never merge: curve, AUSUC and sweep on 1e30 again
 
 t.test('the temperature bounds are reported', async (t) => {
   const a = mask([0, 1])
-  t.same(fitTemperature(prepare(L([[5, 0], [6, 0]]), labelsOf([0, 0]), a), 0), { temperature: 1e-3, bound: 'lower' })
-  t.same(fitTemperature(prepare(L([[5, 0], [6, 0]]), labelsOf([1, 1]), a), 0), { temperature: 1e3, bound: 'upper' })
+  t.same(
+    fitTemperature(
+      prepare(
+        L([
+          [5, 0],
+          [6, 0],
+        ]),
+        labelsOf([0, 0]),
+        a,
+      ),
+      0,
+    ),
+    { temperature: 1e-3, bound: 'lower' },
+  )
+  t.same(
+    fitTemperature(
+      prepare(
+        L([
+          [5, 0],
+          [6, 0],
+        ]),
+        labelsOf([1, 1]),
+        a,
+      ),
+      0,
+    ),
+    { temperature: 1e3, bound: 'upper' },
+  )
   // 3 of 4 right at margin 1: σ(β) = 3/4 at β = ln 3, T = 1/ln 3
-  const inner = fitTemperature(prepare(L([[1, 0], [1, 0], [1, 0], [1, 0]]), labelsOf([0, 0, 0, 1]), a), 0)
+  const inner = fitTemperature(
+    prepare(
+      L([
+        [1, 0],
+        [1, 0],
+        [1, 0],
+        [1, 0],
+      ]),
+      labelsOf([0, 0, 0, 1]),
+      a,
+    ),
+    0,
+  )
   t.equal(inner.bound, null)
   t.ok(Math.abs(inner.temperature - 1 / Math.log(3)) < 1e-9, `T = ${inner.temperature}`)
   // the fit report says so; without a temperature fit it says nothing
   const opts = { method: 'sweep', objective: 'accuracy', active: { gamma: 0, temperature: 1 } } as const
-  const sep = fitCalibration(L([[5, 0], [0, 5]]), labelsOf([0, 1]), a, { ...opts, fitTemperature: true })
+  const sep = fitCalibration(
+    L([
+      [5, 0],
+      [0, 5],
+    ]),
+    labelsOf([0, 1]),
+    a,
+    { ...opts, fitTemperature: true },
+  )
   t.equal(sep.temperature, 1e-3)
   t.equal(sep.temperature_bound, 'lower')
-  t.equal(fitCalibration(L([[5, 0], [0, 5]]), labelsOf([0, 1]), a, { ...opts, fitTemperature: false }).temperature_bound, undefined)
+  t.equal(
+    fitCalibration(
+      L([
+        [5, 0],
+        [0, 5],
+      ]),
+      labelsOf([0, 1]),
+      a,
+      { ...opts, fitTemperature: false },
+    ).temperature_bound,
+    undefined,
+  )
 })
 
 t.test('random extreme logits: predict, curve, AUSUC and sweep equal the exact rule', async (t) => {

@@ -29,24 +29,61 @@ t.test('sweep: nearest-to-0 best interval, unbounded ends, the whole line', asyn
   // two S-labelled samples right below 3 and 4.
   //   (−∞,−5) 2/4, (−5,−4) 3/4, (−4,3) 4/4, (3,4) 3/4, (4,∞) 2/4 → (−4, 3), midpoint −0.5
   const a = mask([0, 1])
-  const p = prepare(L([[-5, 0], [-4, 0], [3, 0], [4, 0]]), labelsOf([1, 1, 0, 0]), a)
+  const p = prepare(
+    L([
+      [-5, 0],
+      [-4, 0],
+      [3, 0],
+      [4, 0],
+    ]),
+    labelsOf([1, 1, 0, 0]),
+    a,
+  )
   t.same(sweep(p, 'accuracy'), { gamma: -0.5, value: 1, interval: [-4, 3] })
   // Best intervals on both sides of 0: U sample right above 2 and S sample right below −2 and
   // a third sample right in (−∞, −3) … keep it simple: two runs (−∞, −3) and (5, ∞) tie; the
   // one nearer 0 is (−∞, −3) (distance 3 < 5) → −3 − 1 = −4.
   //   samples: S y=0 g=−3 (right below −3); U y=1 g=5 (right above 5)
   //   (−∞,−3): 1/2, (−3,5): 0, (5,∞): 1/2
-  const q = prepare(L([[-3, 0], [5, 0]]), labelsOf([0, 1]), a)
+  const q = prepare(
+    L([
+      [-3, 0],
+      [5, 0],
+    ]),
+    labelsOf([0, 1]),
+    a,
+  )
   t.same(sweep(q, 'accuracy'), { gamma: -4, value: 0.5, interval: [-Infinity, -3] })
   // mirrored, (−∞, −5) vs (3, ∞): the upper one is nearer → 3 + 1 = 4
-  const r = prepare(L([[-5, 0], [3, 0]]), labelsOf([0, 1]), a)
+  const r = prepare(
+    L([
+      [-5, 0],
+      [3, 0],
+    ]),
+    labelsOf([0, 1]),
+    a,
+  )
   t.same(sweep(r, 'accuracy'), { gamma: 4, value: 0.5, interval: [3, Infinity] })
   // equal distance (−∞, −3) vs (3, ∞): the lower one
-  const s = prepare(L([[-3, 0], [3, 0]]), labelsOf([0, 1]), a)
+  const s = prepare(
+    L([
+      [-3, 0],
+      [3, 0],
+    ]),
+    labelsOf([0, 1]),
+    a,
+  )
   t.same(sweep(s, 'accuracy'), { gamma: -4, value: 0.5, interval: [-Infinity, -3] })
   // flat objective: every interval 1/2 → the whole line, γ = 0
   //   S y=0 g=1 right below 1; U y=1 g=1 right above 1 (same breakpoint): 1/2 everywhere
-  const f = prepare(L([[1, 0], [1, 0]]), labelsOf([0, 1]), a)
+  const f = prepare(
+    L([
+      [1, 0],
+      [1, 0],
+    ]),
+    labelsOf([0, 1]),
+    a,
+  )
   t.same(sweep(f, 'accuracy'), { gamma: 0, value: 0.5, interval: [-Infinity, Infinity] })
 })
 
@@ -60,7 +97,12 @@ t.test('sweep never returns a breakpoint inside its interval', async (t) => {
   // The merged best interval (0, 2) has midpoint 1 = a breakpoint worth 2/4, so the sweep takes
   // the constituent (0, 1) → 0.5 instead.
   const p = prepare(
-    L([[0, 1, -5, -5], [-5, 2, -5, 1], [1, -5, 1, -5], [0, 2, -5, -5]]),
+    L([
+      [0, 1, -5, -5],
+      [-5, 2, -5, 1],
+      [1, -5, 1, -5],
+      [0, 2, -5, -5],
+    ]),
     labelsOf([1, 3, 0, 1]),
     mask([1, 0, 0, 1]),
   )
@@ -71,7 +113,14 @@ t.test('sweep never returns a breakpoint inside its interval', async (t) => {
 })
 
 t.test('sweep errors name the missing side', async (t) => {
-  const allS = prepare(L([[3, 0, 1, 0], [0, 2, 0, 1]]), labelsOf([0, 1]), ex.absent)
+  const allS = prepare(
+    L([
+      [3, 0, 1, 0],
+      [0, 2, 0, 1],
+    ]),
+    labelsOf([0, 1]),
+    ex.absent,
+  )
   throwsField(t, () => sweep(allS, 'accuracy'), 'labels', /no samples labelled in absent classes \(U\).*"alg"/)
   const allU = prepare(L([[1, 0, 0, 2]]), labelsOf([3]), ex.absent)
   throwsField(t, () => sweep(allU, 'harmonic_mean'), 'labels', /no samples labelled in fine-tuning classes \(S\).*"alg"/)
@@ -91,10 +140,19 @@ t.test('alg by hand', async (t) => {
   //   y=4 z=[9, …]: labelled in U, ignored
   // γ = (1.5 + 1.5 + 0)/3 − (0.5 + 0.5 + 0.5)/3 = 1 − 0.5 = 0.5
   const a = mask([0, 0, 0, 1, 1])
-  const z = L([[4, 1, 2, 0, 1], [0, 3, 5, 2, -1], [1, 6, -1, 1, 0], [9, 9, 9, 9, 9]])
+  const z = L([
+    [4, 1, 2, 0, 1],
+    [0, 3, 5, 2, -1],
+    [1, 6, -1, 1, 0],
+    [9, 9, 9, 9, 9],
+  ])
   t.same(alg(prepare(z, labelsOf([0, 2, 1, 4]), a)), { gamma: 0.5, n_used: 3, n_ignored: 1 })
   // no U-labelled samples needed
-  const z3 = L([[4, 1, 2, 0, 1], [0, 3, 5, 2, -1], [1, 6, -1, 1, 0]])
+  const z3 = L([
+    [4, 1, 2, 0, 1],
+    [0, 3, 5, 2, -1],
+    [1, 6, -1, 1, 0],
+  ])
   t.same(alg(prepare(z3, labelsOf([0, 2, 1]), a)), { gamma: 0.5, n_used: 3, n_ignored: 0 })
   // errors
   throwsField(t, () => alg(prepare(L([[9, 9, 9, 9, 9]]), labelsOf([4]), a)), 'labels', /no(ne)?/)
@@ -107,7 +165,12 @@ t.test('temperature fit recovers a known optimum', async (t) => {
   // Calibrated w = [a, 0.5]; the mean NLL is minimal where σ(β(a − 0.5)) = 3/4, i.e.
   // β(a − 0.5) = ln 3, so T* = (a − 0.5)/ln 3. With a = fround(0.5 + 2 ln 3), T* ≈ 2.
   const a = Math.fround(0.5 + 2 * Math.log(3))
-  const z = L([[a, 0], [a, 0], [a, 0], [a, 0]])
+  const z = L([
+    [a, 0],
+    [a, 0],
+    [a, 0],
+    [a, 0],
+  ])
   const y = labelsOf([0, 0, 0, 1])
   const m = mask([0, 1])
   const T = fitT(z, y, m, 0.5)
@@ -119,7 +182,13 @@ t.test('temperature fit recovers a known optimum', async (t) => {
 })
 
 t.test('temperature fit: derivative ≈ 0 on a mixed set; clamps at the bracket', async (t) => {
-  const z = L([[2, 1, 0.5, 1.5], [0, 1, 3, -1], [1, 1, 1, 2], [3, -2, 0, 0.5], [0.2, 0.1, 0.4, 0.3]])
+  const z = L([
+    [2, 1, 0.5, 1.5],
+    [0, 1, 3, -1],
+    [1, 1, 1, 2],
+    [3, -2, 0, 0.5],
+    [0.2, 0.1, 0.4, 0.3],
+  ])
   const y = labelsOf([0, 2, 3, 1, 2])
   const gamma = 0.3
   const T = fitT(z, y, ex.absent, gamma)
@@ -131,9 +200,31 @@ t.test('temperature fit: derivative ≈ 0 on a mixed set; clamps at the bracket'
   t.ok(Math.abs(deriv) < 1e-8, `dNLL/dβ = ${deriv}`)
   t.ok(f(T * 1.001) > f(T) && f(T * 0.999) > f(T))
   // perfectly separated with margin: NLL keeps falling as T → 0 → clamp to 1e-3
-  t.equal(fitT(L([[5, 0], [6, 0]]), labelsOf([0, 0]), mask([0, 1]), 0), 1e-3)
+  t.equal(
+    fitT(
+      L([
+        [5, 0],
+        [6, 0],
+      ]),
+      labelsOf([0, 0]),
+      mask([0, 1]),
+      0,
+    ),
+    1e-3,
+  )
   // every label against the model: NLL falls as T → ∞ → clamp to 1e3
-  t.equal(fitT(L([[5, 0], [6, 0]]), labelsOf([1, 1]), mask([0, 1]), 0), 1e3)
+  t.equal(
+    fitT(
+      L([
+        [5, 0],
+        [6, 0],
+      ]),
+      labelsOf([1, 1]),
+      mask([0, 1]),
+      0,
+    ),
+    1e3,
+  )
   // huge γ stays finite
   const big = fitT(z, y, ex.absent, 1e300)
   t.ok(Number.isFinite(big) && big > 0)

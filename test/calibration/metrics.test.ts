@@ -81,13 +81,22 @@ t.test('curve by hand: one point per interval, endpoints (Acc_S/S, 0) and (0, Ac
 
 t.test('curve subsampling keeps both ends and the kept γ; AUSUC from the full curve', async (t) => {
   const p = prepare(ex.logits, ex.labels, ex.absent)
-  t.same(seenAbsentCurve(p, { maxPoints: 3 }).points.map((q) => q.gamma), [-3, 0, 3])
+  t.same(
+    seenAbsentCurve(p, { maxPoints: 3 }).points.map((q) => q.gamma),
+    [-3, 0, 3],
+  )
   // keep γ = 1.7 (inside (1, 2)): 2 even slots (the ends) + the kept point
   const k = seenAbsentCurve(p, { maxPoints: 3, keep: [1.7] })
-  t.same(k.points.map((q) => q.gamma), [-3, 1.5, 3])
+  t.same(
+    k.points.map((q) => q.gamma),
+    [-3, 1.5, 3],
+  )
   t.ok(Math.abs(k.ausuc! - 7 / 12) < 1e-15)
   // a kept γ exactly on a breakpoint keeps both neighbours
-  t.same(seenAbsentCurve(p, { maxPoints: 2, keep: [1] }).points.map((q) => q.gamma), [-3, 0, 1.5, 3])
+  t.same(
+    seenAbsentCurve(p, { maxPoints: 2, keep: [1] }).points.map((q) => q.gamma),
+    [-3, 0, 1.5, 3],
+  )
   t.throws(() => seenAbsentCurve(p, { maxPoints: 1 }), RangeError)
 })
 
@@ -97,21 +106,41 @@ t.test('AUSUC by hand on 4 samples', async (t) => {
   //   y=1 with g=2, y=1 with g=−1 (U side, right above their g)
   // (u, s) by interval: (−∞,−1) (0, 1); (−1,1) (1/2, 1); (1,2) (1/2, 1/2); (2,3) (1, 1/2); (3,∞) (1, 0)
   // area = 1/2·(1+1)/2 + 0 + 1/2·(1/2+1/2)/2 + 0 = 1/2 + 1/4 = 3/4
-  const p = prepare(L([[1, 0], [3, 0], [2, 0], [-1, 0]]), labelsOf([0, 0, 1, 1]), mask([0, 1]))
+  const p = prepare(
+    L([
+      [1, 0],
+      [3, 0],
+      [2, 0],
+      [-1, 0],
+    ]),
+    labelsOf([0, 0, 1, 1]),
+    mask([0, 1]),
+  )
   const c = seenAbsentCurve(p)
   t.equal(c.ausuc, 0.75)
-  t.same(c.points.map((q) => [q.gamma, q.acc_u_y, q.acc_s_y]), [
-    [-2, 0, 1],
-    [0, 0.5, 1],
-    [1.5, 0.5, 0.5],
-    [2.5, 1, 0.5],
-    [4, 1, 0],
-  ])
+  t.same(
+    c.points.map((q) => [q.gamma, q.acc_u_y, q.acc_s_y]),
+    [
+      [-2, 0, 1],
+      [0, 0.5, 1],
+      [1.5, 0.5, 0.5],
+      [2.5, 1, 0.5],
+      [4, 1, 0],
+    ],
+  )
 })
 
 t.test('null cases: all-S set, all-U set, one class, empty set, no absent classes', async (t) => {
   // all-S: A, B, E of the running example
-  const allS = prepare(L([[3, 0, 1, 0], [0, 2, 0, 1], [0, 1, 0, 3]]), labelsOf([0, 1, 0]), ex.absent)
+  const allS = prepare(
+    L([
+      [3, 0, 1, 0],
+      [0, 2, 0, 1],
+      [0, 1, 0, 3],
+    ]),
+    labelsOf([0, 1, 0]),
+    ex.absent,
+  )
   const ms = metricsAt(allS, 0)
   t.equal(ms.acc_u_y, null)
   t.equal(ms.acc_u_u, null)
@@ -124,7 +153,14 @@ t.test('null cases: all-S set, all-U set, one class, empty set, no absent classe
   t.equal(seenAbsentCurve(allS).points[0]!.acc_u_y, null)
 
   // all-U: C, D
-  const allU = prepare(L([[1, 0, 0, 2], [2, 0, 1, 0]]), labelsOf([3, 2]), ex.absent)
+  const allU = prepare(
+    L([
+      [1, 0, 0, 2],
+      [2, 0, 1, 0],
+    ]),
+    labelsOf([3, 2]),
+    ex.absent,
+  )
   const mu = metricsAt(allU, 0)
   t.equal(mu.acc_s_y, null)
   t.equal(mu.acc_s_s, null)
@@ -134,24 +170,48 @@ t.test('null cases: all-S set, all-U set, one class, empty set, no absent classe
   near(t, mu.acc_u_u, 1)
 
   // a set with one class: balanced accuracy is that class's recall
-  const one = prepare(L([[3, 0, 1, 0], [0, 1, 0, 3]]), labelsOf([0, 0]), ex.absent)
+  const one = prepare(
+    L([
+      [3, 0, 1, 0],
+      [0, 1, 0, 3],
+    ]),
+    labelsOf([0, 0]),
+    ex.absent,
+  )
   near(t, metricsAt(one, 0).balanced_accuracy, 1 / 2)
   near(t, metricsAt(one, 0).acc_y_y, 1 / 2)
 
   // an empty set: nothing is defined
   const empty = prepare({ data: new Float32Array(0), n: 0, c: 4 }, labelsOf([]), ex.absent)
   const me = metricsAt(empty, 0)
-  t.same(Object.values(me), Object.values(me).map(() => null))
+  t.same(
+    Object.values(me),
+    Object.values(me).map(() => null),
+  )
   t.same(seenAbsentCurve(empty).points, [{ gamma: 0, acc_s_y: null, acc_u_y: null, acc_y_y: null }])
 
   // a model without absent classes: plain argmax, single curve point at γ = 0
-  const noU = prepare(L([[0, 2, 1], [3, 1, 1]]), labelsOf([1, 2]), mask([0, 0, 0]))
+  const noU = prepare(
+    L([
+      [0, 2, 1],
+      [3, 1, 1],
+    ]),
+    labelsOf([1, 2]),
+    mask([0, 0, 0]),
+  )
   const mn = metricsAt(noU, 1e9)
   near(t, mn.acc_s_y, 1 / 2)
   t.equal(mn.acc_u_y, null)
   t.same(seenAbsentCurve(noU), { points: [{ gamma: 0, acc_s_y: 0.5, acc_u_y: null, acc_y_y: 0.5 }], ausuc: null })
   // a model with only absent classes: plain argmax too (row 0 → 1 ✓, row 1 → 0 ✗)
-  const noS = prepare(L([[0, 2, 1], [3, 1, 1]]), labelsOf([1, 2]), mask([1, 1, 1]))
+  const noS = prepare(
+    L([
+      [0, 2, 1],
+      [3, 1, 1],
+    ]),
+    labelsOf([1, 2]),
+    mask([1, 1, 1]),
+  )
   t.same(seenAbsentCurve(noS), { points: [{ gamma: 0, acc_s_y: null, acc_u_y: 0.5, acc_y_y: 0.5 }], ausuc: null })
   near(t, metricsAt(noS, -1e9).acc_u_y, 0.5)
 })
@@ -170,7 +230,17 @@ t.test('NLL by hand', async (t) => {
   const v = nll(prepare(z, labelsOf([0]), ex.absent), { gamma: 1, temperature: 2 })
   t.ok(Math.abs(v - (Math.log(Math.exp(1) + Math.exp(0.5) + Math.exp(0.75) + Math.exp(1.25)) - 1)) < 1e-15)
   // two rows average; y = 3 on the same row: log(...) − 1.25
-  const two = nll(prepare(L([[2, 1, 0.5, 1.5], [2, 1, 0.5, 1.5]]), labelsOf([0, 3]), ex.absent), { gamma: 1, temperature: 2 })
+  const two = nll(
+    prepare(
+      L([
+        [2, 1, 0.5, 1.5],
+        [2, 1, 0.5, 1.5],
+      ]),
+      labelsOf([0, 3]),
+      ex.absent,
+    ),
+    { gamma: 1, temperature: 2 },
+  )
   const lse = Math.log(Math.exp(1) + Math.exp(0.5) + Math.exp(0.75) + Math.exp(1.25))
   t.ok(Math.abs(two - (lse - 1 + lse - 1.25) / 2) < 1e-15)
   // huge γ: the S-labelled row costs ≈ (γ − g)/T, finite
@@ -187,7 +257,12 @@ t.test('ECE by hand (15 bins)', async (t) => {
   //   [ln 3, 0]   y=0: conf 3/4          → bin 11,                 right
   // ECE = (1/4)|1 − 1/2| + (2/4)|1/2 − 3/4| + (1/4)|1 − 9/10| = 0.125 + 0.125 + 0.025 = 0.275
   // (ln 3 and ln 9 are rounded to float32, so the confidences are off by ~1e-8.)
-  const z = L([[0, 0], [Math.log(3), 0], [Math.log(9), 0], [Math.log(3), 0]])
+  const z = L([
+    [0, 0],
+    [Math.log(3), 0],
+    [Math.log(9), 0],
+    [Math.log(3), 0],
+  ])
   const v = ece(prepare(z, labelsOf([0, 1, 0, 0]), mask([0, 1])), { gamma: 0, temperature: 1 })
   t.ok(Math.abs(v - 0.275) < 1e-7, `${v}`)
   // exactly, with the float32 logits: conf c(a) = 1/(1 + e^−fround(a))
@@ -195,6 +270,10 @@ t.test('ECE by hand (15 bins)', async (t) => {
   const exact = (0.5 + Math.abs(1 - 2 * c(Math.log(3))) + (1 - c(Math.log(9)))) / 4
   t.ok(Math.abs(v - exact) < 1e-15)
   // one bin only: ECE = |acc − conf|
-  t.ok(Math.abs(ece(prepare(z, labelsOf([0, 1, 0, 0]), mask([0, 1])), { gamma: 0, temperature: 1 }, 1) - Math.abs(0.75 - (0.5 + 2 * c(Math.log(3)) + c(Math.log(9))) / 4)) < 1e-15)
+  t.ok(
+    Math.abs(
+      ece(prepare(z, labelsOf([0, 1, 0, 0]), mask([0, 1])), { gamma: 0, temperature: 1 }, 1) - Math.abs(0.75 - (0.5 + 2 * c(Math.log(3)) + c(Math.log(9))) / 4),
+    ) < 1e-15,
+  )
   t.throws(() => ece(prepare(z, labelsOf([0, 1, 0, 0]), mask([0, 1])), { gamma: 0, temperature: 1 }, 0), RangeError)
 })

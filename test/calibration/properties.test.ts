@@ -186,31 +186,21 @@ t.test("fitCalibration's fitted metrics are metricsAt at the returned γ", async
 t.test('predict: top-k is the exact calibrated order, first entry the prediction', async (t) => {
   // Halves plus a half-integer γ keep z + γ exact in float64, so plain sorting is a valid reference.
   fc.assert(
-    fc.property(
-      caseArb(1),
-      fc.constantFrom(-3, -1.5, -0.5, 0, 0.5, 1, 2.5),
-      fc.constantFrom(0.5, 1, 3),
-      (k, gamma, temperature) => {
-        const { data, c } = k.logits
-        const preds = predict(
-          { data: data.map((v) => Math.round(v * 2) / 2), n: k.logits.n, c },
-          k.absent,
-          { gamma, temperature },
-          c,
-        )
-        preds.forEach((p, i) => {
-          const w = Array.from({ length: c }, (_, j) => Math.round(data[i * c + j]! * 2) / 2 + (k.absent[j] ? gamma : 0))
-          const order = w.map((_, j) => j).sort((a, b) => w[b]! - w[a]! || a - b)
-          if (JSON.stringify(p.top_k.map((x) => x.index)) !== JSON.stringify(order)) throw new Error('order')
-          if (p.index !== order[0] || p.score !== p.top_k[0]!.score) throw new Error('first')
-          const mx = Math.max(...w)
-          const den = w.reduce((s, v) => s + Math.exp((v - mx) / temperature), 0)
-          p.top_k.forEach((x) => {
-            if (!close(x.score, Math.exp((w[x.index]! - mx) / temperature) / den, 1e-14)) throw new Error('score')
-          })
+    fc.property(caseArb(1), fc.constantFrom(-3, -1.5, -0.5, 0, 0.5, 1, 2.5), fc.constantFrom(0.5, 1, 3), (k, gamma, temperature) => {
+      const { data, c } = k.logits
+      const preds = predict({ data: data.map((v) => Math.round(v * 2) / 2), n: k.logits.n, c }, k.absent, { gamma, temperature }, c)
+      preds.forEach((p, i) => {
+        const w = Array.from({ length: c }, (_, j) => Math.round(data[i * c + j]! * 2) / 2 + (k.absent[j] ? gamma : 0))
+        const order = w.map((_, j) => j).sort((a, b) => w[b]! - w[a]! || a - b)
+        if (JSON.stringify(p.top_k.map((x) => x.index)) !== JSON.stringify(order)) throw new Error('order')
+        if (p.index !== order[0] || p.score !== p.top_k[0]!.score) throw new Error('first')
+        const mx = Math.max(...w)
+        const den = w.reduce((s, v) => s + Math.exp((v - mx) / temperature), 0)
+        p.top_k.forEach((x) => {
+          if (!close(x.score, Math.exp((w[x.index]! - mx) / temperature) / den, 1e-14)) throw new Error('score')
         })
-      },
-    ),
+      })
+    }),
     RUNS,
   )
   t.pass('predict = sort')

@@ -42,7 +42,15 @@ t.test('alg report counts ignored samples and works without U labels', async (t)
   t.ok(Math.abs(r.gamma - (1 / 3 - 5 / 6)) < 1e-15)
   t.equal(r.n_ignored, 2)
   t.equal(r.method, 'alg')
-  const onlyS = fitCalibration(L([[3, 0, 1, 0], [0, 2, 0, 1]]), labelsOf([0, 1]), ex.absent, { ...opts, method: 'alg' })
+  const onlyS = fitCalibration(
+    L([
+      [3, 0, 1, 0],
+      [0, 2, 0, 1],
+    ]),
+    labelsOf([0, 1]),
+    ex.absent,
+    { ...opts, method: 'alg' },
+  )
   t.equal(onlyS.n_absent, 0)
   t.equal(onlyS.metrics.fitted.acc_u_y, null)
   t.equal(onlyS.metrics.fitted.ausuc, null)

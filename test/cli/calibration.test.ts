@@ -28,7 +28,8 @@ t.test('calibration set, history and rollback', async (t) => {
   const env = { CALSERVE_URL: server.url }
   const admin = { ...env, CALSERVE_TOKEN: ADMIN }
   const cli = (args: string[], e: Record<string, string> = admin) => calserve(['calibration', ...args, '--model', 'tiny'], e)
-  const active = async () => (await fetch(`${server.url}/v1/models/tiny/calibration`)).json() as Promise<{ version: number; gamma: number; note: string | null }>
+  const active = async () =>
+    (await fetch(`${server.url}/v1/models/tiny/calibration`)).json() as Promise<{ version: number; gamma: number; note: string | null }>
 
   const set = await cli(['set', '--gamma', '0.75', '--note', 'by hand'])
   t.equal(set.code, 0, set.stderr)
@@ -56,12 +57,19 @@ t.test('calibration set, history and rollback', async (t) => {
   const page = await cli(['history', '--limit', '4'], env)
   t.equal(page.code, 0, page.stderr)
   const rows = page.stdout.split('\n').filter((l) => /^\s*\d+\s/.test(l))
-  t.same(rows.map((l) => Number(l.trim().split(/\s+/)[0])), [6, 5, 4, 3], 'the newest four')
+  t.same(
+    rows.map((l) => Number(l.trim().split(/\s+/)[0])),
+    [6, 5, 4, 3],
+    'the newest four',
+  )
   t.match(page.stdout, /^more: calserve calibration history --model tiny --before 3$/m, 'how to get the next page')
   const rest = await cli(['history', '--limit', '4', '--before', '3', '--json'], env)
   t.equal(rest.code, 0, rest.stderr)
   const json = JSON.parse(rest.stdout) as { versions: Array<{ version: number }>; next: number | null }
-  t.same(json.versions.map((r) => r.version), [2, 1])
+  t.same(
+    json.versions.map((r) => r.version),
+    [2, 1],
+  )
   t.equal(json.next, null)
 
   const missing = await cli(['rollback', '--version', '99'])

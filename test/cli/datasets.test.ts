@@ -28,10 +28,14 @@ t.test('csv without a label column, CRLF line ends, a BOM and quoted fields', as
     { input: [3, 4], where: `${path}:3` },
   ])
   const labelled = file(t, 'q.csv', 'x,Label\n1,"a, ""b"""\n2,\n')
-  t.same(await readDataset(labelled), [
-    { input: [1], label: 'a, "b"', where: `${labelled}:2` },
-    { input: [2], where: `${labelled}:3` },
-  ], 'an empty label is no label')
+  t.same(
+    await readDataset(labelled),
+    [
+      { input: [1], label: 'a, "b"', where: `${labelled}:2` },
+      { input: [2], where: `${labelled}:3` },
+    ],
+    'an empty label is no label',
+  )
 })
 
 t.test('a malformed csv row names its line', async (t) => {
@@ -76,7 +80,9 @@ t.test('json: {inputs, labels?}, an array of samples, or an array of records', a
     { input: [1, 2], where: `${arr} [0]` },
     { input: [3, 4], label: 'y', where: `${arr} [1]` },
   ])
-  await t.rejects(readDataset(file(t, 'd.json', JSON.stringify({ inputs: [[1]], labels: [] }))), { message: /"labels" must be an array as long as "inputs" \(1\)/ })
+  await t.rejects(readDataset(file(t, 'd.json', JSON.stringify({ inputs: [[1]], labels: [] }))), {
+    message: /"labels" must be an array as long as "inputs" \(1\)/,
+  })
   await t.rejects(readDataset(file(t, 'e.json', '{"samples": []}')), { message: /expected \{"inputs"/ })
   await t.rejects(readDataset(file(t, 'f.json', '{')), { message: /f\.json: not valid JSON/ })
 })

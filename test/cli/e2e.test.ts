@@ -56,7 +56,10 @@ async function startServer(t: Parameters<typeof tempDir>[0]): Promise<string> {
   const deadline = Date.now() + 20_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}:\n${log}`)
-    const ok = await fetch(`${url}/health/ready`).then((r) => r.status === 200, () => false)
+    const ok = await fetch(`${url}/health/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    )
     if (ok) return url
     if (Date.now() > deadline) throw new Error(`the server was not ready within 20 s:\n${log}`)
     await new Promise((r) => setTimeout(r, 100))
@@ -80,7 +83,10 @@ async function calserve(args: string[], env: Record<string, string> = {}): Promi
   return { code, stdout, stderr }
 }
 
-const csvRows = readFileSync(TEST_CSV, 'utf8').split('\n').filter((l) => l.trim() !== '').length - 1
+const csvRows =
+  readFileSync(TEST_CSV, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '').length - 1
 
 t.test('without a server: help, usage errors, a refused connection', async (t) => {
   const [help, fitHelp, bad, none, refused] = await Promise.all([
@@ -125,7 +131,12 @@ t.test('against a real server', async (t) => {
     t.match(r.stdout, /^NAME\s+VERSION\s+STATE\s+PROVIDER\s+CALIBRATION\s+γ$/m)
     t.match(r.stdout, new RegExp(`^${MODEL}\\s+1\\s+READY\\s+cpu\\s+0 \\(none\\)\\s+0\\.0000$`, 'm'))
     const json = await cli(['models', '--json'])
-    t.same(JSON.parse(json.stdout).models.map((m: { name: string }) => m.name).sort(), ['digits-finetuned', 'digits-pretrained', 'fashion-finetuned', 'fashion-pretrained'])
+    t.same(
+      JSON.parse(json.stdout)
+        .models.map((m: { name: string }) => m.name)
+        .sort(),
+      ['digits-finetuned', 'digits-pretrained', 'fashion-finetuned', 'fashion-pretrained'],
+    )
   })
 
   t.test('fit streams val.ndjson and prints the γ the server stored', async (t) => {

@@ -28,7 +28,13 @@ t.test('sends the bearer token; an error body becomes an ApiError', async (t) =>
   const client = new Client({}, { CALSERVE_URL: url, CALSERVE_TOKEN: 's3cret' })
   t.same(await client.get('/ok'), { fine: true })
   t.equal(seen[0]!.authorization, 'Bearer s3cret')
-  await t.rejects(client.post('/conflict', { a: 1 }), { constructor: ApiError, code: 'CALSERVE_VERSION_CONFLICT', status: 409, message: 'CALSERVE_VERSION_CONFLICT: active is 3', details: { active: 3 } })
+  await t.rejects(client.post('/conflict', { a: 1 }), {
+    constructor: ApiError,
+    code: 'CALSERVE_VERSION_CONFLICT',
+    status: 409,
+    message: 'CALSERVE_VERSION_CONFLICT: active is 3',
+    details: { active: 3 },
+  })
   t.equal(seen[1]!['content-type'], 'application/json')
   await new Client({ url }, {}).get('/ok')
   t.equal(seen[2]!.authorization, undefined, 'no token, no header')

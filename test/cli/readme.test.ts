@@ -28,7 +28,11 @@ async function bash(script: string, cwd: string, port: number): Promise<{ code: 
     .replaceAll('npx calserve', `${JSON.stringify(process.execPath)} ${JSON.stringify(join(REPO_ROOT, 'bin/calserve.js'))}`)
     .replaceAll('localhost:8080', `127.0.0.1:${port}`)
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)))
-  const child = spawn('bash', ['-euo', 'pipefail', '-c', local], { cwd, env: { ...env, CALSERVE_URL: `http://127.0.0.1:${port}` }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('bash', ['-euo', 'pipefail', '-c', local], {
+    cwd,
+    env: { ...env, CALSERVE_URL: `http://127.0.0.1:${port}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (b: Buffer) => (stdout += b))

@@ -9,9 +9,22 @@ import { Progress } from '../../src/cli/progress.js'
 import { formatBytes, formatFixed, formatPairs, formatPercent, formatTable } from '../../src/cli/table.js'
 
 t.test('formatTable pads columns, aligns right where asked, and rules the header', async (t) => {
-  const text = formatTable(['name', 'γ'], [['a', '1.5'], ['longer', '—']], ['left', 'right'])
+  const text = formatTable(
+    ['name', 'γ'],
+    [
+      ['a', '1.5'],
+      ['longer', '—'],
+    ],
+    ['left', 'right'],
+  )
   t.equal(text, ['name      γ', '──────  ───', 'a       1.5', 'longer    —', ''].join('\n'))
-  t.equal(formatPairs([['γ', '2'], ['temperature', '1']]), 'γ            2\ntemperature  1\n')
+  t.equal(
+    formatPairs([
+      ['γ', '2'],
+      ['temperature', '1'],
+    ]),
+    'γ            2\ntemperature  1\n',
+  )
 })
 
 t.test('number formats', async (t) => {
@@ -87,8 +100,20 @@ t.test('fitReport: NLL and ECE rows when present, alg, a stored version', async 
     temperature: 1.25,
     metrics: { uncalibrated: metrics({ nll: 1.23456, ece: 0.0512 }), active: metrics({ nll: null, ece: null }), fitted: metrics({ nll: 0.5, ece: 0.01 }) },
     calibration: {
-      model: 'm', model_version: 1, version: 3, gamma: 8.8, temperature: 1.25, method: 'alg', objective: null, source_version: null,
-      created_at: null, created_by: null, note: null, n_samples: 180, digest: null, metrics: null,
+      model: 'm',
+      model_version: 1,
+      version: 3,
+      gamma: 8.8,
+      temperature: 1.25,
+      method: 'alg',
+      objective: null,
+      source_version: null,
+      created_at: null,
+      created_by: null,
+      note: null,
+      n_samples: 180,
+      digest: null,
+      metrics: null,
     },
   })
   const text = fitReport(r)
@@ -103,15 +128,36 @@ t.test('fitReport: NLL and ECE rows when present, alg, a stored version', async 
 
 t.test('modelsTable lists name, version, state, provider, calibration and γ; FAILED reasons below', async (t) => {
   const base = {
-    labels: ['a', 'b'], fine_tuning_classes: ['a'], absent_classes: ['b'], input: null, output: null,
-    execution_provider_fallback: null, description: null,
+    labels: ['a', 'b'],
+    fine_tuning_classes: ['a'],
+    absent_classes: ['b'],
+    input: null,
+    output: null,
+    execution_provider_fallback: null,
+    description: null,
   }
   const models: ModelInfo[] = [
     {
-      ...base, name: 'digits', version: 2, state: 'READY', execution_provider: 'cpu',
+      ...base,
+      name: 'digits',
+      version: 2,
+      state: 'READY',
+      execution_provider: 'cpu',
       calibration: {
-        model: 'digits', model_version: 2, version: 4, gamma: 8.841255, temperature: 1, method: 'sweep', objective: 'accuracy',
-        source_version: null, created_at: null, created_by: null, note: null, n_samples: 1, digest: null, metrics: null,
+        model: 'digits',
+        model_version: 2,
+        version: 4,
+        gamma: 8.841255,
+        temperature: 1,
+        method: 'sweep',
+        objective: 'accuracy',
+        source_version: null,
+        created_at: null,
+        created_by: null,
+        note: null,
+        n_samples: 1,
+        digest: null,
+        metrics: null,
       },
     },
     { ...base, name: 'broken', version: null, state: 'FAILED', reason: 'no model.onnx', execution_provider: null, calibration: null },

@@ -90,7 +90,11 @@ t.test('the Deployment’s command, args and env start a server that becomes rea
   }
   t.equal(ready?.status, 200, `the startup probe's ${startup.httpGet.path} answered 200`, { output: output.slice(-3000) })
   if (ready?.status !== 200) return
-  t.match(await ready.json(), { ready: true, models: { 'digits-finetuned': 'READY', 'digits-pretrained': 'READY' }, store: { kind: pg === null ? 'postgres' : 'sqlite', state: 'open' } })
+  t.match(await ready.json(), {
+    ready: true,
+    models: { 'digits-finetuned': 'READY', 'digits-pretrained': 'READY' },
+    store: { kind: pg === null ? 'postgres' : 'sqlite', state: 'open' },
+  })
   t.equal((await fetch(url(container.readinessProbe.httpGet.path))).status, 200, 'readiness')
   t.equal((await fetch(url(container.livenessProbe.httpGet.path))).status, 200, 'liveness')
   const token = env.CALSERVE_API_TOKENS!.split(':').slice(1).join(':')
@@ -101,7 +105,10 @@ t.test('the Deployment’s command, args and env start a server that becomes rea
     const health = await grpcHealth(grpcPort)
     t.equal(health.grpcStatus, '0', 'the gRPC port answers grpc.health.v1.Health/Check')
     t.ok(health.body.subarray(5).equals(Buffer.from([0x08, 0x01])), 'SERVING')
-  } else t.pass(`gRPC on CALSERVE_GRPC_PORT ${grpcPort}`, { skip: 'the gRPC front-end (issue 14) is not in this branch: src/config.ts does not read CALSERVE_GRPC_PORT' })
+  } else
+    t.pass(`gRPC on CALSERVE_GRPC_PORT ${grpcPort}`, {
+      skip: 'the gRPC front-end (issue 14) is not in this branch: src/config.ts does not read CALSERVE_GRPC_PORT',
+    })
 
   const grace = deployment.spec.template.spec.terminationGracePeriodSeconds as number
   proc.kill('SIGTERM')

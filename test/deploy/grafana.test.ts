@@ -11,7 +11,41 @@ import { REPO_ROOT, type Doc } from './manifests.js'
 const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'deploy/grafana/calserve.json'), 'utf8')) as Doc
 
 // PromQL words that are not metric names: functions, aggregations and their modifiers.
-const PROMQL = new Set(['sum', 'min', 'max', 'avg', 'count', 'rate', 'irate', 'increase', 'histogram_quantile', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'label_values', 'offset', 'bool', 'and', 'or', 'unless', 'topk', 'bottomk', 'clamp_min', 'clamp_max', 'abs', 'delta', 'deriv', 'time', 'vector', 'scalar', 'changes', 'resets'])
+const PROMQL = new Set([
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'count',
+  'rate',
+  'irate',
+  'increase',
+  'histogram_quantile',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'label_values',
+  'offset',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'topk',
+  'bottomk',
+  'clamp_min',
+  'clamp_max',
+  'abs',
+  'delta',
+  'deriv',
+  'time',
+  'vector',
+  'scalar',
+  'changes',
+  'resets',
+])
 
 /** The metric names a PromQL expression (or a label_values() query) reads. */
 export function metricNames(expr: string): string[] {
@@ -26,13 +60,17 @@ export function metricNames(expr: string): string[] {
 
 function queries(): Array<{ where: string; expr: string }> {
   const out: Array<{ where: string; expr: string }> = []
-  for (const p of dashboard.panels as Doc[]) for (const target of p.targets as Doc[]) out.push({ where: `panel "${p.title}" ${target.refId}`, expr: target.expr })
-  for (const v of dashboard.templating.list as Doc[]) if (v.type === 'query') out.push({ where: `variable ${v.name}`, expr: typeof v.query === 'string' ? v.query : v.query.query })
+  for (const p of dashboard.panels as Doc[])
+    for (const target of p.targets as Doc[]) out.push({ where: `panel "${p.title}" ${target.refId}`, expr: target.expr })
+  for (const v of dashboard.templating.list as Doc[])
+    if (v.type === 'query') out.push({ where: `variable ${v.name}`, expr: typeof v.query === 'string' ? v.query : v.query.query })
   return out
 }
 
 t.test('metricNames reads PromQL as the dashboard writes it', async (t) => {
-  t.same(metricNames('histogram_quantile(0.99, sum by (le, route) (rate(calserve_request_duration_seconds_bucket{model=~"$model"}[$__rate_interval])))'), ['calserve_request_duration_seconds_bucket'])
+  t.same(metricNames('histogram_quantile(0.99, sum by (le, route) (rate(calserve_request_duration_seconds_bucket{model=~"$model"}[$__rate_interval])))'), [
+    'calserve_request_duration_seconds_bucket',
+  ])
   t.same(metricNames('sum by (model) (rate(a_sum[5m])) / sum by (model) (rate(a_count[5m]))'), ['a_sum', 'a_count'])
   t.same(metricNames('label_values(calserve_calibration_version, model)'), ['calserve_calibration_version'])
 })
@@ -41,15 +79,24 @@ t.test('every metric the dashboard queries is served, with samples', async (t) =
   const wanted = queries()
   t.ok(wanted.length >= 12, `${wanted.length} queries`)
   const panels = (dashboard.panels as Doc[]).map((p) => p.title as string)
-  for (const topic of [/requests/i, /latency/i, /batch/i, /queue/i, /calibration version/i, /γ/, /shed/i]) t.ok(panels.some((p) => topic.test(p)), `a panel on ${topic}`)
+  for (const topic of [/requests/i, /latency/i, /batch/i, /queue/i, /calibration version/i, /γ/, /shed/i])
+    t.ok(
+      panels.some((p) => topic.test(p)),
+      `a panel on ${topic}`,
+    )
 
   // A queue of one sample that waits a second for a batch: the first request is served, those
   // arriving during its wait are shed, and every family has samples.
   const repo = copyFixtures(t, ['tiny', 'image'])
   const manifest = join(repo, 'tiny', 'model.json')
-  writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), batching: { max_batch_size: 4, max_queue_delay_ms: 1000, max_queue_size: 1 } }))
+  writeFileSync(
+    manifest,
+    JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), batching: { max_batch_size: 4, max_queue_delay_ms: 1000, max_queue_size: 1 } }),
+  )
   const app = await build(t, { CALSERVE_MODEL_REPOSITORY: repo })
-  const statuses = await Promise.all(Array.from({ length: 8 }, () => app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: { inputs: [TINY_X[0]] } }).then((r) => r.statusCode)))
+  const statuses = await Promise.all(
+    Array.from({ length: 8 }, () => app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: { inputs: [TINY_X[0]] } }).then((r) => r.statusCode)),
+  )
   t.ok(statuses.includes(200) && statuses.includes(503), `served and shed: ${statuses.join(' ')}`)
   const served = new Set([...families((await app.inject({ url: '/metrics' })).body).values()].flatMap((f) => f.samples))
   for (const { where, expr } of wanted) {

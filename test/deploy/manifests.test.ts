@@ -6,7 +6,19 @@ import { dirname, join } from 'node:path'
 import t, { type Test } from 'tap'
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config.js'
 import { build } from '../helper.js'
-import { calserveVariables, containerEnv, DEPLOY, kindKey, kustomize, loadManifests, only, REPO_ROOT, validatorFor, type Doc, type Manifest } from './manifests.js'
+import {
+  calserveVariables,
+  containerEnv,
+  DEPLOY,
+  kindKey,
+  kustomize,
+  loadManifests,
+  only,
+  REPO_ROOT,
+  validatorFor,
+  type Doc,
+  type Manifest,
+} from './manifests.js'
 
 const manifests = loadManifests()
 const base = manifests.filter((m) => m.file.startsWith('deploy/k8s/base/'))
@@ -30,10 +42,15 @@ t.test('every YAML file parses, and names the kind it is', async (t) => {
 t.test('every resource validates against its kind’s schema', async (t) => {
   const resources = manifests.filter((m) => m.doc.kind !== 'Kustomization' && !m.file.startsWith('deploy/k8s/gpu/'))
   for (const m of resources) validate(t, m)
-  t.same(
-    [...new Set(base.filter((m) => m.doc.kind !== 'Kustomization').map((m) => m.doc.kind))].sort(),
-    ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'Secret', 'Service'],
-  )
+  t.same([...new Set(base.filter((m) => m.doc.kind !== 'Kustomization').map((m) => m.doc.kind))].sort(), [
+    'ConfigMap',
+    'Deployment',
+    'HorizontalPodAutoscaler',
+    'PersistentVolumeClaim',
+    'PodDisruptionBudget',
+    'Secret',
+    'Service',
+  ])
   t.same(kserve.map((m) => m.doc.kind).sort(), ['InferenceService', 'InferenceService', 'ServingRuntime'])
 })
 
@@ -156,7 +173,10 @@ t.test('the pieces refer to each other', async (t) => {
 t.test('KServe: the runtime serves ONNX over v2 and grpc-v2 from /mnt/models; the InferenceServices use it', async (t) => {
   const runtime = only(kserve, 'ServingRuntime')
   t.equal(runtime.metadata.name, 'calserve')
-  t.ok(runtime.spec.supportedModelFormats.some((f: Doc) => f.name === 'onnx'), 'model format onnx')
+  t.ok(
+    runtime.spec.supportedModelFormats.some((f: Doc) => f.name === 'onnx'),
+    'model format onnx',
+  )
   t.same(runtime.spec.protocolVersions, ['v2', 'grpc-v2'])
   const c = runtime.spec.containers[0] as Doc
   t.same(c.command, ['calserve'])
@@ -169,7 +189,10 @@ t.test('KServe: the runtime serves ONNX over v2 and grpc-v2 from /mnt/models; th
   for (const isvc of kserve.filter((m) => m.doc.kind === 'InferenceService').map((m) => m.doc)) {
     const model = isvc.spec.predictor.model
     t.equal(model.runtime, runtime.metadata.name, `${isvc.metadata.name}: runtime calserve`)
-    t.ok(runtime.spec.supportedModelFormats.some((f: Doc) => f.name === model.modelFormat.name && f.version === model.modelFormat.version), 'a format the runtime supports')
+    t.ok(
+      runtime.spec.supportedModelFormats.some((f: Doc) => f.name === model.modelFormat.name && f.version === model.modelFormat.version),
+      'a format the runtime supports',
+    )
     t.ok(runtime.spec.protocolVersions.includes(model.protocolVersion), `protocol ${model.protocolVersion}`)
     t.match(model.storageUri, /^pvc:\/\/calserve-models\/digits-finetuned$/, 'the model folder itself')
     t.ok(existsSync(join(REPO_ROOT, 'models', 'digits-finetuned', 'model.json')), 'which holds a model.json (the bundled demo model)')

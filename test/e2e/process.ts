@@ -86,9 +86,7 @@ export async function start(t: Teardown, env: Record<string, string>, opts: { po
 
 /** This process's environment without the test runner's loaders and settings, nor any CALSERVE_*. */
 function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)),
-  )
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)))
 }
 
 /** Polls /health/ready until it answers 200; throws with the process output if it exits or times out. */
@@ -123,12 +121,7 @@ export async function stop(server: Server, signal: NodeJS.Signals = 'SIGTERM', t
 }
 
 /** fetch with a JSON body; answers status and parsed JSON (or text). */
-export async function call(
-  server: Server,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; json: any; text: string }> {
+export async function call(server: Server, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
   const res = await fetch(`${server.url}${path}`, {
     method,
     ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),

@@ -28,7 +28,10 @@ t.test('γ persists across SIGTERM and restart', async (t) => {
   t.ok(Object.is(put.json.gamma, gamma))
   const exit = await stop(first)
   t.same(exit, { code: 0, signal: null }, 'exits 0 on SIGTERM')
-  t.ok(first.logs().some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'), 'logs the shutdown')
+  t.ok(
+    first.logs().some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'),
+    'logs the shutdown',
+  )
 
   const second = await start(t, env)
   const ready = await waitReady(second)

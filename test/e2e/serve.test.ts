@@ -78,10 +78,16 @@ t.test('serve, calibrate, roll back, shut down', async (t) => {
   t.match(metrics.text, /calserve_calibration_version\{[^}]*model="tiny"[^}]*\} 3/)
   t.match(metrics.text, /calserve_requests_total\{[^}]*route="\/v1\/models\/:name\/predict"[^}]*model="tiny"[^}]*\} 3/)
 
-  t.ok(server.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('calserve listening on')), 'JSON logs at info')
+  t.ok(
+    server.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('calserve listening on')),
+    'JSON logs at info',
+  )
   const exit = await stop(server)
   t.same(exit, { code: 0, signal: null }, 'exits 0 on SIGTERM')
-  t.notOk(server.logs().some((l) => Number(l.level) >= 50), 'no error logged')
+  t.notOk(
+    server.logs().some((l) => Number(l.level) >= 50),
+    'no error logged',
+  )
 })
 
 t.test('a bad configuration exits 2 naming the variable', async (t) => {

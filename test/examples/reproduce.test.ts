@@ -18,7 +18,15 @@ t.test('README table = reproduction', async (t) => {
 
 t.test('the paper’s claims hold on the demo', async (t) => {
   const { table } = await reproduce()
-  const rows = table.split('\n').slice(2).map((line) => line.split('|').slice(2, 7).map((c) => Number(c.trim())))
+  const rows = table
+    .split('\n')
+    .slice(2)
+    .map((line) =>
+      line
+        .split('|')
+        .slice(2, 7)
+        .map((c) => Number(c.trim())),
+    )
   const [pre, ft, , val] = rows as number[][]
   // columns: γ, Acc_S/Y, Acc_U/Y, Acc_Y/Y, AUSUC
   t.ok(ft![2]! < pre![2]! / 2, `absent-class accuracy collapses after fine-tuning (${pre![2]} → ${ft![2]})`)

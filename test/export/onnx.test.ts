@@ -38,8 +38,18 @@ t.test('tiny: the export equals the raw logits plus the bias, bit for bit, with 
   // Inputs with many decimals so the sums round; γ not a float32 value.
   const x = Float32Array.from({ length: 5 * 3 }, (_, i) => Math.sin(i * 1.7) * 3.3)
   const raw = (await run(TINY, x, [5, 3])).out
-  for (const [gamma, temperature] of [[0.7310585786300049, 1], [-2.123456789, 1.37], [1e-7, 0.33]] as const) {
-    const bytes = exportCalibratedOnnx(TINY, { outputName: 'logits', absent, gamma, temperature, metadata: { ...meta, gamma: String(gamma), temperature: String(temperature) } })
+  for (const [gamma, temperature] of [
+    [0.7310585786300049, 1],
+    [-2.123456789, 1.37],
+    [1e-7, 0.33],
+  ] as const) {
+    const bytes = exportCalibratedOnnx(TINY, {
+      outputName: 'logits',
+      absent,
+      gamma,
+      temperature,
+      metadata: { ...meta, gamma: String(gamma), temperature: String(temperature) },
+    })
     const { names, out } = await run(bytes, x, [5, 3])
     t.same(names, ['logits'], 'the output keeps its name')
     t.same(bits(out), bits(expected(raw, absent, gamma, temperature)), `γ=${gamma} T=${temperature}: bit for bit`)
@@ -71,7 +81,11 @@ t.test('digits: the export matches on real model outputs, and re-exporting repla
   t.same(bits(out), bits(expected(raw, absent, 3.3, 2.5)))
   t.ok(name.length > 0)
   const again = onnx.ModelProto.decode(exportCalibratedOnnx(bytes, { outputName: outName, absent, gamma: 0, temperature: 1, metadata: { gamma: '0' } }))
-  t.same(again.metadataProps.filter((p) => p.key === 'gamma').map((p) => p.value), ['0'], 'one entry per key')
+  t.same(
+    again.metadataProps.filter((p) => p.key === 'gamma').map((p) => p.value),
+    ['0'],
+    'one entry per key',
+  )
 })
 
 t.test('BAD CALL - export errors', async (t) => {

@@ -98,10 +98,22 @@ t.test('BAD CALL - INVALID_ARGUMENT with REST’s message for the same request',
   }
   // gRPC's own ways to be wrong.
   const grpcOnly: Array<[string, unknown, RegExp]> = [
-    ['contents beside raw', { ...typed({ fp32_contents: X }), raw_input_contents: [Buffer.alloc(12)] }, /has contents \(fp32_contents\) although the request uses raw_input_contents/],
+    [
+      'contents beside raw',
+      { ...typed({ fp32_contents: X }), raw_input_contents: [Buffer.alloc(12)] },
+      /has contents \(fp32_contents\) although the request uses raw_input_contents/,
+    ],
     ['values in the wrong field', typed({ int_contents: [1, 2, 3] }), /datatype FP32, whose values go in contents.fp32_contents; it has int_contents/],
-    ['raw of the wrong size', { model_name: 'tiny', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [Buffer.alloc(8)] }, /binary_data_size 8; shape \[1, 3\] of FP32 takes 12 bytes/],
-    ['raw for two inputs, one given', { model_name: 'tiny', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [Buffer.alloc(12), Buffer.alloc(12)] }, /raw_input_contents holds 2 tensors; the request has 1 inputs/],
+    [
+      'raw of the wrong size',
+      { model_name: 'tiny', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [Buffer.alloc(8)] },
+      /binary_data_size 8; shape \[1, 3\] of FP32 takes 12 bytes/,
+    ],
+    [
+      'raw for two inputs, one given',
+      { model_name: 'tiny', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [Buffer.alloc(12), Buffer.alloc(12)] },
+      /raw_input_contents holds 2 tensors; the request has 1 inputs/,
+    ],
     ['no input', { model_name: 'tiny', inputs: [] }, /the model takes one input, 'x'; the request has 0/],
   ]
   for (const [what, request, pattern] of grpcOnly) {
@@ -138,7 +150,10 @@ t.test('BAD CALL - NOT_FOUND and UNAVAILABLE as REST’s 404 and 503', async (t)
 
 t.test('BAD CALL - RESOURCE_EXHAUSTED: a full queue, a message past CALSERVE_GRPC_MAX_MESSAGE_BYTES', async (t) => {
   const s = await serve(t, { CALSERVE_MODEL_REPOSITORY: slowRepository(t, 300, 2), CALSERVE_GRPC_MAX_MESSAGE_BYTES: '4096' })
-  const held = call(s.client, 'ModelInfer', { model_name: 'tiny', inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3], contents: { fp32_contents: [...X, ...X] } }] })
+  const held = call(s.client, 'ModelInfer', {
+    model_name: 'tiny',
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3], contents: { fp32_contents: [...X, ...X] } }],
+  })
   await new Promise((r) => setTimeout(r, 50))
   const full = await failure(call(s.client, 'ModelInfer', typed({ fp32_contents: X })))
   t.equal(full.code, status.RESOURCE_EXHAUSTED)
@@ -159,9 +174,14 @@ t.test('BAD CALL - DEADLINE_EXCEEDED: the client’s deadline is honoured and no
   t.equal(err.code, status.DEADLINE_EXCEEDED)
   // The server's side of the same call: counted as DEADLINE_EXCEEDED once the run ended, not OK.
   const counted = () =>
-    s.app.metrics.requests.get().then((m) =>
-      m.values.find((v) => v.labels['protocol'] === 'grpc' && v.labels['route'] === '/inference.GRPCInferenceService/ModelInfer' && v.labels['status'] === 'DEADLINE_EXCEEDED'),
-    )
+    s.app.metrics.requests
+      .get()
+      .then((m) =>
+        m.values.find(
+          (v) =>
+            v.labels['protocol'] === 'grpc' && v.labels['route'] === '/inference.GRPCInferenceService/ModelInfer' && v.labels['status'] === 'DEADLINE_EXCEEDED',
+        ),
+      )
   t.ok(await until(async () => (await counted()) !== undefined, 3000), 'the server recorded the deadline')
   const ok = (await s.app.metrics.requests.get()).values.find((v) => v.labels['protocol'] === 'grpc' && v.labels['status'] === 'OK')
   t.equal(ok, undefined, 'no OK answer after the deadline')

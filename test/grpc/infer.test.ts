@@ -114,7 +114,12 @@ t.test('raw contents: raw outputs equal REST v2 binary outputs byte for byte', a
     'outputs described, their data in raw_output_contents',
   )
   t.equal(res.raw_output_contents.length, 4)
-  const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [N, 3], datatype: 'FP32', parameters: { binary_data_size: N * 12 } }], parameters: { binary_data_output: true } }))
+  const json = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'x', shape: [N, 3], datatype: 'FP32', parameters: { binary_data_size: N * 12 } }],
+      parameters: { binary_data_output: true },
+    }),
+  )
   const rest = await s.app.inject({
     method: 'POST',
     url: '/v2/models/tiny/infer',
@@ -147,9 +152,16 @@ t.test('calibrated: false, asked outputs and the classification extension', asyn
     inputs: [{ name: 'x', datatype: 'FP32', shape: [N, 3], contents: { fp32_contents: SAMPLES.flat() } }],
     outputs: [{ name: 'logits' }],
   })
-  const rest = await restJson(s, { parameters: { calibrated: false }, inputs: [{ name: 'x', shape: [N, 3], datatype: 'FP32', data: SAMPLES.flat() }], outputs: [{ name: 'logits' }] })
+  const rest = await restJson(s, {
+    parameters: { calibrated: false },
+    inputs: [{ name: 'x', shape: [N, 3], datatype: 'FP32', data: SAMPLES.flat() }],
+    outputs: [{ name: 'logits' }],
+  })
   t.equal(value(raw.parameters['calibrated']), false)
-  t.same(raw.outputs.map((o) => o.name), ['logits'])
+  t.same(
+    raw.outputs.map((o) => o.name),
+    ['logits'],
+  )
   t.strictSame(out(raw, 'logits').contents!['fp32_contents'], rest.outputs[0]!.data, 'uncalibrated logits equal REST’s')
 
   const cls = await call<InferResponse>(s.client, 'ModelInfer', {
@@ -202,7 +214,11 @@ t.test('integer and FP64 contents are converted as REST converts them', async (t
     raw_input_contents: [fp64raw],
   })
   const blob = raw.raw_output_contents[0]!
-  t.strictSame(Array.from(new Float32Array(blob.buffer.slice(blob.byteOffset, blob.byteOffset + blob.byteLength))), await restOf('FP64', [0.1, -0.7, 1.3, 2.2, 0.35, -1.9]), 'raw FP64')
+  t.strictSame(
+    Array.from(new Float32Array(blob.buffer.slice(blob.byteOffset, blob.byteOffset + blob.byteLength))),
+    await restOf('FP64', [0.1, -0.7, 1.3, 2.2, 0.35, -1.9]),
+    'raw FP64',
+  )
 })
 
 t.test('server and model metadata, liveness and readiness', async (t) => {
@@ -230,5 +246,9 @@ t.test('server and model metadata, liveness and readiness', async (t) => {
     ],
   })
   const { parameters: _, ...image } = (await s.app.inject({ url: '/v2/models/image/versions/1' })).json() as Record<string, unknown>
-  t.same(await call(s.client, 'ModelMetadata', { name: 'image', version: '1' }), image, 'image, by version: REST’s metadata but its parameters (no such field in the message)')
+  t.same(
+    await call(s.client, 'ModelMetadata', { name: 'image', version: '1' }),
+    image,
+    'image, by version: REST’s metadata but its parameters (no such field in the message)',
+  )
 })

@@ -26,7 +26,10 @@ t.test('the server loads the committed file, and its methods are the file’s rp
     Object.values(service).map((m) => m.path),
     rpcs.map(([name]) => `/inference.GRPCInferenceService/${name}`),
   )
-  t.ok(Object.values(service).every((m) => !m.requestStream && !m.responseStream), 'all unary')
+  t.ok(
+    Object.values(service).every((m) => !m.requestStream && !m.responseStream),
+    'all unary',
+  )
 })
 
 t.test('messages keep the published field numbers', async (t) => {

@@ -93,7 +93,12 @@ t.test('repository: index, unload and load; a version swap under gRPC load fails
   })
   t.same(await call(s.client, 'RepositoryModelUnload', { model_name: 'image' }), {})
   t.same(await call(s.client, 'RepositoryIndex', { ready: true }), { models: [{ name: 'tiny', version: '1', state: 'READY', reason: '' }] })
-  t.same((await call<{ models: unknown[] }>(s.client, 'RepositoryIndex', {})).models[0], { name: 'image', version: '1', state: 'UNAVAILABLE', reason: 'unloaded' })
+  t.same((await call<{ models: unknown[] }>(s.client, 'RepositoryIndex', {})).models[0], {
+    name: 'image',
+    version: '1',
+    state: 'UNAVAILABLE',
+    reason: 'unloaded',
+  })
   t.same(await call(s.client, 'RepositoryModelLoad', { model_name: 'image' }), {})
   t.same(await call(s.client, 'ModelReady', { name: 'image' }), { ready: true })
   t.equal((await failure(call(s.client, 'RepositoryModelLoad', { model_name: 'nope' }))).code, status.NOT_FOUND)
@@ -145,7 +150,9 @@ t.test('server reflection lists the inference service', async (t) => {
   const s = await serve(t)
   const proto = resolve(import.meta.dirname, '../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto')
   const pkg = loadPackageDefinition(loadSync(proto, { keepCase: true })) as unknown as {
-    grpc: { reflection: { v1: { ServerReflection: new (a: string, c: unknown) => { ServerReflectionInfo(): ClientDuplexStream<unknown, unknown>; close(): void } } } }
+    grpc: {
+      reflection: { v1: { ServerReflection: new (a: string, c: unknown) => { ServerReflectionInfo(): ClientDuplexStream<unknown, unknown>; close(): void } } }
+    }
   }
   const client = new pkg.grpc.reflection.v1.ServerReflection(`127.0.0.1:${s.grpc.port}`, credentials.createInsecure())
   t.teardown(() => client.close())

@@ -91,7 +91,10 @@ async function verify(t: Test, server: Server, ledger: Ledger, round: string): P
     Array.from({ length: max }, (_, i) => max - i),
     `${round}: history is versions ${max}..1 with no gap`,
   )
-  t.ok(active.json.version >= ledger.lastAcked && active.json.version > 0, `${round}: active version ${active.json.version} ≥ last acknowledged ${ledger.lastAcked}`)
+  t.ok(
+    active.json.version >= ledger.lastAcked && active.json.version > 0,
+    `${round}: active version ${active.json.version} ≥ last acknowledged ${ledger.lastAcked}`,
+  )
   t.equal(active.json.version, max, `${round}: the newest version is active`)
   let lost = 0
   for (const [v, want] of ledger.acked) {
@@ -170,6 +173,10 @@ t.test('SQLite: SIGKILL during calibration writes loses nothing acknowledged and
 })
 
 const pgDown = await reachable()
-t.test('PostgreSQL: SIGKILL during calibration writes loses nothing acknowledged and tears nothing', { skip: pgDown ? `PostgreSQL not reachable at ${BASE_URL}: ${pgDown}` : false }, async (t) => {
-  await crashRounds(t, freshSchemaUrl(t).url, 'postgres')
-})
+t.test(
+  'PostgreSQL: SIGKILL during calibration writes loses nothing acknowledged and tears nothing',
+  { skip: pgDown ? `PostgreSQL not reachable at ${BASE_URL}: ${pgDown}` : false },
+  async (t) => {
+    await crashRounds(t, freshSchemaUrl(t).url, 'postgres')
+  },
+)

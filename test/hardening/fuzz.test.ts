@@ -31,7 +31,9 @@ const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as 
 type Method = (typeof METHODS)[number]
 
 const openapi = JSON.parse(readFileSync(join(REPO_ROOT, 'openapi/openapi.json'), 'utf8')) as { paths: Record<string, Record<string, unknown>> }
-const documented: Array<{ method: Method; path: string }> = Object.entries(openapi.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => ({ method: m.toUpperCase() as Method, path })))
+const documented: Array<{ method: Method; path: string }> = Object.entries(openapi.paths).flatMap(([path, ops]) =>
+  Object.keys(ops).map((m) => ({ method: m.toUpperCase() as Method, path })),
+)
 const TEMPLATES = [
   ...new Set([
     ...documented.map((r) => r.path),
@@ -100,9 +102,7 @@ function safeEncode(s: string): string {
   try {
     return encodeURIComponent(s)
   } catch {
-    return Buffer.from(s, 'utf8')
-      .toString('hex')
-      .replace(/(..)/g, '%$1')
+    return Buffer.from(s, 'utf8').toString('hex').replace(/(..)/g, '%$1')
   }
 }
 
@@ -110,8 +110,47 @@ const pathArb = fc
   .tuple(fc.constantFrom(...TEMPLATES), hostileName, fc.constantFrom('', '', '', '/', '//', '/..', '/%2e%2e', '/./', '?'))
   .map(([tpl, name, tail]) => tpl.replace(/\{name\}|\{id\}/g, name) + tail)
 
-const QUERY_KEYS = ['top_k', 'calibrated', 'return_logits', 'method', 'objective', 'dry_run', 'fit_temperature', 'note', 'async', 'labels', '__proto__', 'constructor', 'prototype', 'x', '']
-const QUERY_VALUES = ['1', '0', '-1', '1e400', 'NaN', 'Infinity', '-0', 'true', 'false', 'yes', '', 'sweep', 'alg', 'cat,dog', '0,1,2,3', '%', '%00', '%ZZ', 'a'.repeat(3000), '[]', '{}', '__proto__']
+const QUERY_KEYS = [
+  'top_k',
+  'calibrated',
+  'return_logits',
+  'method',
+  'objective',
+  'dry_run',
+  'fit_temperature',
+  'note',
+  'async',
+  'labels',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'x',
+  '',
+]
+const QUERY_VALUES = [
+  '1',
+  '0',
+  '-1',
+  '1e400',
+  'NaN',
+  'Infinity',
+  '-0',
+  'true',
+  'false',
+  'yes',
+  '',
+  'sweep',
+  'alg',
+  'cat,dog',
+  '0,1,2,3',
+  '%',
+  '%00',
+  '%ZZ',
+  'a'.repeat(3000),
+  '[]',
+  '{}',
+  '__proto__',
+]
 const queryArb = fc
   .array(fc.tuple(fc.constantFrom(...QUERY_KEYS), fc.oneof(fc.constantFrom(...QUERY_VALUES), fc.string({ maxLength: 10 }).map(safeEncode))), { maxLength: 5 })
   .map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join('&'))
@@ -160,9 +199,37 @@ const nonAdminAuth = fc.constantFrom(
 
 // Bodies.
 
-const hugeNumbers = ['1e400', '-1e400', '1e-400', '-0', '0.0e0', '123456789012345678901234567890', '1' + '0'.repeat(400), '9007199254740993', '4.9e-324', '3.5e38', '-3.5e38']
+const hugeNumbers = [
+  '1e400',
+  '-1e400',
+  '1e-400',
+  '-0',
+  '0.0e0',
+  '123456789012345678901234567890',
+  '1' + '0'.repeat(400),
+  '9007199254740993',
+  '4.9e-324',
+  '3.5e38',
+  '-3.5e38',
+]
 const spelled = ['NaN', 'Infinity', '-Infinity', 'undefined', 'null', 'true', '0x10', '+1', '.5', '01', '1.', '1e', '--1', "'1'"]
-const oddStrings = ['\ud800', '\udfff', '\ud83d', 'a\u0000b', '\u0000', '\u202e', '\ufeff', '\uffff', '💩', 'e\u0301', '\u2028\u2029', '<script>alert(1)</script>', "'; DROP TABLE calibrations; --", '${x}', '%s%n']
+const oddStrings = [
+  '\ud800',
+  '\udfff',
+  '\ud83d',
+  'a\u0000b',
+  '\u0000',
+  '\u202e',
+  '\ufeff',
+  '\uffff',
+  '💩',
+  'e\u0301',
+  '\u2028\u2029',
+  '<script>alert(1)</script>',
+  "'; DROP TABLE calibrations; --",
+  '${x}',
+  '%s%n',
+]
 
 /** Any JSON value, with hostile keys and odd strings mixed in. */
 const jsonish: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => ({
@@ -176,14 +243,23 @@ const jsonish: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => ({
     fc.string({ maxLength: 12 }),
     fc.constantFrom(...oddStrings),
     fc.array(tie('v'), { maxLength: 6 }),
-    fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('constructor', 'prototype', 'inputs', 'gamma', 'labels', 'version')), tie('v'), { maxKeys: 5 }),
+    fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('constructor', 'prototype', 'inputs', 'gamma', 'labels', 'version')), tie('v'), {
+      maxKeys: 5,
+    }),
   ),
 })).v
 
 const sampleArb = fc.oneof(
   fc.array(fc.double({ min: -10, max: 10, noNaN: true }), { minLength: 3, maxLength: 3 }),
   fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { maxLength: 6 }),
-  fc.constant([[[[1, 2], [3, 4]]]]),
+  fc.constant([
+    [
+      [
+        [1, 2],
+        [3, 4],
+      ],
+    ],
+  ]),
   fc.constant([]),
   jsonish,
 )
@@ -208,7 +284,12 @@ const rollbackBody = fc.record({ version: fc.oneof(fc.integer({ min: -1, max: 5 
 const fitBody = fc.record(
   {
     inputs: fc.oneof(fc.array(sampleArb, { maxLength: 6 }), jsonish),
-    labels: fc.oneof(fc.array(fc.oneof(fc.constantFrom('cat', 'dog', 'bird', 'fish', 'a', 'x', 'nope', '__proto__', 'constructor'), fc.integer({ min: -1, max: 5 })), { maxLength: 6 }), jsonish),
+    labels: fc.oneof(
+      fc.array(fc.oneof(fc.constantFrom('cat', 'dog', 'bird', 'fish', 'a', 'x', 'nope', '__proto__', 'constructor'), fc.integer({ min: -1, max: 5 })), {
+        maxLength: 6,
+      }),
+      jsonish,
+    ),
     method: fc.oneof(fc.constantFrom('sweep', 'alg', 'bogus'), jsonish),
     objective: fc.oneof(fc.constantFrom('accuracy', 'harmonic_mean', 'balanced_accuracy', ''), jsonish),
     dry_run: fc.oneof(fc.boolean(), jsonish),
@@ -221,18 +302,62 @@ const fitBody = fc.record(
 )
 /** A valid body of a route as it is, or with one field replaced, removed or added. */
 const VALID = {
-  predict: [{ inputs: [[1, 2, 3], [0.5, -1, 2]], top_k: 2, calibrated: true, return_logits: true }, { inputs: [[[[1, 2], [3, 4]]]], top_k: 1 }],
+  predict: [
+    {
+      inputs: [
+        [1, 2, 3],
+        [0.5, -1, 2],
+      ],
+      top_k: 2,
+      calibrated: true,
+      return_logits: true,
+    },
+    {
+      inputs: [
+        [
+          [
+            [1, 2],
+            [3, 4],
+          ],
+        ],
+      ],
+      top_k: 1,
+    },
+  ],
   put: [{ gamma: 0.5, temperature: 2, note: 'x' }],
   rollback: [{ version: 1, note: 'back' }],
   fit: [
-    { inputs: [[1, 2, 3], [3, 2, 1], [0, 0, 1], [1, 0, 0]], labels: ['cat', 'bird', 3, 'dog'], method: 'sweep', objective: 'harmonic_mean', fit_temperature: true },
+    {
+      inputs: [
+        [1, 2, 3],
+        [3, 2, 1],
+        [0, 0, 1],
+        [1, 0, 0],
+      ],
+      labels: ['cat', 'bird', 3, 'dog'],
+      method: 'sweep',
+      objective: 'harmonic_mean',
+      fit_temperature: true,
+    },
     { inputs: [[1, 2, 3]], labels: ['cat'], method: 'alg', dry_run: true },
-    { inputs: [[1, 2, 3], [3, 2, 1]], labels: ['cat', 'fish'], async: true },
+    {
+      inputs: [
+        [1, 2, 3],
+        [3, 2, 1],
+      ],
+      labels: ['cat', 'fish'],
+      async: true,
+    },
   ],
 } satisfies Record<string, Array<Record<string, unknown>>>
 const nearValid = (bodies: Array<Record<string, unknown>>) =>
   fc
-    .tuple(fc.constantFrom(...bodies), fc.constantFrom('keep', 'replace', 'delete', 'add'), fc.nat(), fc.oneof(jsonish, fc.constantFrom('__proto__', 'constructor', 'prototype')))
+    .tuple(
+      fc.constantFrom(...bodies),
+      fc.constantFrom('keep', 'replace', 'delete', 'add'),
+      fc.nat(),
+      fc.oneof(jsonish, fc.constantFrom('__proto__', 'constructor', 'prototype')),
+    )
     .map(([body, how, k, v]) => {
       const keys = Object.keys(body)
       const key = keys[k % keys.length]!
@@ -280,17 +405,49 @@ const rawJson = fc.oneof(
     '{"inputs":[[1,2,3]],"labels":["cat"],"method":"sweep","method":"alg"}',
     '{"\\u005f_proto__":{"x":1}}',
   ),
-  fc.tuple(fc.constantFrom('gamma', 'temperature', 'top_k', 'version', 'expected_version'), fc.constantFrom(...hugeNumbers, ...spelled)).map(
-    ([k, v]) => `{"${k}":${v},"inputs":[[1,2,3]]}`,
-  ),
+  fc
+    .tuple(fc.constantFrom('gamma', 'temperature', 'top_k', 'version', 'expected_version'), fc.constantFrom(...hugeNumbers, ...spelled))
+    .map(([k, v]) => `{"${k}":${v},"inputs":[[1,2,3]]}`),
   fc.constantFrom(...hugeNumbers, ...spelled).map((v) => `{"inputs":[[${v},0,0]]}`),
   fc.constantFrom(...hugeNumbers, ...spelled).map((v) => `{"inputs":[[1,2,3]],"labels":[${v}]}`),
-  fc.constantFrom('"\\ud800"', '"\\udfff\\ud800"', '"\\u0000"', '"\\uZZZZ"', '"\\', '"\u0000"', '"a\nb"').map((s) => `{"note":${s},"gamma":1,"labels":[${s}],"inputs":[[1,2,3]]}`),
-  fc.constantFrom('', ' ', '\n', 'null', '[]', '{}', '""', '0', 'true', '\ufeff{}', '{', '}', '[', '{"a"', '{"a":}', '{,}', '[1,]', '{"a":1,}', '/* */{}', '{"a":1}garbage', '{"a":1}{"a":2}'),
-  // Valid bodies cut short at a random place.
-  fc.tuple(fc.constantFrom('{"inputs":[[1,2,3],[4,5,6]],"top_k":2}', '{"gamma":0.5,"temperature":2,"note":"x"}', '{"version":1,"note":"n"}', '{"inputs":[[1,2,3]],"labels":["cat"]}'), fc.nat()).map(
-    ([s, k]) => s.slice(0, k % s.length),
+  fc
+    .constantFrom('"\\ud800"', '"\\udfff\\ud800"', '"\\u0000"', '"\\uZZZZ"', '"\\', '"\u0000"', '"a\nb"')
+    .map((s) => `{"note":${s},"gamma":1,"labels":[${s}],"inputs":[[1,2,3]]}`),
+  fc.constantFrom(
+    '',
+    ' ',
+    '\n',
+    'null',
+    '[]',
+    '{}',
+    '""',
+    '0',
+    'true',
+    '\ufeff{}',
+    '{',
+    '}',
+    '[',
+    '{"a"',
+    '{"a":}',
+    '{,}',
+    '[1,]',
+    '{"a":1,}',
+    '/* */{}',
+    '{"a":1}garbage',
+    '{"a":1}{"a":2}',
   ),
+  // Valid bodies cut short at a random place.
+  fc
+    .tuple(
+      fc.constantFrom(
+        '{"inputs":[[1,2,3],[4,5,6]],"top_k":2}',
+        '{"gamma":0.5,"temperature":2,"note":"x"}',
+        '{"version":1,"note":"n"}',
+        '{"inputs":[[1,2,3]],"labels":["cat"]}',
+      ),
+      fc.nat(),
+    )
+    .map(([s, k]) => s.slice(0, k % s.length)),
   fc.string({ unit: 'binary', maxLength: 50 }),
   jsonish.map((v) => JSON.stringify(v) ?? 'null'),
 )
@@ -494,7 +651,12 @@ async function send(app: FastifyInstance, r: Req, tally: Tally): Promise<void> {
     // light-my-request refuses some requests before they reach the server (a header value it
     // can't send, say): nothing reached calserve, nothing to check.
     if ((err as Error).message.startsWith('no answer within')) throw err
-    if (err instanceof TypeError || (err as { code?: string }).code === 'ERR_INVALID_CHAR' || (err as { code?: string }).code === 'ERR_HTTP_INVALID_HEADER_VALUE') return
+    if (
+      err instanceof TypeError ||
+      (err as { code?: string }).code === 'ERR_INVALID_CHAR' ||
+      (err as { code?: string }).code === 'ERR_HTTP_INVALID_HEADER_VALUE'
+    )
+      return
     throw err
   }
   tally.cases++
@@ -610,24 +772,43 @@ t.test('inject fuzz: every route, 10,000+ random and hostile requests', async (t
   const started = Date.now()
   const runs = { anonymous: 7000, admin: 5000 }
   await property(t, 'anonymous: any route, method, header and body, never the admin token', anonymousReq, (r) => send(app, r, anonymous), runs.anonymous, SEED)
-  await property(t, 'admin: bodies wrong somewhere on the body routes, every write with a stale expected_version', adminReq, (r) => send(app, r, admin), runs.admin, SEED + 1)
+  await property(
+    t,
+    'admin: bodies wrong somewhere on the body routes, every write with a stale expected_version',
+    adminReq,
+    (r) => send(app, r, admin),
+    runs.admin,
+    SEED + 1,
+  )
   // Fit jobs still queued are dry runs (any other fit met a stale expected_version first); they
   // can't write, and closing the app waits for them.
   const tally: Tally = { cases: anonymous.cases + admin.cases, byStatus: new Map() }
   for (const x of [anonymous, admin]) for (const [s, n] of x.byStatus) tally.byStatus.set(s, (tally.byStatus.get(s) ?? 0) + n)
-  const list = (x: Tally) => [...x.byStatus.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(' ')
+  const list = (x: Tally) =>
+    [...x.byStatus.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([s, n]) => `${s}:${n}`)
+      .join(' ')
   t.comment(`fuzz: ${tally.cases} cases ran through app.inject in ${((Date.now() - started) / 1000).toFixed(1)} s (seed ${SEED})`)
   t.comment(`  anonymous ${anonymous.cases}: ${list(anonymous)}`)
   t.comment(`  admin ${admin.cases}: ${list(admin)}`)
   t.ok(tally.cases >= 10_000, `at least 10,000 cases reached the server (${tally.cases})`)
-  t.ok((tally.byStatus.get(200) ?? 0) > 0 && (tally.byStatus.get(400) ?? 0) > 0 && (tally.byStatus.get(401) ?? 0) > 0 && (tally.byStatus.get(403) ?? 0) > 0, 'the run reached 200, 400, 401 and 403')
+  t.ok(
+    (tally.byStatus.get(200) ?? 0) > 0 && (tally.byStatus.get(400) ?? 0) > 0 && (tally.byStatus.get(401) ?? 0) > 0 && (tally.byStatus.get(403) ?? 0) > 0,
+    'the run reached 200, 400, 401 and 403',
+  )
 
   t.same(await snapshot(app), before, 'the store and the active calibrations are unchanged')
 
   // And tiny still predicts, with its calibration applied.
   const info = fixture('tiny')
   const x = [1, 0.5, 0.25]
-  const res = await app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: { inputs: [x], top_k: 4 }, headers: { authorization: `Bearer ${READER}` } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/models/tiny/predict',
+    payload: { inputs: [x], top_k: 4 },
+    headers: { authorization: `Bearer ${READER}` },
+  })
   t.equal(res.statusCode, 200, res.body)
   const body = res.json()
   t.same(body.calibration, { applied: true, version: 2, gamma: 1.625, temperature: 1 })
@@ -654,10 +835,25 @@ const RAW_TARGETS = [
   { method: 'POST', path: '/v1/models/tiny/predict', type: 'application/octet-stream', body: Buffer.from(new Float32Array([1, 2, 3, 4, 5, 6]).buffer) },
   { method: 'PUT', path: '/v1/models/tiny/calibration', type: 'application/json', body: `{"expected_version":${STALE},"gamma":1.5,"note":"raw"}` },
   { method: 'POST', path: '/v1/models/tiny/calibration/rollback', type: 'application/json', body: `{"expected_version":${STALE},"version":1}` },
-  { method: 'POST', path: `/v1/models/tiny/calibration/fit?expected_version=${STALE}`, type: 'application/x-ndjson', body: '{"input":[1,2,3],"label":"cat"}\n{"input":[3,2,1],"label":"bird"}\n' },
-  { method: 'POST', path: '/v1/models/tiny/calibration/fit', type: 'application/json', body: `{"expected_version":${STALE},"inputs":[[1,2,3],[3,2,1]],"labels":["cat","bird"]}` },
+  {
+    method: 'POST',
+    path: `/v1/models/tiny/calibration/fit?expected_version=${STALE}`,
+    type: 'application/x-ndjson',
+    body: '{"input":[1,2,3],"label":"cat"}\n{"input":[3,2,1],"label":"bird"}\n',
+  },
+  {
+    method: 'POST',
+    path: '/v1/models/tiny/calibration/fit',
+    type: 'application/json',
+    body: `{"expected_version":${STALE},"inputs":[[1,2,3],[3,2,1]],"labels":["cat","bird"]}`,
+  },
   { method: 'GET', path: '/v1/models/tiny/calibration/history', type: 'application/json', body: '' },
-  { method: 'POST', path: '/v2/models/tiny/infer', type: 'application/json', body: '{"inputs":[{"name":"input","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}' },
+  {
+    method: 'POST',
+    path: '/v2/models/tiny/infer',
+    type: 'application/json',
+    body: '{"inputs":[{"name":"input","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}',
+  },
 ]
 
 const rawCase: fc.Arbitrary<RawCase> = fc
@@ -778,15 +974,27 @@ t.test('real sockets: lying Content-Length, broken chunking, cut bodies; the pro
     })
     t.equal(server.proc.exitCode, null, 'still running') || t.bailout(`calserve exited:\n${server.output().slice(-3000)}`)
   }
-  const list = [...statuses.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(' ')
+  const list = [...statuses.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([s, n]) => `${s}:${n}`)
+    .join(' ')
   t.comment(`raw-socket fuzz: ${cases.length} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; statuses ${list}`)
   t.same(fivexx, [], 'no 5xx other than a 503')
 
   const live = await fetch(`${server.url}/health/live`)
   t.equal(live.status, 200, 'alive')
-  const res = await fetch(`${server.url}/v1/models/tiny/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs":[[1,0.5,0.25]],"top_k":4}' })
+  const res = await fetch(`${server.url}/v1/models/tiny/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"inputs":[[1,0.5,0.25]],"top_k":4}',
+  })
   t.equal(res.status, 200, 'still predicts')
   const info = fixture('tiny')
-  checkPrediction(t, ((await res.json()) as { predictions: unknown[] }).predictions[0], expectedPrediction(info, logitsOf(info, 2, [1, 0.5, 0.25]), 0.875, 1, 4), 'predict after the raw fuzz')
+  checkPrediction(
+    t,
+    ((await res.json()) as { predictions: unknown[] }).predictions[0],
+    expectedPrediction(info, logitsOf(info, 2, [1, 0.5, 0.25]), 0.875, 1, 4),
+    'predict after the raw fuzz',
+  )
   t.same(await history(), before, 'the store is unchanged')
 })

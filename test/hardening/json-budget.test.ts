@@ -23,9 +23,7 @@ test('a body nested 8e6 deep is refused by the scan, not parsed (v1 and v2)', as
     [`/v1/models/${MODEL}/predict`, deep(8_000_000)],
     [`/v2/models/${MODEL}/infer`, v2Body(`${'['.repeat(8_000_000)}${']'.repeat(8_000_000)}`)],
   ] as const) {
-    const { result: res, ms } = await timed(() =>
-      app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload }),
-    )
+    const { result: res, ms } = await timed(() => app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload }))
     t.equal(res.statusCode, 400, url)
     t.match(res.body, /nested deeper than \d+ levels/)
     if (url.startsWith('/v1')) t.match(res.json().error.details, { reason: 'depth' })
@@ -40,9 +38,7 @@ test('4e6 one-number samples are refused by counting, before any array is built 
     [`/v1/models/${MODEL}/predict`, oneNumberSamples(4_000_000)],
     [`/v2/models/${MODEL}/infer`, v2Body(`[${Array(4_000_000).fill('[0]').join(',')}]`)],
   ] as const) {
-    const { result: res, ms } = await timed(() =>
-      app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload }),
-    )
+    const { result: res, ms } = await timed(() => app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload }))
     t.equal(res.statusCode, 413, url)
     t.match(res.body, /holds more than \d+ values/)
     t.comment(`${url}: ${(payload.length / 2 ** 20).toFixed(1)} MiB of samples, took ${ms.toFixed(0)} ms`)

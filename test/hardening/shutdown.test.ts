@@ -82,7 +82,10 @@ interface LoadResult {
  * Runs `loops` keep-alive predict loops against `server`, sends SIGTERM after `warmupMs`, polls
  * /health/ready on fresh connections from then on, and stops when the process has exited.
  */
-async function loadAndTerminate(server: Server, opts: { loops: number; warmupMs: number; path: string; body: string; onSigterm?: () => void }): Promise<LoadResult> {
+async function loadAndTerminate(
+  server: Server,
+  opts: { loops: number; warmupMs: number; path: string; body: string; onSigterm?: () => void },
+): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.loops })
   const outcomes: Outcome[] = []
   let exited = false
@@ -196,7 +199,10 @@ t.test('SIGTERM under predict load, with a readiness delay: ready turns 503 firs
     t.ok(firstRefused.at - r.sigtermAt >= 400, `the listener stayed open for the delay (closed ${Math.round(firstRefused.at - r.sigtermAt)} ms after SIGTERM)`)
   }
   // Served on during the delay: new requests after SIGTERM still got answers until the close.
-  t.ok(r.outcomes.some((o) => o.started > r.sigtermAt + 100 && o.status === 200), 'predicts are still served during the readiness delay')
+  t.ok(
+    r.outcomes.some((o) => o.started > r.sigtermAt + 100 && o.status === 200),
+    'predicts are still served during the readiness delay',
+  )
 })
 
 t.test('SIGTERM under heavier predict load, no delay: in-flight requests finish', async (t) => {

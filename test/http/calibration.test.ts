@@ -7,10 +7,8 @@ const tiny = fixture('tiny')
 const X = [1, 0.5, 0.25]
 
 type App = Awaited<ReturnType<typeof build>>
-const put = (app: App, payload: object, name = 'tiny') =>
-  app.inject({ method: 'PUT', url: `/v1/models/${name}/calibration`, payload })
-const rollback = (app: App, payload: object) =>
-  app.inject({ method: 'POST', url: '/v1/models/tiny/calibration/rollback', payload })
+const put = (app: App, payload: object, name = 'tiny') => app.inject({ method: 'PUT', url: `/v1/models/${name}/calibration`, payload })
+const rollback = (app: App, payload: object) => app.inject({ method: 'POST', url: '/v1/models/tiny/calibration/rollback', payload })
 const getCal = async (app: App, name = 'tiny') => (await app.inject({ url: `/v1/models/${name}/calibration` })).json()
 const history = async (app: App) => (await app.inject({ url: '/v1/models/tiny/calibration/history' })).json().versions
 

@@ -119,10 +119,7 @@ export function errorOf(
   const body = JSON.parse(res.body) as { error: { code: string; message: string; details?: Record<string, unknown> } }
   t.same(Object.keys(body), ['error'], `${what}: body has only "error"`)
   const keys = Object.keys(body.error).sort()
-  t.ok(
-    keys.join() === 'code,message' || keys.join() === 'code,details,message',
-    `${what}: error has code, message and optional details (${keys.join()})`,
-  )
+  t.ok(keys.join() === 'code,message' || keys.join() === 'code,details,message', `${what}: error has code, message and optional details (${keys.join()})`)
   t.equal(body.error.code, code, `${what}: code ${code}`)
   t.ok(typeof body.error.message === 'string' && body.error.message.length > 0, `${what}: a message`)
   return body.error

@@ -31,7 +31,12 @@ t.test('an ndjson line past the line limit is a 400 naming the line, read withou
 
   // A long line after good ones names its own number.
   const good = JSON.stringify({ input: [0, 1, 2], label: 'cat' })
-  const res2 = await app.inject({ method: 'POST', url: FIT, headers: { 'content-type': 'application/x-ndjson' }, payload: `${good}\n${good}\n${'9'.repeat(70_000)}\n` })
+  const res2 = await app.inject({
+    method: 'POST',
+    url: FIT,
+    headers: { 'content-type': 'application/x-ndjson' },
+    payload: `${good}\n${good}\n${'9'.repeat(70_000)}\n`,
+  })
   t.equal(res2.statusCode, 400)
   t.match(res2.json().error.message, /^line 3 is longer than 65536 bytes/)
 
@@ -49,10 +54,23 @@ t.test('a JSON fit body past its own limit is a 413 (the streamed encodings keep
   t.equal(res.statusCode, 413)
   t.equal(res.json().error.code, 'CALSERVE_PAYLOAD_TOO_LARGE')
   // The same set as ndjson is accepted: its limit is CALSERVE_FIT_BODY_LIMIT_BYTES.
-  const lines = Array.from({ length: 18_000 }, (_, i) => JSON.stringify({ input: [0.123456789, 0.25, i % 2 ? 0.523456789 : -0.523456789], label: i % 4 })).join('\n')
+  const lines = Array.from({ length: 18_000 }, (_, i) => JSON.stringify({ input: [0.123456789, 0.25, i % 2 ? 0.523456789 : -0.523456789], label: i % 4 })).join(
+    '\n',
+  )
   t.ok(lines.length > 256 * 1024)
   const ok = await app.inject({ method: 'POST', url: `${FIT}?dry_run=true`, headers: { 'content-type': 'application/x-ndjson' }, payload: lines })
   t.equal(ok.statusCode, 200, ok.body)
-  const small = await app.inject({ method: 'POST', url: FIT, payload: { inputs: [[0, 1, 2], [1, 0, 2]], labels: ['cat', 'fish'], dry_run: true } })
+  const small = await app.inject({
+    method: 'POST',
+    url: FIT,
+    payload: {
+      inputs: [
+        [0, 1, 2],
+        [1, 0, 2],
+      ],
+      labels: ['cat', 'fish'],
+      dry_run: true,
+    },
+  })
   t.equal(small.statusCode, 200, 'a JSON set under the limit is still fitted')
 })

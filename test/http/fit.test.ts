@@ -13,7 +13,7 @@ const ABSENT = [false, false, true, true]
 // the float64 x·W + b computed here exactly.
 function makeSet(n: number, seed = 7, labelsFrom: number[] = [0, 1, 2, 3]) {
   let s = seed
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648)
+  const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648
   const inputs: number[][] = []
   const labels: string[] = []
   for (let i = 0; i < n; i++) {
@@ -72,7 +72,10 @@ t.test('fit stores γ, and predict then applies exactly that γ', async (t) => {
   const body = pred.json()
   t.same(body.calibration, { applied: true, version: 1, gamma: fit.gamma, temperature: 1 })
   const expected = set.inputs.map((x) => LABELS[predictWith(linearLogits(weights, x), fit.gamma)])
-  t.same(body.predictions.map((p: { label: string }) => p.label), expected)
+  t.same(
+    body.predictions.map((p: { label: string }) => p.label),
+    expected,
+  )
 })
 
 t.test('the same set as JSON and as ndjson gives the same γ and digest; labels by name or index', async (t) => {
@@ -193,8 +196,20 @@ t.test('bad fit input: the named 400 and no change', async (t) => {
   const before = (await app.inject({ url: '/v1/models/tiny/calibration/history' })).json()
 
   const cases: Array<[string, { headers?: Record<string, string>; url?: string; payload: unknown }, number, RegExp, string]> = [
-    ['unknown label', { payload: { inputs: set.inputs, labels: set.labels.map((l, i) => (i === 3 ? 'zebra' : l)) } }, 400, /labels\[3\].*zebra/, 'CALSERVE_BAD_INPUT'],
-    ['label index out of range', { payload: { inputs: set.inputs, labels: set.labels.map((l, i) => (i === 2 ? 9 : l)) } }, 400, /labels\[2\]/, 'CALSERVE_BAD_INPUT'],
+    [
+      'unknown label',
+      { payload: { inputs: set.inputs, labels: set.labels.map((l, i) => (i === 3 ? 'zebra' : l)) } },
+      400,
+      /labels\[3\].*zebra/,
+      'CALSERVE_BAD_INPUT',
+    ],
+    [
+      'label index out of range',
+      { payload: { inputs: set.inputs, labels: set.labels.map((l, i) => (i === 2 ? 9 : l)) } },
+      400,
+      /labels\[2\]/,
+      'CALSERVE_BAD_INPUT',
+    ],
     ['length mismatch', { payload: { inputs: set.inputs, labels: set.labels.slice(1) } }, 400, /20 samples but labels has 19/, 'CALSERVE_BAD_INPUT'],
     ['empty set', { payload: { inputs: [], labels: [] } }, 400, /empty/, 'CALSERVE_BAD_INPUT'],
     ['sweep on fine-tuning samples only', { payload: makeSet(20, 1, [0, 1]) }, 400, /absent.*alg|alg.*absent/i, 'CALSERVE_BAD_INPUT'],
@@ -217,7 +232,13 @@ t.test('bad fit input: the named 400 and no change', async (t) => {
       'CALSERVE_BAD_INPUT',
     ],
     ['empty ndjson', { headers: { 'content-type': 'application/x-ndjson' }, payload: '\n' }, 400, /empty/, 'CALSERVE_BAD_INPUT'],
-    ['ndjson bad query option', { headers: { 'content-type': 'application/x-ndjson' }, url: '?dry_run=maybe', payload: ndjson(set) }, 400, /dry_run/, 'CALSERVE_BAD_INPUT'],
+    [
+      'ndjson bad query option',
+      { headers: { 'content-type': 'application/x-ndjson' }, url: '?dry_run=maybe', payload: ndjson(set) },
+      400,
+      /dry_run/,
+      'CALSERVE_BAD_INPUT',
+    ],
     ['wrong content type', { headers: { 'content-type': 'text/csv' }, payload: 'a,b\n' }, 415, /text\/csv|Unsupported/i, 'CALSERVE_UNSUPPORTED_MEDIA_TYPE'],
   ]
   for (const [name, req, status, message, code] of cases) {

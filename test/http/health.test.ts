@@ -66,7 +66,10 @@ t.test('metrics: requests by route and model, batch sizes, calibration gauges', 
   t.match(find(after, 'calserve_requests_total', { route, method: 'POST', model: 'tiny', status: '200' }), { value: 1 }, 'one 200 predict on tiny')
   t.match(find(after, 'calserve_requests_total', { route, method: 'POST', model: 'tiny', status: '400' }), { value: 1 }, 'one 400 predict on tiny')
   t.match(find(after, 'calserve_requests_total', { route, model: '', status: '404' }), { value: 1 }, 'an unknown model name is not a label value')
-  t.notOk(after.some((s) => s.labels.model === 'no-such-model'), 'no series for the unknown name')
+  t.notOk(
+    after.some((s) => s.labels.model === 'no-such-model'),
+    'no series for the unknown name',
+  )
   t.match(find(after, 'calserve_requests_total', { route: '/v1/models/:name/calibration', method: 'PUT', model: 'tiny', status: '200' }), { value: 1 })
   t.match(find(after, 'calserve_inference_batch_samples_count', { model: 'tiny' }), { value: 1 }, 'one onnxruntime run (the bad one never ran)')
   t.match(find(after, 'calserve_inference_batch_samples_sum', { model: 'tiny' }), { value: n }, 'of n samples')

@@ -49,13 +49,23 @@ t.test('20,000 versions: every page is small, limit is honoured, the cursor walk
   t.ok(ten.bytes < 5_000, `${ten.bytes} bytes`)
 
   const older = await get(`?limit=10&before=${ten.page.next}`)
-  t.same(older.page.versions.map((r) => r.version), Array.from({ length: 10 }, (_, i) => N - 10 - i), 'before=next gives the next ten')
+  t.same(
+    older.page.versions.map((r) => r.version),
+    Array.from({ length: 10 }, (_, i) => N - 10 - i),
+    'before=next gives the next ten',
+  )
 
   const last = await get('?limit=500&before=3')
-  t.same(last.page.versions.map((r) => r.version), [2, 1])
+  t.same(
+    last.page.versions.map((r) => r.version),
+    [2, 1],
+  )
   t.equal(last.page.next, null, 'null on the last page')
   const exact = await get('?limit=2&before=3')
-  t.same(exact.page.versions.map((r) => r.version), [2, 1])
+  t.same(
+    exact.page.versions.map((r) => r.version),
+    [2, 1],
+  )
   t.equal(exact.page.next, null, 'null when the last page is exactly full')
 
   // The maximum page, walked to the end.

@@ -8,7 +8,6 @@ const tiny = fixture('tiny')
 const image = fixture('image')
 const twoOutputs = fixture('two_outputs')
 
-
 const post = (app: Awaited<ReturnType<typeof build>>, name: string, payload: unknown) =>
   app.inject({ method: 'POST', url: `/v1/models/${name}/predict`, payload: payload as object })
 
@@ -109,7 +108,12 @@ t.test('image: nested [1][2][2] samples and the same samples flat', async (t) =>
     [-1, 0, 0.75, 0.25],
   ]
   // pixels[n][0][i][j] is feature 2*i + j.
-  const nested = flat.map((f) => [[[f[0]!, f[1]!], [f[2]!, f[3]!]]])
+  const nested = flat.map((f) => [
+    [
+      [f[0]!, f[1]!],
+      [f[2]!, f[3]!],
+    ],
+  ])
   const gamma = 0.1875
   t.equal((await app.inject({ method: 'PUT', url: '/v1/models/image/calibration', payload: { gamma } })).statusCode, 200)
 

@@ -30,7 +30,11 @@ t.test('any chunking gives the same samples', async (t) => {
     for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size))
     const r = recorder(3)
     await readFloat32Stream(Readable.from(chunks), r.collector, [0, 1, 2, 3, 4], 1 << 20)
-    t.same(r.samples, [0, 1, 2, 3, 4].map((i) => values.slice(i * 3, i * 3 + 3)), `chunks of ${size} bytes`)
+    t.same(
+      r.samples,
+      [0, 1, 2, 3, 4].map((i) => values.slice(i * 3, i * 3 + 3)),
+      `chunks of ${size} bytes`,
+    )
     t.same(r.labels, [0, 1, 2, 3, 4])
   }
 })

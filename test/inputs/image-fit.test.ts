@@ -14,7 +14,11 @@ const MODEL = 'fashion-finetuned'
 const VAL = resolve(import.meta.dirname, '../../examples/fashion/data/validation')
 const files = readdirSync(VAL)
   .sort()
-  .flatMap((label) => readdirSync(join(VAL, label)).sort().map((f) => ({ label, path: `${label}/${f}` })))
+  .flatMap((label) =>
+    readdirSync(join(VAL, label))
+      .sort()
+      .map((f) => ({ label, path: `${label}/${f}` })),
+  )
 
 async function tarOf(entries: Array<{ name: string; body: Buffer }>): Promise<Buffer> {
   const p = pack()
@@ -43,9 +47,22 @@ const url = `/v1/models/${MODEL}/calibration/fit?dry_run=true`
 t.test('a tar of the validation split fits exactly as the same set posted as tensors', async (t) => {
   const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: DEMO_MODELS, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' }))
   const inputs = await Promise.all(
-    files.map(async (f) => Array.from(expectedTensor(await pixelsOf(join('../../../examples/fashion/data/validation', f.path)), { rescale: 1 / 255, mean: [0.286], std: [0.353], layout: 'nchw' }))),
+    files.map(async (f) =>
+      Array.from(
+        expectedTensor(await pixelsOf(join('../../../examples/fashion/data/validation', f.path)), {
+          rescale: 1 / 255,
+          mean: [0.286],
+          std: [0.353],
+          layout: 'nchw',
+        }),
+      ),
+    ),
   )
-  const tensors = await app.inject({ method: 'POST', url: `/v1/models/${MODEL}/calibration/fit`, payload: { inputs, labels: files.map((f) => f.label), dry_run: true } })
+  const tensors = await app.inject({
+    method: 'POST',
+    url: `/v1/models/${MODEL}/calibration/fit`,
+    payload: { inputs, labels: files.map((f) => f.label), dry_run: true },
+  })
   t.equal(tensors.statusCode, 200, tensors.body.slice(0, 300))
   const want: unknown = tensors.json()
   t.ok(files.length >= 300, `${files.length} images`)
@@ -75,15 +92,31 @@ t.test('a tar of the validation split fits exactly as the same set posted as ten
 t.test('BAD CALL - a folder that is not a label, or a bad image, is a 400 naming it; nothing is stored', async (t) => {
   const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: DEMO_MODELS, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' }))
   const png = readFileSync(join(VAL, files[0]!.path))
-  const bad = await tarOf([{ name: 'coat/1.png', body: png }, { name: 'jacket/2.png', body: png }])
+  const bad = await tarOf([
+    { name: 'coat/1.png', body: png },
+    { name: 'jacket/2.png', body: png },
+  ])
   const res = await app.inject({ method: 'POST', url: `/v1/models/${MODEL}/calibration/fit`, headers: { 'content-type': 'application/x-tar' }, payload: bad })
   t.equal(res.statusCode, 400)
-  t.match(res.json().error, { code: 'CALSERVE_BAD_INPUT', message: /folder 'jacket' \(tar member 'jacket\/2.png'\) is not a label of model 'fashion-finetuned'/ })
+  t.match(res.json().error, {
+    code: 'CALSERVE_BAD_INPUT',
+    message: /folder 'jacket' \(tar member 'jacket\/2.png'\) is not a label of model 'fashion-finetuned'/,
+  })
   const broken = await tarOf([{ name: 'coat/1.png', body: png.subarray(0, 100) }])
-  const res2 = await app.inject({ method: 'POST', url: `/v1/models/${MODEL}/calibration/fit`, headers: { 'content-type': 'application/x-tar' }, payload: broken })
+  const res2 = await app.inject({
+    method: 'POST',
+    url: `/v1/models/${MODEL}/calibration/fit`,
+    headers: { 'content-type': 'application/x-tar' },
+    payload: broken,
+  })
   t.equal(res2.statusCode, 400)
   t.match(res2.json().error.message, /^tar member 'coat\/1.png' cannot be decoded/)
-  const notTar = await app.inject({ method: 'POST', url: `/v1/models/${MODEL}/calibration/fit`, headers: { 'content-type': 'application/x-tar' }, payload: Buffer.from('hello, not a tar archive at all '.repeat(40)) })
+  const notTar = await app.inject({
+    method: 'POST',
+    url: `/v1/models/${MODEL}/calibration/fit`,
+    headers: { 'content-type': 'application/x-tar' },
+    payload: Buffer.from('hello, not a tar archive at all '.repeat(40)),
+  })
   t.equal(notTar.statusCode, 400)
   const wrongField = multipart([{ name: 'jacket', filename: 'x.png', body: png }])
   const res3 = await app.inject({ method: 'POST', url: `/v1/models/${MODEL}/calibration/fit`, ...wrongField })

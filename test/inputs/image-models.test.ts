@@ -34,7 +34,17 @@ t.test("Hugging Face's preprocessor_config.json beside model.json is read into t
   const dir = copyFixtures(t, ['image'])
   writeFileSync(
     join(dir, 'image', 'preprocessor_config.json'),
-    JSON.stringify({ image_processor_type: 'ViTImageProcessor', do_resize: true, size: { height: 2, width: 2 }, resample: 3, do_normalize: true, image_mean: [0.5], image_std: [0.25], do_rescale: true, rescale_factor: 0.00392156862745098 }),
+    JSON.stringify({
+      image_processor_type: 'ViTImageProcessor',
+      do_resize: true,
+      size: { height: 2, width: 2 },
+      resample: 3,
+      do_normalize: true,
+      image_mean: [0.5],
+      image_std: [0.25],
+      do_rescale: true,
+      rescale_factor: 0.00392156862745098,
+    }),
   )
   const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: dir }))
   const info = (await app.inject('/v1/models/image')).json()

@@ -40,7 +40,11 @@ t.test('every transport gives the same predictions as the tensors', async (t) =>
   const server = await app(t)
   const url = `/v1/models/${MODEL}/predict`
   const inputs = await Promise.all(
-    files.map(async (f) => Array.from(expectedTensor(await pixelsOf(join('../../../examples/fashion/data/test', f)), { rescale: 1 / 255, mean: [0.286], std: [0.353], layout: 'nchw' }))),
+    files.map(async (f) =>
+      Array.from(
+        expectedTensor(await pixelsOf(join('../../../examples/fashion/data/test', f)), { rescale: 1 / 255, mean: [0.286], std: [0.353], layout: 'nchw' }),
+      ),
+    ),
   )
   const tensors = await server.inject({ method: 'POST', url, payload: { inputs, return_logits: true, top_k: 3 } })
   t.equal(tensors.statusCode, 200)
@@ -49,7 +53,11 @@ t.test('every transport gives the same predictions as the tensors', async (t) =>
   const json = await server.inject({ method: 'POST', url, payload: { images: pngs.map((b) => b.toString('base64')), return_logits: true, top_k: 3 } })
   t.equal(json.statusCode, 200, json.body)
   t.same(logitsOf(json.json()), want, 'JSON images (base64)')
-  t.same(json.json().predictions.map((p: { top_k: unknown }) => p.top_k), tensors.json().predictions.map((p: { top_k: unknown }) => p.top_k), 'same top_k')
+  t.same(
+    json.json().predictions.map((p: { top_k: unknown }) => p.top_k),
+    tensors.json().predictions.map((p: { top_k: unknown }) => p.top_k),
+    'same top_k',
+  )
 
   for (let i = 0; i < pngs.length; i++) {
     const one = await server.inject({ method: 'POST', url: `${url}?return_logits=true&top_k=3`, headers: { 'content-type': 'image/png' }, payload: pngs[i] })
@@ -57,7 +65,11 @@ t.test('every transport gives the same predictions as the tensors', async (t) =>
     t.same(logitsOf(one.json()), [want[i]], `image/png body ${files[i]}`)
   }
 
-  const form = multipart([...pngs.map((b, i) => ({ name: `file${i}`, filename: files[i], type: 'image/png', body: b })), { name: 'return_logits', body: 'true' }, { name: 'top_k', body: '3' }])
+  const form = multipart([
+    ...pngs.map((b, i) => ({ name: `file${i}`, filename: files[i], type: 'image/png', body: b })),
+    { name: 'return_logits', body: 'true' },
+    { name: 'top_k', body: '3' },
+  ])
   const multi = await server.inject({ method: 'POST', url, ...form })
   t.equal(multi.statusCode, 200, multi.body)
   t.same(logitsOf(multi.json()), want, 'multipart file parts')
@@ -74,7 +86,12 @@ t.test('every transport gives the same predictions as the tensors', async (t) =>
   t.same(v2logits.map(Math.fround), rawLogits.map(Math.fround), 'v2 BYTES (JSON, base64 elements)')
 
   const blob = bytesTensor(pngs)
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'pixels', datatype: 'BYTES', shape: [3], parameters: { binary_data_size: blob.byteLength } }], parameters: { calibrated: false } }))
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'pixels', datatype: 'BYTES', shape: [3], parameters: { binary_data_size: blob.byteLength } }],
+      parameters: { calibrated: false },
+    }),
+  )
   const v2bin = await server.inject({
     method: 'POST',
     url: `/v2/models/${MODEL}/infer`,
@@ -82,10 +99,21 @@ t.test('every transport gives the same predictions as the tensors', async (t) =>
     payload: Buffer.concat([header, blob]),
   })
   t.equal(v2bin.statusCode, 200, v2bin.body)
-  t.same((v2bin.json().outputs as Array<{ name: string; data: number[] }>).find((o) => o.name === 'logits')!.data.map(Math.fround), rawLogits.map(Math.fround), 'v2 BYTES (binary tensor data)')
+  t.same(
+    (v2bin.json().outputs as Array<{ name: string; data: number[] }>).find((o) => o.name === 'logits')!.data.map(Math.fround),
+    rawLogits.map(Math.fround),
+    'v2 BYTES (binary tensor data)',
+  )
 
   const meta = (await server.inject(`/v2/models/${MODEL}`)).json()
-  t.same(meta.inputs, [{ name: 'pixels', datatype: 'FP32', shape: [-1, 1, 28, 28] }, { name: 'pixels', datatype: 'BYTES', shape: [-1] }], 'metadata advertises BYTES')
+  t.same(
+    meta.inputs,
+    [
+      { name: 'pixels', datatype: 'FP32', shape: [-1, 1, 28, 28] },
+      { name: 'pixels', datatype: 'BYTES', shape: [-1] },
+    ],
+    'metadata advertises BYTES',
+  )
 })
 
 t.test('BAD CALL - bad images are 400s naming the image, in every transport', async (t) => {
@@ -107,7 +135,11 @@ t.test('BAD CALL - bad images are 400s naming the image, in every transport', as
   t.equal(multi.statusCode, 400)
   t.match(multi.json().error.message, /^part 'shirt' \(shirt.tiff\) is TIFF, a format calserve does not accept/)
 
-  const v2 = await server.inject({ method: 'POST', url: `/v2/models/${MODEL}/infer`, payload: { inputs: [{ name: 'pixels', datatype: 'BYTES', shape: [1], data: [image('not_image.txt').toString('base64')] }] } })
+  const v2 = await server.inject({
+    method: 'POST',
+    url: `/v2/models/${MODEL}/infer`,
+    payload: { inputs: [{ name: 'pixels', datatype: 'BYTES', shape: [1], data: [image('not_image.txt').toString('base64')] }] },
+  })
   t.equal(v2.statusCode, 400)
   t.match(v2.json().error, /^input 'pixels' element 0 is not an image/)
 
@@ -120,7 +152,11 @@ t.test('BAD CALL - a model without an image block refuses images, saying why', a
   const res = await server.inject({ method: 'POST', url: '/v1/models/tiny/predict', headers: { 'content-type': 'image/png' }, payload: pngs[0] })
   t.equal(res.statusCode, 400)
   t.match(res.json().error.message, /model 'tiny' takes tensors, not images/)
-  const v2 = await server.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: { inputs: [{ name: 'x', datatype: 'BYTES', shape: [1], data: ['aGk='] }] } })
+  const v2 = await server.inject({
+    method: 'POST',
+    url: '/v2/models/tiny/infer',
+    payload: { inputs: [{ name: 'x', datatype: 'BYTES', shape: [1], data: ['aGk='] }] },
+  })
   t.equal(v2.statusCode, 400)
   t.match(v2.json().error, /datatype BYTES/)
 })

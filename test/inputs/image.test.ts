@@ -29,7 +29,10 @@ t.test('exact path: the tensor is the formula on the decoded pixels, bit for bit
   const std = [0.229, 0.224, 0.225]
   const rgb = { size: { height: 6, width: 8 }, image_mean: mean, image_std: std, rescale_factor: 0.00392156862745098 }
   const px = await pixelsOf('exact_rgb.png')
-  for (const [layout, shape] of [['nchw', [3, 6, 8]], ['nhwc', [6, 8, 3]]] as const) {
+  for (const [layout, shape] of [
+    ['nchw', [3, 6, 8]],
+    ['nhwc', [6, 8, 3]],
+  ] as const) {
     const d = diff(await tensorOf('exact_rgb.png', plan(rgb, [...shape])), expectedTensor(px, { rescale: 0.00392156862745098, mean, std, layout }))
     t.same(d, { mean: 0, max: 0, differing: 0 }, `${layout} exact`)
   }
@@ -39,11 +42,20 @@ t.test('exact path: the tensor is the formula on the decoded pixels, bit for bit
 })
 
 t.test('colour, orientation and alpha against PIL', async (t) => {
-  const gray = diff(await tensorOf('src_rgb.png', plan({ size: { height: 30, width: 40 }, color: 'grayscale' }, [1, 30, 40])), expectedTensor(await pixelsOf('pil_gray.png'), { ...identity, layout: 'nchw' }))
+  const gray = diff(
+    await tensorOf('src_rgb.png', plan({ size: { height: 30, width: 40 }, color: 'grayscale' }, [1, 30, 40])),
+    expectedTensor(await pixelsOf('pil_gray.png'), { ...identity, layout: 'nchw' }),
+  )
   t.equal(gray.differing, 0, "RGB → grayscale is PIL's convert('L') exactly")
-  const rot = diff(await tensorOf('orient6.jpg', plan({ size: { height: 12, width: 8 } }, [3, 12, 8])), expectedTensor(await pixelsOf('orient6_pil.png'), { ...identity, layout: 'nchw' }))
+  const rot = diff(
+    await tensorOf('orient6.jpg', plan({ size: { height: 12, width: 8 } }, [3, 12, 8])),
+    expectedTensor(await pixelsOf('orient6_pil.png'), { ...identity, layout: 'nchw' }),
+  )
   t.equal(rot.differing, 0, 'EXIF orientation 6 applied as ImageOps.exif_transpose (the 12×8 JPEG becomes 8×12)')
-  const alpha = diff(await tensorOf('rgba.png', plan({ size: { height: 6, width: 8 } }, [3, 6, 8])), expectedTensor(await pixelsOf('rgba_pil.png'), { ...identity, layout: 'nchw' }))
+  const alpha = diff(
+    await tensorOf('rgba.png', plan({ size: { height: 6, width: 8 } }, [3, 6, 8])),
+    expectedTensor(await pixelsOf('rgba_pil.png'), { ...identity, layout: 'nchw' }),
+  )
   t.ok(alpha.max <= LEVEL + 1e-7, `alpha onto black within 1 level (max ${(alpha.max / LEVEL).toFixed(2)})`)
 })
 
@@ -53,7 +65,14 @@ t.test('resize and center crop against PIL within the stated tolerances', async 
     ['bilinear 40×30 → 16×12', 'pil_resize_bilinear_16x12.png', { size: { height: 12, width: 16 }, resample: 'bilinear' }, [3, 12, 16], 0.5, 3],
     ['bicubic 40×30 → 16×12', 'pil_resize_bicubic_16x12.png', { size: { height: 12, width: 16 }, resample: 'bicubic' }, [3, 12, 16], 0.5, 3],
     ['grayscale then bilinear → 16×12', 'pil_gray_bilinear_16x12.png', { size: { height: 12, width: 16 }, color: 'grayscale' }, [1, 12, 16], 0.5, 3],
-    ['shortest edge 20 (→ 26×20) bicubic, crop 16×16', 'pil_shortest20_bicubic_crop16.png', { size: { shortest_edge: 20 }, crop_size: { height: 16, width: 16 }, resample: 'bicubic' }, [3, 16, 16], 0.5, 3],
+    [
+      'shortest edge 20 (→ 26×20) bicubic, crop 16×16',
+      'pil_shortest20_bicubic_crop16.png',
+      { size: { shortest_edge: 20 }, crop_size: { height: 16, width: 16 }, resample: 'bicubic' },
+      [3, 16, 16],
+      0.5,
+      3,
+    ],
     ['bilinear upsampling 40×30 → 56×42', 'pil_resize_bilinear_56x42.png', { size: { height: 42, width: 56 }, resample: 'bilinear' }, [3, 42, 56], 5, 90],
   ] as const
   for (const [name, ref, block, shape, meanTol, maxTol] of cases) {
@@ -76,7 +95,10 @@ t.test('BAD CALL - every bad image is a 400 naming the image and the reason', as
     ['over a lower limit', image('exact_gray.png'), /28×28 = 784 pixels, more than 700 \(CALSERVE_MAX_IMAGE_PIXELS\)/, 700],
   ]
   for (const [name, bytes, message, maxPixels] of cases) {
-    const err = await tensorOf(bytes, p, maxPixels).then(() => undefined, (e: unknown) => e)
+    const err = await tensorOf(bytes, p, maxPixels).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     t.ok(err instanceof CalserveError && err.statusCode === 400 && err.code === 'CALSERVE_BAD_INPUT', `${name}: BAD_INPUT`)
     t.match((err as Error).message, message, name)
     t.match((err as CalserveError).details, { image: 'image' }, `${name}: details name the image`)
@@ -113,19 +135,63 @@ t.test('BAD CALL - a block that does not fit the input shape says why', async (t
 
 t.test("Hugging Face's preprocessor_config.json into the image block", async (t) => {
   const vit = imageBlockFromHf(
-    { image_processor_type: 'ViTImageProcessor', do_resize: true, size: { height: 224, width: 224 }, resample: 2, do_rescale: true, rescale_factor: 0.00392156862745098, do_normalize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5] },
+    {
+      image_processor_type: 'ViTImageProcessor',
+      do_resize: true,
+      size: { height: 224, width: 224 },
+      resample: 2,
+      do_rescale: true,
+      rescale_factor: 0.00392156862745098,
+      do_normalize: true,
+      image_mean: [0.5, 0.5, 0.5],
+      image_std: [0.5, 0.5, 0.5],
+    },
     'vit.json',
   )
-  t.same(vit, { size: { height: 224, width: 224 }, resample: 'bilinear', rescale_factor: 0.00392156862745098, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5] })
+  t.same(vit, {
+    size: { height: 224, width: 224 },
+    resample: 'bilinear',
+    rescale_factor: 0.00392156862745098,
+    image_mean: [0.5, 0.5, 0.5],
+    image_std: [0.5, 0.5, 0.5],
+  })
   const clip = imageBlockFromHf(
-    { image_processor_type: 'CLIPImageProcessor', do_resize: true, size: { shortest_edge: 224 }, resample: 3, do_center_crop: true, crop_size: { height: 224, width: 224 }, do_rescale: true, rescale_factor: 0.00392156862745098, do_normalize: true, image_mean: [0.48145466, 0.4578275, 0.40821073], image_std: [0.26862954, 0.26130258, 0.27577711], do_convert_rgb: true },
+    {
+      image_processor_type: 'CLIPImageProcessor',
+      do_resize: true,
+      size: { shortest_edge: 224 },
+      resample: 3,
+      do_center_crop: true,
+      crop_size: { height: 224, width: 224 },
+      do_rescale: true,
+      rescale_factor: 0.00392156862745098,
+      do_normalize: true,
+      image_mean: [0.48145466, 0.4578275, 0.40821073],
+      image_std: [0.26862954, 0.26130258, 0.27577711],
+      do_convert_rgb: true,
+    },
     'clip.json',
   )
   t.match(clip, { size: { shortest_edge: 224 }, resample: 'bicubic', crop_size: { height: 224, width: 224 }, color: 'rgb' })
   t.same(planImage(clip, [3, 224, 224], 'preprocessor_config.json').layout, 'nchw')
-  const convnext = imageBlockFromHf({ image_processor_type: 'ConvNextImageProcessor', size: { shortest_edge: 224 }, crop_pct: 0.875, resample: 3, image_mean: [0.485, 0.456, 0.406], image_std: [0.229, 0.224, 0.225] }, 'c.json')
+  const convnext = imageBlockFromHf(
+    {
+      image_processor_type: 'ConvNextImageProcessor',
+      size: { shortest_edge: 224 },
+      crop_pct: 0.875,
+      resample: 3,
+      image_mean: [0.485, 0.456, 0.406],
+      image_std: [0.229, 0.224, 0.225],
+    },
+    'c.json',
+  )
   t.match(convnext, { size: { shortest_edge: 256 }, crop_size: { height: 224, width: 224 } }, 'ConvNext: shortest edge S / crop_pct, then an S × S crop')
-  t.same(imageBlockFromHf({ do_resize: false, do_rescale: false, do_normalize: false }, 'x.json'), { resample: 'bilinear', rescale_factor: 1, image_mean: [0], image_std: [1] })
+  t.same(imageBlockFromHf({ do_resize: false, do_rescale: false, do_normalize: false }, 'x.json'), {
+    resample: 'bilinear',
+    rescale_factor: 1,
+    image_mean: [0],
+    image_std: [1],
+  })
   t.throws(() => imageBlockFromHf({ size: { height: 224, width: 224 }, resample: 1 }, 'l.json'), /l.json: resample 1 \(lanczos\) is not one calserve applies/)
   t.throws(() => imageBlockFromHf({ size: { shortest_edge: 800, longest_edge: 1333 } }, 'd.json'), /longest_edge is not supported/)
 })

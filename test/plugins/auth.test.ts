@@ -8,8 +8,12 @@ const ADMIN = 'admin-secret-123'
 const OTHER_ADMIN = 'other-admin-456'
 const API = 'reader-token-789'
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-const put = (gamma: number, headers: Record<string, string> = {}) =>
-  ({ method: 'PUT' as const, url: '/v1/models/tiny/calibration', headers, payload: { gamma } })
+const put = (gamma: number, headers: Record<string, string> = {}) => ({
+  method: 'PUT' as const,
+  url: '/v1/models/tiny/calibration',
+  headers,
+  payload: { gamma },
+})
 
 t.test('admin tokens guard writes; the history names who changed what', async (t) => {
   const app = await build(t, { CALSERVE_ADMIN_TOKENS: `alice:${ADMIN},bob:${OTHER_ADMIN}` })

@@ -74,7 +74,10 @@ t.test('in chromium: a page on another origin can neither unload nor load', { sk
     t.equal(answers.at(-1)?.status, 403, `${origin}: the form POST was refused`)
   }
   t.same(
-    app.models.list().filter((m) => m.name === 'tiny' || m.name === 'image').map((m) => m.state),
+    app.models
+      .list()
+      .filter((m) => m.name === 'tiny' || m.name === 'image')
+      .map((m) => m.state),
     ['READY', 'READY'],
     'both models still serve',
   )
@@ -83,6 +86,9 @@ t.test('in chromium: a page on another origin can neither unload nor load', { sk
 
   // The same browser on calserve's own origin (the dashboard's case) still changes things.
   await tab.goto(`${target}/ui`)
-  const status = await tab.evaluate(async (url) => (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, `${target}/v2/repository/models/tiny/unload`)
+  const status = await tab.evaluate(
+    async (url) => (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status,
+    `${target}/v2/repository/models/tiny/unload`,
+  )
   t.equal(status, 200, 'same-origin unload')
 })

@@ -77,9 +77,7 @@ export function renderNginxConf(opts: NginxOptions, source = readFileSync(NGINX_
   replace(/^(\s*)listen\s+8080;/gm, (_m, indent) => `${indent}listen 127.0.0.1:${opts.listenPort};`, 'listen 8080', 1)
   replace(/^(\s*)access_log\s+\/dev\/stdout\s+calserve;/gm, (_m, indent) => `${indent}access_log ${join(opts.dir, 'access.log')} calserve;`, 'access_log', 1)
   const temp = join(opts.dir, 'temp')
-  const paths = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((name) => `    ${name}_temp_path ${join(temp, name)};`)
-    .join('\n')
+  const paths = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((name) => `    ${name}_temp_path ${join(temp, name)};`).join('\n')
   replace(/^http\s*\{/m, (m) => `${m}\n    # rendered for the test: temp files in its own folder\n${paths}`, 'http block', 1)
   return conf
 }
@@ -97,8 +95,7 @@ function prepare(opts: NginxOptions): string[] {
 }
 
 /** What the test sets in the main context (deploy/nginx.conf leaves them out). */
-const globals = (opts: NginxOptions, extra = '') =>
-  `${extra}pid ${join(opts.dir, 'nginx.pid')}; error_log ${join(opts.dir, 'error.log')} info;`
+const globals = (opts: NginxOptions, extra = '') => `${extra}pid ${join(opts.dir, 'nginx.pid')}; error_log ${join(opts.dir, 'error.log')} info;`
 
 /** `nginx -t` on the rendered config: answers null when it passes, else nginx's output. */
 export function checkNginxConf(nginx: string, opts: NginxOptions): string | null {

@@ -52,7 +52,13 @@ async function http(base: string, method: string, path: string, body?: unknown, 
 }
 
 const put = (base: string, gamma: number, expected_version?: number, note?: string) =>
-  http(base, 'PUT', `/v1/models/${MODEL}/calibration`, { gamma, ...(expected_version === undefined ? {} : { expected_version }), ...(note ? { note } : {}) }, AUTH)
+  http(
+    base,
+    'PUT',
+    `/v1/models/${MODEL}/calibration`,
+    { gamma, ...(expected_version === undefined ? {} : { expected_version }), ...(note ? { note } : {}) },
+    AUTH,
+  )
 
 async function versionAt(server: Server): Promise<number> {
   const r = await http(server.url, 'GET', `/v1/models/${MODEL}/calibration`)
@@ -98,7 +104,14 @@ function predictLoad(base: string, loops: number) {
       inFlight++
       try {
         const r = await http(base, 'POST', `/v1/models/${MODEL}/predict`, { inputs: [SAMPLE] })
-        outcomes.push({ start, end: performance.now(), ok: r.status === 200, status: r.status, version: r.json?.calibration?.version ?? null, ...(r.status === 200 ? {} : { error: r.text.slice(0, 200) }) })
+        outcomes.push({
+          start,
+          end: performance.now(),
+          ok: r.status === 200,
+          status: r.status,
+          version: r.json?.calibration?.version ?? null,
+          ...(r.status === 200 ? {} : { error: r.text.slice(0, 200) }),
+        })
       } catch (err) {
         outcomes.push({ start, end: performance.now(), ok: false, status: 0, version: null, error: String(err) })
       } finally {
@@ -134,8 +147,7 @@ function reachablePostgres(): Promise<string | null> {
 const nginxBin = findNginx()
 const nginxProblem = nginxBin ? nginxRuns(nginxBin) : 'not found'
 const pgProblem = await reachablePostgres()
-if (!nginxBin || nginxProblem !== null)
-  t.plan(0, `skipped: nginx ${nginxProblem} (install Debian’s nginx, as .ci/run does, or set NGINX=/path/to/nginx)`)
+if (!nginxBin || nginxProblem !== null) t.plan(0, `skipped: nginx ${nginxProblem} (install Debian’s nginx, as .ci/run does, or set NGINX=/path/to/nginx)`)
 else if (pgProblem !== null) t.plan(0, `skipped: PostgreSQL at ${PG_URL} is not reachable (${pgProblem}); set CALSERVE_TEST_PG_URL`)
 else {
   t.test('deploy/nginx.conf, rendered for loopback, passes nginx -t', async (t) => {
@@ -216,7 +228,9 @@ async function replicas(t: Test, nginxBin: string): Promise<void> {
     }
     const p50 = quantile(delays, 0.5)
     const max = Math.max(...delays)
-    t.comment(`propagation over ${changes} changes (from sending the PUT until all 3 replicas serve the new version): p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms`)
+    t.comment(
+      `propagation over ${changes} changes (from sending the PUT until all 3 replicas serve the new version): p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms`,
+    )
     t.ok(max <= 1000, `max ${max.toFixed(1)} ms ≤ 1000 ms`)
     // What predict applies, on each replica, is that last version.
     for (const s of servers) {
@@ -243,25 +257,58 @@ async function replicas(t: Test, nginxBin: string): Promise<void> {
     const won = results.filter((x) => x.r.status === 200)
     const lost = results.filter((x) => x.r.status === 409)
     const other = results.filter((x) => x.r.status !== 200 && x.r.status !== 409)
-    t.same(other.map((x) => `${x.r.status} ${x.r.text}`), [], 'every write answered 200 or 409')
-    t.ok(lost.every((x) => x.r.json?.error?.code === 'CALSERVE_VERSION_CONFLICT' && x.r.json.error.details?.expected_version === x.expected && x.r.json.error.details?.active_version !== x.expected), '409s are version conflicts with the active version')
-    t.ok(won.every((x) => x.r.json.version === x.expected + 1), 'each winner took the version after the one it expected')
+    t.same(
+      other.map((x) => `${x.r.status} ${x.r.text}`),
+      [],
+      'every write answered 200 or 409',
+    )
+    t.ok(
+      lost.every(
+        (x) =>
+          x.r.json?.error?.code === 'CALSERVE_VERSION_CONFLICT' &&
+          x.r.json.error.details?.expected_version === x.expected &&
+          x.r.json.error.details?.active_version !== x.expected,
+      ),
+      '409s are version conflicts with the active version',
+    )
+    t.ok(
+      won.every((x) => x.r.json.version === x.expected + 1),
+      'each winner took the version after the one it expected',
+    )
     const wonPerExpected = new Map<number, number>()
     for (const x of won) wonPerExpected.set(x.expected, (wonPerExpected.get(x.expected) ?? 0) + 1)
-    t.ok([...wonPerExpected.values()].every((n) => n === 1), 'at most one winner per expected version')
+    t.ok(
+      [...wonPerExpected.values()].every((n) => n === 1),
+      'at most one winner per expected version',
+    )
 
     // One page of the most a page holds: more than this test's writes.
     const history = await http(lb, 'GET', `/v1/models/${MODEL}/calibration/history?limit=500`)
     const versions = (history.json.versions as Array<{ version: number }>).map((r) => r.version)
     const newest = versions[0]!
-    t.same([...versions].sort((a, b) => a - b), Array.from({ length: newest }, (_, i) => i + 1), `history 1..${newest}: no gap, no duplicate`)
+    t.same(
+      [...versions].sort((a, b) => a - b),
+      Array.from({ length: newest }, (_, i) => i + 1),
+      `history 1..${newest}: no gap, no duplicate`,
+    )
     t.equal(won.length, newest - v0, `count of 200s (${won.length}) = new versions (${newest - v0})`)
-    t.same(won.map((x) => x.r.json.version).sort((a, b) => a - b), Array.from({ length: newest - v0 }, (_, i) => v0 + 1 + i), 'the winners hold exactly the new versions')
+    t.same(
+      won.map((x) => x.r.json.version).sort((a, b) => a - b),
+      Array.from({ length: newest - v0 }, (_, i) => v0 + 1 + i),
+      'the winners hold exactly the new versions',
+    )
     version = newest
     const start = performance.now()
     await untilEveryReplica(servers, version, start, 2000)
-    const spreadNow = spread(nginx.accessLog().slice(logBefore).filter((l) => l.method !== 'GET'))
-    t.comment(`100 concurrent writes: ${won.length} × 200, ${lost.length} × 409, ${other.length} other; versions ${v0 + 1}..${newest}; spread by nginx ${spreadNow}`)
+    const spreadNow = spread(
+      nginx
+        .accessLog()
+        .slice(logBefore)
+        .filter((l) => l.method !== 'GET'),
+    )
+    t.comment(
+      `100 concurrent writes: ${won.length} × 200, ${lost.length} × 409, ${other.length} other; versions ${v0 + 1}..${newest}; spread by nginx ${spreadNow}`,
+    )
   })
 
   await t.test('a fit job started on replica 1 is polled on replicas 2 and 3', async (t) => {
@@ -353,7 +400,10 @@ async function replicas(t: Test, nginxBin: string): Promise<void> {
       await sleep(50)
     }
     t.ok(written, `a write succeeds after the store returns (refused before: ${refused.join(', ') || 'none'})`)
-    t.ok(refused.every((x) => x === '503 CALSERVE_STORE_UNAVAILABLE'), 'until then only 503s')
+    t.ok(
+      refused.every((x) => x === '503 CALSERVE_STORE_UNAVAILABLE'),
+      'until then only 503s',
+    )
     version = written?.json.version ?? version
     const propagated = Math.max(...(await untilEveryReplica(servers, version, backAt, 10_000)))
     let reopened = NaN
@@ -376,7 +426,10 @@ async function replicas(t: Test, nginxBin: string): Promise<void> {
     )
     t.same(failed.slice(0, 5), [], 'zero failed predicts')
     t.ok(during.length > 0, 'predicts were served during the outage')
-    t.ok(during.every((o) => o.version === version - 1), 'with the last known calibration')
+    t.ok(
+      during.every((o) => o.version === version - 1),
+      'with the last known calibration',
+    )
     t.ok(propagated <= 5000, `resumed within 5 s (${propagated.toFixed(0)} ms)`)
     t.ok(reopened <= 5000, `store state open again within 5 s (${reopened.toFixed(0)} ms)`)
   })
@@ -394,14 +447,21 @@ async function replicas(t: Test, nginxBin: string): Promise<void> {
     const outcomes = await load.stop()
     const failed = outcomes.filter((o) => !o.ok)
     const after = outcomes.filter((o) => o.start > killedAt)
-    const lines = nginx.accessLog().slice(logBefore).filter((l) => l.method === 'POST')
+    const lines = nginx
+      .accessLog()
+      .slice(logBefore)
+      .filter((l) => l.method === 'POST')
     const retried = lines.filter((l) => l.upstreams.length > 1)
     t.comment(
       `kill: ${outcomes.length} predicts (${after.length} after the kill), ${failed.length} failed, ${inFlightAtKill} in flight at the kill; ` +
         `${retried.length} moved on to another replica by nginx; spread ${spread(lines)}`,
     )
     t.ok(failed.length <= inFlightAtKill, `failures (${failed.length}) ≤ requests in flight at the kill (${inFlightAtKill})`)
-    t.same(failed.slice(0, 5).map((o) => `${o.status} ${o.error}`), [], 'in fact none: predict is resent to another replica')
+    t.same(
+      failed.slice(0, 5).map((o) => `${o.status} ${o.error}`),
+      [],
+      'in fact none: predict is resent to another replica',
+    )
     t.ok(after.length > 0 && after.every((o) => o.ok), 'predicts after the kill are served by the others')
     // A write after the kill reaches a live replica (the dead one is out of rotation for now).
     const r = await put(lb, 7, version, 'after the kill')

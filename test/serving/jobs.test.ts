@@ -8,7 +8,15 @@ import type { JobRecord } from '../../src/store/types.js'
 import { build, tempDir, testConfig, until } from '../helper.js'
 
 const FIT = '/v1/models/tiny/calibration/fit'
-const set = { inputs: [[0, 1, 2], [1, 0, 2], [2, 1, 0], [-1, 0, 1]], labels: ['cat', 'dog', 'bird', 'fish'] }
+const set = {
+  inputs: [
+    [0, 1, 2],
+    [1, 0, 2],
+    [2, 1, 0],
+    [-1, 0, 1],
+  ],
+  labels: ['cat', 'dog', 'bird', 'fish'],
+}
 
 function job(id: string, state: JobRecord['state'], updatedAt: string): JobRecord {
   return { id, model: 'tiny', state, progress: { done: 0, total: 4 }, result: null, error: null, created_at: updatedAt, updated_at: updatedAt }

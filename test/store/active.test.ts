@@ -44,7 +44,15 @@ t.test('offer keeps only newer versions, per model version', async (t) => {
   t.equal(active.offer(rec(1, 7, 1)), true, 'another model version is separate')
   t.equal(active.get('tiny', 1).gamma, 7)
   t.equal(active.get('tiny', 2).version, 3)
-  t.same(changed.map((r) => [r.model_version, r.version]), [[2, 2], [2, 3], [1, 1]], 'onChange only for accepted records')
+  t.same(
+    changed.map((r) => [r.model_version, r.version]),
+    [
+      [2, 2],
+      [2, 3],
+      [1, 1],
+    ],
+    'onChange only for accepted records',
+  )
 })
 
 t.test('reconcile picks up a write made by another store on the same file', async (t) => {

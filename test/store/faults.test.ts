@@ -29,7 +29,11 @@ t.test('SQLite: a write SQLite refuses is STORE_UNAVAILABLE and readiness says s
   t.ok(isUnavailable(await rejection(store.putModelDirective('tiny', 'unload'))), 'directive')
   const now = new Date().toISOString()
   t.ok(
-    isUnavailable(await rejection(store.putJob({ id: 'j', model: 'tiny', state: 'queued', progress: { done: 0, total: 1 }, result: null, error: null, created_at: now, updated_at: now }))),
+    isUnavailable(
+      await rejection(
+        store.putJob({ id: 'j', model: 'tiny', state: 'queued', progress: { done: 0, total: 1 }, result: null, error: null, created_at: now, updated_at: now }),
+      ),
+    ),
     'job',
   )
   t.match(store.state(), { state: 'unavailable', error: /readonly/ })

@@ -17,7 +17,6 @@ import { BASE_URL, freshSchemaUrl, reachable } from '../pg.js'
 import { rejection, until } from '../helper.js'
 import { manual, SEED_METRICS, storeSuite } from './suite.js'
 
-
 // The γ of model tiny, version 2, set by hand.
 const manualTiny = (gamma: number, model = 'tiny', model_version = 2) => manual(model, model_version, gamma)
 
@@ -149,7 +148,10 @@ if (unreachable !== null) {
     t.ok(await until(() => heardByOne.length >= 1, 5000))
     await new Promise((r) => setTimeout(r, 100))
     t.same(heardByOne, [{ model: 'tiny', model_version: 2, version: 1 }], 'only its own write is heard')
-    t.same((await other.history('tiny', 2)).map((r) => r.gamma), [2, 1])
+    t.same(
+      (await other.history('tiny', 2)).map((r) => r.gamma),
+      [2, 1],
+    )
   })
 
   t.test('a refused or rolled-back write is not announced', async (t) => {
@@ -171,7 +173,10 @@ if (unreachable !== null) {
       [1, 2],
       'only the committed writes',
     )
-    t.same((await b.history('tiny', 2)).map((r) => r.gamma), [4, 1])
+    t.same(
+      (await b.history('tiny', 2)).map((r) => r.gamma),
+      [4, 1],
+    )
   })
 
   t.test('concurrent appends with the same expected_version through two replicas: exactly one wins', async (t) => {
@@ -243,7 +248,20 @@ if (unreachable !== null) {
     await proxy.cut()
     t.ok(await until(() => cutOff.state().state === 'unavailable', 2000), 'state turns unavailable')
     t.match(cutOff.state(), { state: 'unavailable', error: String })
-    for (const write of [() => cutOff.append(manualTiny(9)), () => cutOff.putJob({ id: 'j', model: 'tiny', state: 'queued', progress: { done: 0, total: 1 }, result: null, error: null, created_at: 'x', updated_at: 'x' })]) {
+    for (const write of [
+      () => cutOff.append(manualTiny(9)),
+      () =>
+        cutOff.putJob({
+          id: 'j',
+          model: 'tiny',
+          state: 'queued',
+          progress: { done: 0, total: 1 },
+          result: null,
+          error: null,
+          created_at: 'x',
+          updated_at: 'x',
+        }),
+    ]) {
       const started = Date.now()
       const err = await rejection(write())
       t.match(err, { code: 'CALSERVE_STORE_UNAVAILABLE', statusCode: 503 }, 'a write is refused as STORE_UNAVAILABLE')

@@ -166,9 +166,20 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
       t.match(err, { code: 'CALSERVE_VERSION_CONFLICT', statusCode: 409, details: { expected_version: expected, active_version: 2 } })
     }
     const h = await store.history('tiny', 2)
-    t.same(h.map((r) => [r.version, r.gamma]), [[2, 2], [1, 1]], 'nothing written')
+    t.same(
+      h.map((r) => [r.version, r.gamma]),
+      [
+        [2, 2],
+        [1, 1],
+      ],
+      'nothing written',
+    )
     await new Promise((r) => setTimeout(r, 20))
-    t.same(changes.map((c) => c.version), [1, 2], 'no change announced for a refused write')
+    t.same(
+      changes.map((c) => c.version),
+      [1, 2],
+      'no change announced for a refused write',
+    )
     t.equal((await store.append(manual('tiny', 1, 5), 0)).version, 1, 'expected_version is per model version')
     t.equal((await store.append(manual('tiny', 2, 3))).version, 3, 'no expected_version: always appends')
   })
@@ -179,8 +190,14 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
     for (const g of gammas) await store.append(manual('tiny', 2, g))
     await store.append(manual('other', 2, 100))
     const h = await store.history('tiny', 2)
-    t.same(h.map((r) => r.version), [5, 4, 3, 2, 1])
-    t.same(h.map((r) => r.gamma), [...gammas].reverse())
+    t.same(
+      h.map((r) => r.version),
+      [5, 4, 3, 2, 1],
+    )
+    t.same(
+      h.map((r) => r.gamma),
+      [...gammas].reverse(),
+    )
     t.ok(h.every((r) => r.model === 'tiny' && r.model_version === 2))
     t.equal((await store.get('tiny', 2, 3))?.gamma, 3)
     t.same(await store.get('tiny', 2, 3), h[2])
@@ -201,7 +218,11 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
     t.same(await versions({ limit: 100 }), [7, 6, 5, 4, 3, 2, 1], 'a limit above the count')
     t.same(await versions({ limit: 2, before: 1000 }), [7, 6], 'a cursor above the newest')
     t.same((await store.history('tiny', 2)).length, 7, 'no page: every version')
-    t.same((await store.history('tiny', 1, { limit: 5 })).map((r) => r.gamma), [100], 'per model version')
+    t.same(
+      (await store.history('tiny', 1, { limit: 5 })).map((r) => r.gamma),
+      [100],
+      'per model version',
+    )
   })
 
   t.test('history of 20,000 versions: a page is one small LIMIT query', async (t) => {
@@ -213,7 +234,11 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
     const started = performance.now()
     const page = await store.history('big', 1, { limit: 10 })
     const ms = performance.now() - started
-    t.same(page.map((r) => r.version), [20_000, 19_999, 19_998, 19_997, 19_996, 19_995, 19_994, 19_993, 19_992, 19_991], 'limit 10 honoured')
+    t.same(
+      page.map((r) => r.version),
+      [20_000, 19_999, 19_998, 19_997, 19_996, 19_995, 19_994, 19_993, 19_992, 19_991],
+      'limit 10 honoured',
+    )
     const middle = await store.history('big', 1, { limit: 500, before: 10_001 })
     t.equal(middle.length, 500)
     t.same([middle[0]!.version, middle[499]!.version], [10_000, 9_501], 'a page from the middle')
@@ -338,7 +363,10 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
     t.match(err, { code: 'CALSERVE_VERSION_CONFLICT', details: { active_version: 2 } }, 'a sees b’s version in the conflict')
     // Concurrent appends never take the same version.
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).append(manual('race', 1, i))))
-    t.same(results.map((r) => r.version).sort((x, y) => x - y), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    t.same(
+      results.map((r) => r.version).sort((x, y) => x - y),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    )
   })
 
   t.test('closing and reopening keeps everything', async (t) => {

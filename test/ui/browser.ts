@@ -13,9 +13,7 @@ export const CHROMIUM = '/usr/bin/chromium'
 
 /** Why the browser part can't run here, or false when it can. */
 export const noChromium = (): string | false =>
-  !existsSync(CHROMIUM)
-    ? `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) to run the browser part`
-    : false
+  !existsSync(CHROMIUM) ? `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) to run the browser part` : false
 
 /**
  * A headless chromium with a fresh profile, closed when `t` ends, and its first page. `problems`
@@ -116,8 +114,4 @@ export async function readout(page: Page) {
 }
 
 export const waitText = (page: Page, selector: string, text: string, timeout = 6000) =>
-  page.waitForFunction(
-    ([sel, want]) => document.querySelector(sel!)?.textContent === want,
-    [selector, text] as const,
-    { timeout },
-  )
+  page.waitForFunction(([sel, want]) => document.querySelector(sel!)?.textContent === want, [selector, text] as const, { timeout })

@@ -11,7 +11,7 @@ const UI = resolve(import.meta.dirname, '../../src/ui')
 const LABELS = ['cat', 'dog', 'bird', 'fish']
 function makeSet(n: number) {
   let s = 11
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648)
+  const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648
   const inputs: number[][] = []
   const labels: string[] = []
   for (let i = 0; i < n; i++) {
@@ -77,15 +77,15 @@ t.test('GET …/calibration/curve: 404 before a fit, then the stored curve of th
   t.equal(curve.version, f.calibration.version)
   t.equal(curve.ausuc, f.metrics.fitted.ausuc)
   t.same(curve.points, f.curve, 'the points are the curve the fit reported')
-  t.same(
-    curve.marks,
-    [
-      { name: 'uncalibrated', gamma: 0, acc_s_y: f.metrics.uncalibrated.acc_s_y, acc_u_y: f.metrics.uncalibrated.acc_u_y },
-      { name: 'fitted', gamma: f.gamma, acc_s_y: f.metrics.fitted.acc_s_y, acc_u_y: f.metrics.fitted.acc_u_y },
-    ],
-  )
+  t.same(curve.marks, [
+    { name: 'uncalibrated', gamma: 0, acc_s_y: f.metrics.uncalibrated.acc_s_y, acc_u_y: f.metrics.uncalibrated.acc_u_y },
+    { name: 'fitted', gamma: f.gamma, acc_s_y: f.metrics.fitted.acc_s_y, acc_u_y: f.metrics.fitted.acc_u_y },
+  ])
   const gammas = (curve.points as Array<{ gamma: number }>).map((p) => p.gamma)
-  t.ok(gammas.every((g, i) => i === 0 || g > gammas[i - 1]!), 'points are in increasing γ order')
+  t.ok(
+    gammas.every((g, i) => i === 0 || g > gammas[i - 1]!),
+    'points are in increasing γ order',
+  )
 
   // A manual change after the fit keeps serving the fit's curve, with the fit's version.
   t.equal((await app.inject({ method: 'PUT', url: '/v1/models/tiny/calibration', payload: { gamma: 3 } })).statusCode, 200)
@@ -96,7 +96,10 @@ t.test('GET …/calibration/curve: 404 before a fit, then the stored curve of th
 
 t.test('the curve route is documented; the page routes are not', async (t) => {
   const app = await build(t)
-  const doc = app.swagger() as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>>; components: { schemas: Record<string, unknown> } }
+  const doc = app.swagger() as unknown as {
+    paths: Record<string, Record<string, { responses: Record<string, unknown> }>>
+    components: { schemas: Record<string, unknown> }
+  }
   const curve = doc.paths['/v1/models/{name}/calibration/curve']
   t.ok(curve?.get, 'GET …/calibration/curve is documented')
   t.ok(curve?.get?.responses['200'] && curve.get.responses['404'], 'with its 200 and 404')

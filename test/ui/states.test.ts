@@ -98,13 +98,21 @@ t.test('the dashboard: hidden controls, no stale readout, the note, rollback con
     for (let v = fitted.version + 3; v <= total; v++) t.equal((await http(base, 'PUT', `/v1/models/${MODEL}/calibration`, { gamma: v / 10 })).status, 200)
     await waitText(page, '#cal-version', String(total), 8000)
     await page.waitForFunction((n) => document.querySelector('#history tbody tr[data-version]')?.getAttribute('data-version') === String(n), total)
-    t.same(await historyVersions(page), Array.from({ length: 20 }, (_, i) => total - i), 'the newest 20')
+    t.same(
+      await historyVersions(page),
+      Array.from({ length: 20 }, (_, i) => total - i),
+      'the newest 20',
+    )
     t.equal(await page.isVisible('#history-more'), true, 'Show older versions')
     await page.click('#history-more')
     await page.waitForFunction(() => document.querySelectorAll('#history tbody tr[data-version]').length === 40)
     await page.click('#history-more')
     await page.waitForFunction(() => document.querySelectorAll('#history tbody tr[data-version]').length === 45)
-    t.same(await historyVersions(page), Array.from({ length: total }, (_, i) => total - i), 'every version once, newest first')
+    t.same(
+      await historyVersions(page),
+      Array.from({ length: total }, (_, i) => total - i),
+      'every version once, newest first',
+    )
     t.equal(await page.isVisible('#history-more'), false, 'no more to show')
     const historyGets = (await http(base, 'GET', `/v1/models/${MODEL}/calibration/history`)).body
     t.equal(historyGets.versions.length, 45, 'the default page of the API holds them all (50)')
@@ -144,7 +152,11 @@ t.test('with CALSERVE_API_TOKENS set the page loads once a token is typed, and s
     t.same(await historyVersions(page), [2, 1], 'the history loaded')
     const reads = requests.slice(typed).filter((r) => r.method === 'GET' && new URL(r.url).pathname.startsWith('/v1/'))
     t.ok(reads.length >= 3, `${reads.length} reads after the token was typed`)
-    t.same(reads.filter((r) => r.authorization !== 'Bearer read-token-1').map((r) => r.url), [], 'every read carried the token')
+    t.same(
+      reads.filter((r) => r.authorization !== 'Bearer read-token-1').map((r) => r.url),
+      [],
+      'every read carried the token',
+    )
 
     // A read token can't change anything: the 403 is reported; the admin token then can.
     page.once('dialog', (d) => void d.accept())
@@ -159,7 +171,11 @@ t.test('with CALSERVE_API_TOKENS set the page loads once a token is typed, and s
       method: 'rollback',
       created_by: 'ops',
     })
-    t.same(await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie, location.href.includes('token')]), [0, 0, '', false], 'the token is kept in memory only')
+    t.same(
+      await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie, location.href.includes('token')]),
+      [0, 0, '', false],
+      'the token is kept in memory only',
+    )
     t.match(await status(page), /now runs calibration version 3/)
     t.same(problems, [], 'no page errors, no CSP refusals')
   })

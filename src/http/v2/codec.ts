@@ -28,11 +28,9 @@ export function parseInferRequest(body: Buffer | undefined, headerLength: string
   if (!body || body.byteLength === 0) throw badInput('the body is empty: send an inference request')
   let jsonEnd = body.byteLength
   if (headerLength !== undefined) {
-    if (!/^\d+$/.test(headerLength.trim()))
-      throw badInput(`Inference-Header-Content-Length is ${JSON.stringify(headerLength)}, not a byte count`)
+    if (!/^\d+$/.test(headerLength.trim())) throw badInput(`Inference-Header-Content-Length is ${JSON.stringify(headerLength)}, not a byte count`)
     jsonEnd = Number(headerLength.trim())
-    if (jsonEnd === 0 || jsonEnd > body.byteLength)
-      throw badInput(`Inference-Header-Content-Length is ${jsonEnd} but the body holds ${body.byteLength} bytes`)
+    if (jsonEnd === 0 || jsonEnd > body.byteLength) throw badInput(`Inference-Header-Content-Length is ${jsonEnd} but the body holds ${body.byteLength} bytes`)
   }
   let json: unknown
   try {
@@ -63,9 +61,7 @@ export function parseInferRequest(body: Buffer | undefined, headerLength: string
     if (headerLength === undefined)
       throw badInput(`input '${input.name}' has parameters.binary_data_size but the request has no Inference-Header-Content-Length header`)
     if (offset + size > body.byteLength)
-      throw badInput(
-        `input '${input.name}' has binary_data_size ${size} but only ${body.byteLength - offset} bytes of binary data are left in the body`,
-      )
+      throw badInput(`input '${input.name}' has binary_data_size ${size} but only ${body.byteLength - offset} bytes of binary data are left in the body`)
     binary.push(body.subarray(offset, offset + size))
     offset += size
   }
@@ -87,13 +83,12 @@ export function decodeInput(parsed: ParsedRequest, model: ModelInput, maxSamples
 
 export type ResponseHead = Omit<V2InferenceResponse, 'outputs'>
 
-export type EncodedResponse =
-  | { kind: 'json'; body: V2InferenceResponse }
-  | { kind: 'binary'; body: Buffer; headerLength: number }
+export type EncodedResponse = { kind: 'json'; body: V2InferenceResponse } | { kind: 'binary'; body: Buffer; headerLength: number }
 
 /** JSON when no output is binary; otherwise the JSON header, then each binary output in order. */
 export function encodeResponse(head: ResponseHead, outputs: OutputTensor[]): EncodedResponse {
-  if (!outputs.some((o) => o.binary)) return { kind: 'json', body: { ...head, outputs: outputs.map((o) => ({ name: o.name, shape: o.shape, datatype: o.datatype, data: jsonData(o) })) } }
+  if (!outputs.some((o) => o.binary))
+    return { kind: 'json', body: { ...head, outputs: outputs.map((o) => ({ name: o.name, shape: o.shape, datatype: o.datatype, data: jsonData(o) })) } }
   const blobs: Buffer[] = []
   const described = outputs.map((o) => {
     const base = { name: o.name, shape: o.shape, datatype: o.datatype }

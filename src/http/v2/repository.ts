@@ -33,11 +33,15 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['repository'],
         summary: 'Every model of the repository with its state and served version',
-        body: z.strictObject({ ready: z.boolean().optional().describe("only models that are READY") }).nullish(),
+        body: z.strictObject({ ready: z.boolean().optional().describe('only models that are READY') }).nullish(),
         response: { 200: z.array(IndexEntry), ...errors },
       },
     },
-    async (req) => app.models.list().filter((m) => !req.body?.ready || m.state === 'READY').map(entry),
+    async (req) =>
+      app.models
+        .list()
+        .filter((m) => !req.body?.ready || m.state === 'READY')
+        .map(entry),
   )
 
   app.post(

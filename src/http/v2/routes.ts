@@ -15,15 +15,7 @@ import { decodeInput, encodeResponse, parseInferRequest } from './codec.js'
 import { bytesElements, decodeImages } from '../../inputs/image-batch.js'
 import { v2Error, v2ErrorHandler } from './errors.js'
 import { buildOutputs, outputDatatype, outputNames, planOutputs, responseParameters } from '../../serving/v2-outputs.js'
-import {
-  V2Error,
-  V2InferenceRequest,
-  V2InferenceResponse,
-  V2ModelMetadata,
-  V2ModelParams,
-  V2ServerMetadata,
-  V2VersionParams,
-} from '../../api/v2.js'
+import { V2Error, V2InferenceRequest, V2InferenceResponse, V2ModelMetadata, V2ModelParams, V2ServerMetadata, V2VersionParams } from '../../api/v2.js'
 
 export const V2_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'calibration']
 const TAGS = ['open inference protocol']
@@ -68,11 +60,11 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
     return value
   }
 
-  app.get(
-    '/',
-    { schema: { tags: TAGS, summary: 'Server metadata', response: { 200: V2ServerMetadata, ...errors } } },
-    async () => ({ name: 'calserve', version: opts.version, extensions: V2_EXTENSIONS }),
-  )
+  app.get('/', { schema: { tags: TAGS, summary: 'Server metadata', response: { 200: V2ServerMetadata, ...errors } } }, async () => ({
+    name: 'calserve',
+    version: opts.version,
+    extensions: V2_EXTENSIONS,
+  }))
 
   app.get(
     '/health/live',

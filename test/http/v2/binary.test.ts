@@ -46,8 +46,10 @@ async function send(t: Test, app: App, json: Record<string, unknown>, blobs: Buf
 const fp32Input = (n: number, size: number) => ({ name: 'x', shape: [n, 3], datatype: 'FP32', parameters: { binary_data_size: size } })
 
 t.test('the extension’s own examples conform to the amended schemas', async (t) => {
-  for (const [i, e] of SCHEMA['x-examples']['binary_inference_request']!.entries()) conforms(t, 'x-binary-tensor-data/inference_request', e, `request example ${i}`)
-  for (const [i, e] of SCHEMA['x-examples']['binary_inference_response']!.entries()) conforms(t, 'x-binary-tensor-data/inference_response', e, `response example ${i}`)
+  for (const [i, e] of SCHEMA['x-examples']['binary_inference_request']!.entries())
+    conforms(t, 'x-binary-tensor-data/inference_request', e, `request example ${i}`)
+  for (const [i, e] of SCHEMA['x-examples']['binary_inference_response']!.entries())
+    conforms(t, 'x-binary-tensor-data/inference_response', e, `response example ${i}`)
 })
 
 t.test('binary inputs, JSON outputs: the same answer as the JSON request', async (t) => {
@@ -97,8 +99,14 @@ t.test('binary outputs: the JSON header, then each output’s bytes, exactly', a
   t.ok(blobs.get('label')!.equals(bytesOf(want.map((p) => p.label))), 'label: 4-byte length and UTF-8, per element')
   t.ok(blobs.get('class_index')!.equals(i64(want.map((p) => p.index))), 'class_index: int64 little-endian')
   readF32(blobs.get('score')!).forEach((s, i) => t.ok(Math.abs(s - want[i]!.score) <= 2e-7, `score ${i}: ${s} ≈ ${want[i]!.score}`))
-  t.same(readBytes(blobs.get('label')!), want.map((p) => p.label))
-  t.same(readI64(blobs.get('class_index')!), want.map((p) => p.index))
+  t.same(
+    readBytes(blobs.get('label')!),
+    want.map((p) => p.label),
+  )
+  t.same(
+    readI64(blobs.get('class_index')!),
+    want.map((p) => p.index),
+  )
 
   // The same request answered in JSON carries the same values.
   const asJson = (await app.inject({ method: 'POST', url: URL, payload: { inputs: [{ name: 'x', shape: [4, 3], datatype: 'FP32', data: X }] } })).json()
@@ -137,11 +145,16 @@ t.test('binary_data on one output overrides binary_data_output; classification a
   )
   t.equal(blobs.get('score')!.byteLength, 16)
 
-  const one = await send(t, app, { inputs: [fp32Input(4, 48)], outputs: [{ name: 'class_index', parameters: { binary_data: true } }, { name: 'label' }] }, [f32(data)])
+  const one = await send(t, app, { inputs: [fp32Input(4, 48)], outputs: [{ name: 'class_index', parameters: { binary_data: true } }, { name: 'label' }] }, [
+    f32(data),
+  ])
   const parsed = parseBinaryResponse(t, one)
   conforms(t, 'x-binary-tensor-data/inference_response', parsed.json, 'one binary output')
   t.same([...parsed.blobs.keys()], ['class_index'])
-  t.same(parsed.json.outputs[1]!.data, want.map((p) => p.label))
+  t.same(
+    parsed.json.outputs[1]!.data,
+    want.map((p) => p.label),
+  )
 })
 
 t.test('binary inputs of other datatypes are converted; a 4-D input', async (t) => {
@@ -163,7 +176,11 @@ t.test('binary inputs of other datatypes are converted; a 4-D input', async (t) 
   const res = await send(
     t,
     app,
-    { parameters: { calibrated: false, binary_data_output: true }, inputs: [{ name: 'pixels', shape: [1, 1, 2, 2], datatype: 'FP32', parameters: { binary_data_size: 16 } }], outputs: [{ name: 'scores' }] },
+    {
+      parameters: { calibrated: false, binary_data_output: true },
+      inputs: [{ name: 'pixels', shape: [1, 1, 2, 2], datatype: 'FP32', parameters: { binary_data_size: 16 } }],
+      outputs: [{ name: 'scores' }],
+    },
     [f32(pixels)],
     '/v2/models/image/infer',
   )
@@ -174,15 +191,24 @@ t.test('binary inputs of other datatypes are converted; a 4-D input', async (t) 
 t.test('a γ past the float32 range: binary logits carry ±Infinity, JSON refuses to lose them', async (t) => {
   const app = await build(t)
   await calibrate(t, app, { gamma: 1e39 })
-  const res = await send(t, app, { parameters: { binary_data_output: true }, inputs: [fp32Input(1, 12)], outputs: [{ name: 'logits' }, { name: 'label' }] }, [f32(X[0]!)])
+  const res = await send(t, app, { parameters: { binary_data_output: true }, inputs: [fp32Input(1, 12)], outputs: [{ name: 'logits' }, { name: 'label' }] }, [
+    f32(X[0]!),
+  ])
   t.equal(res.statusCode, 200, res.body.slice(0, 300))
   const { blobs } = parseBinaryResponse(t, res)
   const z = readF32(blobs.get('logits')!)
-  t.same(z.map((v, j) => (tiny.absent[j] ? v : 'finite')), ['finite', 'finite', Infinity, Infinity])
+  t.same(
+    z.map((v, j) => (tiny.absent[j] ? v : 'finite')),
+    ['finite', 'finite', Infinity, Infinity],
+  )
   t.same(readBytes(blobs.get('label')!), ['bird'], 'the prediction itself is exact at any γ')
   const json = await app.inject({ method: 'POST', url: URL, payload: { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: X[0] }] } })
   t.match(v2ErrorOf(t, json, 400, 'JSON with Infinity'), /output 'logits' holds Infinity.*binary_data/)
-  const raw = await app.inject({ method: 'POST', url: URL, payload: { parameters: { calibrated: false }, inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: X[0] }] } })
+  const raw = await app.inject({
+    method: 'POST',
+    url: URL,
+    payload: { parameters: { calibrated: false }, inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: X[0] }] },
+  })
   t.equal(raw.statusCode, 200, 'the raw logits are finite')
 })
 
@@ -190,29 +216,66 @@ t.test('bad binary requests are 400 with the reason', async (t) => {
   const app = await build(t)
   const good = f32([1, 2, 3])
   const json = (over: Record<string, unknown> = {}) => ({ inputs: [{ ...fp32Input(1, 12), ...over }] })
-  const post = (headers: Record<string, string>, payload: Buffer) => app.inject({ method: 'POST', url: URL, headers: { 'content-type': 'application/octet-stream', ...headers }, payload })
+  const post = (headers: Record<string, string>, payload: Buffer) =>
+    app.inject({ method: 'POST', url: URL, headers: { 'content-type': 'application/octet-stream', ...headers }, payload })
   const framed = (j: unknown, blobs: Buffer[]) => {
     const r = binaryRequest(j, blobs)
     return post(r.headers, r.payload)
   }
   const header = Buffer.from(JSON.stringify(json()))
   const cases: Array<[string, () => ReturnType<typeof post>, RegExp]> = [
-    ['a header length that is not a number', () => post({ 'inference-header-content-length': 'twelve' }, Buffer.concat([header, good])), /Inference-Header-Content-Length is "twelve", not a byte count/],
-    ['a header length past the body', () => post({ 'inference-header-content-length': '100000' }, Buffer.concat([header, good])), /Inference-Header-Content-Length is 100000 but the body holds/],
+    [
+      'a header length that is not a number',
+      () => post({ 'inference-header-content-length': 'twelve' }, Buffer.concat([header, good])),
+      /Inference-Header-Content-Length is "twelve", not a byte count/,
+    ],
+    [
+      'a header length past the body',
+      () => post({ 'inference-header-content-length': '100000' }, Buffer.concat([header, good])),
+      /Inference-Header-Content-Length is 100000 but the body holds/,
+    ],
     ['a header length of 0', () => post({ 'inference-header-content-length': '0' }, Buffer.concat([header, good])), /Inference-Header-Content-Length is 0/],
-    ['a header length that cuts the JSON', () => post({ 'inference-header-content-length': String(header.byteLength - 3) }, Buffer.concat([header, good])), /are not valid JSON/],
-    ['binary data but no header length', () => post({}, Buffer.concat([header, good])), /not valid JSON \(binary tensor data needs the Inference-Header-Content-Length header\)/],
-    ['binary_data_size but no header length', () => post({ 'content-type': 'application/json' }, header), /binary_data_size but the request has no Inference-Header-Content-Length header/],
-    ['binary_data_size that is not the shape’s', () => framed(json({ parameters: { binary_data_size: 8 } }), [f32([1, 2])]), /binary_data_size 8; shape \[1, 3\] of FP32 takes 12 bytes/],
+    [
+      'a header length that cuts the JSON',
+      () => post({ 'inference-header-content-length': String(header.byteLength - 3) }, Buffer.concat([header, good])),
+      /are not valid JSON/,
+    ],
+    [
+      'binary data but no header length',
+      () => post({}, Buffer.concat([header, good])),
+      /not valid JSON \(binary tensor data needs the Inference-Header-Content-Length header\)/,
+    ],
+    [
+      'binary_data_size but no header length',
+      () => post({ 'content-type': 'application/json' }, header),
+      /binary_data_size but the request has no Inference-Header-Content-Length header/,
+    ],
+    [
+      'binary_data_size that is not the shape’s',
+      () => framed(json({ parameters: { binary_data_size: 8 } }), [f32([1, 2])]),
+      /binary_data_size 8; shape \[1, 3\] of FP32 takes 12 bytes/,
+    ],
     ['binary_data_size past the body', () => framed(json({ parameters: { binary_data_size: 24 } }), [good]), /binary_data_size 24 but only 12 bytes/],
     ['bytes after the last input', () => framed(json(), [good, Buffer.from([0, 0])]), /2 bytes after the JSON header/],
     ['binary_data_size and data', () => framed(json({ data: [1, 2, 3] }), [good]), /has both data and parameters.binary_data_size/],
     ['binary_data_size negative', () => framed(json({ parameters: { binary_data_size: -12 } }), [good]), /binary_data_size must be a byte count/],
     ['binary_data_size a string', () => framed(json({ parameters: { binary_data_size: '12' } }), [good]), /binary_data_size must be a byte count/],
-    ['NaN', () => framed(json({ shape: [2, 3], parameters: { binary_data_size: 24 } }), [f32([1, 2, 3, 4, Number.NaN, 6])]), /input 'x' sample 1 contains NaN: only finite numbers are accepted/],
+    [
+      'NaN',
+      () => framed(json({ shape: [2, 3], parameters: { binary_data_size: 24 } }), [f32([1, 2, 3, 4, Number.NaN, 6])]),
+      /input 'x' sample 1 contains NaN: only finite numbers are accepted/,
+    ],
     ['Infinity', () => framed(json(), [f32([1, -Infinity, 3])]), /input 'x' sample 0 contains -Infinity/],
-    ['FP64 past float32', () => framed(json({ datatype: 'FP64', parameters: { binary_data_size: 24 } }), [f64([1, 1e39, 3])]), /input 'x' sample 0 contains 1e\+39, outside the float32 range/],
-    ['BOOL', () => framed(json({ datatype: 'BOOL', parameters: { binary_data_size: 3 } }), [u8([1, 0, 1])]), /input 'x' has datatype BOOL, which calserve does not convert/],
+    [
+      'FP64 past float32',
+      () => framed(json({ datatype: 'FP64', parameters: { binary_data_size: 24 } }), [f64([1, 1e39, 3])]),
+      /input 'x' sample 0 contains 1e\+39, outside the float32 range/,
+    ],
+    [
+      'BOOL',
+      () => framed(json({ datatype: 'BOOL', parameters: { binary_data_size: 3 } }), [u8([1, 0, 1])]),
+      /input 'x' has datatype BOOL, which calserve does not convert/,
+    ],
     ['FP16', () => framed(json({ datatype: 'FP16', parameters: { binary_data_size: 6 } }), [Buffer.alloc(6)]), /input 'x' has datatype FP16/],
   ]
   for (const [what, run, message] of cases) t.match(v2ErrorOf(t, await run(), 400, what), message, what)

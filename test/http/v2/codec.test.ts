@@ -71,6 +71,14 @@ t.test('every convertible datatype decodes to the same float32 samples, from JSO
   big.writeBigUInt64LE(2n ** 64n - 1n, 8)
   const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'UINT64', parameters: { binary_data_size: 16 } }] }))
   const header2 = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 1], datatype: 'INT64', parameters: { binary_data_size: 8 } }] }))
-  t.same([...decodeInput(parseInferRequest(Buffer.concat([header, big]), String(header.byteLength), JSON.parse), { name: 'x', shape: [2] }, 1).data].slice(1), [2 ** 64])
-  t.same([...decodeInput(parseInferRequest(Buffer.concat([header2, big.subarray(0, 8)]), String(header2.byteLength), JSON.parse), { name: 'x', shape: [1] }, 1).data], [-(2 ** 63)])
+  t.same([...decodeInput(parseInferRequest(Buffer.concat([header, big]), String(header.byteLength), JSON.parse), { name: 'x', shape: [2] }, 1).data].slice(1), [
+    2 ** 64,
+  ])
+  t.same(
+    [
+      ...decodeInput(parseInferRequest(Buffer.concat([header2, big.subarray(0, 8)]), String(header2.byteLength), JSON.parse), { name: 'x', shape: [1] }, 1)
+        .data,
+    ],
+    [-(2 ** 63)],
+  )
 })

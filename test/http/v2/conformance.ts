@@ -112,7 +112,7 @@ export function readI64(b: Buffer): number[] {
 }
 export function readBytes(b: Buffer): string[] {
   const out: string[] = []
-  for (let o = 0; o < b.byteLength; ) {
+  for (let o = 0; o < b.byteLength;) {
     const n = b.readUInt32LE(o)
     out.push(b.toString('utf8', o + 4, o + 4 + n))
     o += 4 + n
@@ -121,7 +121,10 @@ export function readBytes(b: Buffer): string[] {
 }
 
 export interface BinaryResponse {
-  json: { outputs: Array<{ name: string; shape: number[]; datatype: string; parameters?: Record<string, unknown>; data?: unknown[] }> } & Record<string, unknown>
+  json: { outputs: Array<{ name: string; shape: number[]; datatype: string; parameters?: Record<string, unknown>; data?: unknown[] }> } & Record<
+    string,
+    unknown
+  >
   /** Each binary output's bytes, by name. */
   blobs: Map<string, Buffer>
 }

@@ -87,8 +87,14 @@ t.test('default outputs: calibrated logits, label, score, class_index; the respo
 
   // The same decision as v1 predict, to the float32 rounding of the score.
   const v1 = (await app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: { inputs: TINY_X } })).json()
-  t.same(output(res, 'label').data, v1.predictions.map((p: { label: string }) => p.label))
-  t.same(output(res, 'score').data, v1.predictions.map((p: { score: number }) => Math.fround(p.score)))
+  t.same(
+    output(res, 'label').data,
+    v1.predictions.map((p: { label: string }) => p.label),
+  )
+  t.same(
+    output(res, 'score').data,
+    v1.predictions.map((p: { score: number }) => Math.fround(p.score)),
+  )
 })
 
 t.test('calibrated: false gives the raw logits and the uncalibrated prediction', async (t) => {
@@ -99,7 +105,11 @@ t.test('calibrated: false gives the raw logits and the uncalibrated prediction',
     inputs: [{ name: 'x', shape: [N, 3], datatype: 'FP32', data: TINY_X }],
   })
   t.same(res.parameters, { calibrated: false, calibration_version: 1, gamma: GAMMA, temperature: TEMPERATURE })
-  t.strictSame(output(res, 'logits').data, TINY_X.flatMap((x) => logitsOf(tiny, 2, x)), 'the model’s logits exactly')
+  t.strictSame(
+    output(res, 'logits').data,
+    TINY_X.flatMap((x) => logitsOf(tiny, 2, x)),
+    'the model’s logits exactly',
+  )
   TINY_X.forEach((x, i) => {
     const p = expectedPrediction(tiny, logitsOf(tiny, 2, x), 0, 1, 1)
     t.equal(output(res, 'label').data[i], p.label, `sample ${i}: label`)
@@ -118,8 +128,18 @@ t.test('flat and nested data give the same answer; a 4-D input', async (t) => {
 
   await calibrate(t, app, 'image')
   const pixels = [
-    [[[1, 0.5], [-0.25, 0.125]]],
-    [[[0, 2], [1, -1]]],
+    [
+      [
+        [1, 0.5],
+        [-0.25, 0.125],
+      ],
+    ],
+    [
+      [
+        [0, 2],
+        [1, -1],
+      ],
+    ],
   ]
   const res = await infer(
     t,
@@ -157,7 +177,11 @@ t.test('other numeric datatypes are converted to the FP32 input', async (t) => {
     t.same(res.outputs, asFp32u.outputs, `${datatype} equals FP32`)
   }
   // FP64 values are rounded to float32, as the model takes them.
-  const fp64 = await infer(t, app, { parameters: { calibrated: false }, inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP64', data: [0.1, 0.2, 0.3] }], outputs: [{ name: 'logits' }] })
+  const fp64 = await infer(t, app, {
+    parameters: { calibrated: false },
+    inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP64', data: [0.1, 0.2, 0.3] }],
+    outputs: [{ name: 'logits' }],
+  })
   const fp32 = await infer(t, app, {
     parameters: { calibrated: false },
     inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [Math.fround(0.1), Math.fround(0.2), Math.fround(0.3)] }],
@@ -175,10 +199,19 @@ t.test('outputs by name, in the order asked; id echoed', async (t) => {
     outputs: [{ name: 'class_index' }, { name: 'label' }],
   })
   t.equal(res.id, 'request-42')
-  t.same(res.outputs.map((o) => o.name), ['class_index', 'label'])
+  t.same(
+    res.outputs.map((o) => o.name),
+    ['class_index', 'label'],
+  )
   const want = TINY_X.map((x) => expectedPrediction(tiny, logitsOf(tiny, 2, x), GAMMA, TEMPERATURE, 1))
-  t.strictSame(output(res, 'class_index').data, want.map((p) => p.index))
-  t.strictSame(output(res, 'label').data, want.map((p) => p.label))
+  t.strictSame(
+    output(res, 'class_index').data,
+    want.map((p) => p.index),
+  )
+  t.strictSame(
+    output(res, 'label').data,
+    want.map((p) => p.label),
+  )
   t.ok(want.some((p) => tiny.absent[p.index]) && want.some((p) => !tiny.absent[p.index]), 'the samples predict both absent and fine-tuning classes')
 })
 
@@ -209,7 +242,10 @@ t.test('classification extension: the top k as "value:index:label" from the cali
       'the first class is the label',
     )
   }
-  const all = await infer(t, app, { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: TINY_X[0] }], outputs: [{ name: 'logits', parameters: { classification: 10 } }] })
+  const all = await infer(t, app, {
+    inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: TINY_X[0] }],
+    outputs: [{ name: 'logits', parameters: { classification: 10 } }],
+  })
   t.same(output(all, 'logits').shape, [1, 4], 'k above the class count gives every class')
   t.same(output(all, 'logits').data, ['1.062500:0:cat', '0.937500:2:bird', '0.375000:3:fish', '0.187500:1:dog'], 'written out by hand once')
 })
@@ -229,7 +265,11 @@ t.test('bad requests are 400 with a message that names the problem', async (t) =
     ['INT8 out of range', { inputs: [input({ datatype: 'INT8', data: [1, 200, 3] })] }, /contains 200, not a INT8 value/],
     ['INT64 not an integer', { inputs: [input({ datatype: 'INT64', data: [1, 1.5, 3] })] }, /contains 1.5, not a INT64 value/],
     ['UINT8 negative', { inputs: [input({ datatype: 'UINT8', data: [1, -1, 3] })] }, /contains -1, not a UINT8 value/],
-    ['BOOL', { inputs: [input({ datatype: 'BOOL', data: [true, false, true] })] }, /input 'x' has datatype BOOL, which calserve does not convert to the model's FP32 input/],
+    [
+      'BOOL',
+      { inputs: [input({ datatype: 'BOOL', data: [true, false, true] })] },
+      /input 'x' has datatype BOOL, which calserve does not convert to the model's FP32 input/,
+    ],
     ['BYTES', { inputs: [input({ datatype: 'BYTES', data: ['a', 'b', 'c'] })] }, /input 'x' has datatype BYTES/],
     ['FP16', { inputs: [input({ datatype: 'FP16' })] }, /input 'x' has datatype FP16/],
     ['an unknown datatype', { inputs: [input({ datatype: 'float32' })] }, /"float32", which is not a datatype of the protocol/],
@@ -243,12 +283,28 @@ t.test('bad requests are 400 with a message that names the problem', async (t) =
     ['a parameter that is an object', { parameters: { calibrated: { yes: true } }, inputs: [input()] }, /^parameters\.calibrated: /],
     ['calibrated not a boolean', { parameters: { calibrated: 'false' }, inputs: [input()] }, /parameters.calibrated must be true or false/],
     ['binary_data_output not a boolean', { parameters: { binary_data_output: 1 }, inputs: [input()] }, /parameters.binary_data_output must be true or false/],
-    ['an unknown output', { inputs: [input()], outputs: [{ name: 'probs' }] }, /unknown output 'probs'; the model's outputs are 'logits', 'label', 'score', 'class_index'/],
+    [
+      'an unknown output',
+      { inputs: [input()], outputs: [{ name: 'probs' }] },
+      /unknown output 'probs'; the model's outputs are 'logits', 'label', 'score', 'class_index'/,
+    ],
     ['an output asked twice', { inputs: [input()], outputs: [{ name: 'label' }, { name: 'label' }] }, /output 'label' is asked for twice/],
-    ['classification on label', { inputs: [input()], outputs: [{ name: 'label', parameters: { classification: 2 } }] }, /classification applies to the logits output 'logits'/],
+    [
+      'classification on label',
+      { inputs: [input()], outputs: [{ name: 'label', parameters: { classification: 2 } }] },
+      /classification applies to the logits output 'logits'/,
+    ],
     ['classification 0', { inputs: [input()], outputs: [{ name: 'logits', parameters: { classification: 0 } }] }, /classification must be a positive integer/],
-    ['classification 1.5', { inputs: [input()], outputs: [{ name: 'logits', parameters: { classification: 1.5 } }] }, /classification must be a positive integer/],
-    ['binary_data not a boolean', { inputs: [input()], outputs: [{ name: 'logits', parameters: { binary_data: 'yes' } }] }, /outputs\[0\].parameters.binary_data must be true or false/],
+    [
+      'classification 1.5',
+      { inputs: [input()], outputs: [{ name: 'logits', parameters: { classification: 1.5 } }] },
+      /classification must be a positive integer/,
+    ],
+    [
+      'binary_data not a boolean',
+      { inputs: [input()], outputs: [{ name: 'logits', parameters: { binary_data: 'yes' } }] },
+      /outputs\[0\].parameters.binary_data must be true or false/,
+    ],
   ]
   for (const [what, payload, message] of cases) {
     const res = await app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: payload as object })
@@ -256,7 +312,11 @@ t.test('bad requests are 400 with a message that names the problem', async (t) =
   }
   const raw: Array<[string, string, RegExp]> = [
     ['not JSON', '{"inputs": [', /not valid JSON/],
-    ['a __proto__ key', '{"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}], "parameters": {"__proto__": {"calibrated": false}}}', /not valid JSON/],
+    [
+      'a __proto__ key',
+      '{"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}], "parameters": {"__proto__": {"calibrated": false}}}',
+      /not valid JSON/,
+    ],
     ['a JSON array', '[1, 2, 3]', /^body: /],
   ]
   for (const [what, payload, message] of raw) {
@@ -269,7 +329,10 @@ t.test('bad requests are 400 with a message that names the problem', async (t) =
 t.test('errors of the URL: unknown model 404, another version 404; the served version infers', async (t) => {
   const app = await build(t)
   const payload = { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }] }
-  t.match(v2ErrorOf(t, await app.inject({ method: 'POST', url: '/v2/models/nope/infer', payload }), 404, 'unknown model'), /model 'nope' is not in the repository/)
+  t.match(
+    v2ErrorOf(t, await app.inject({ method: 'POST', url: '/v2/models/nope/infer', payload }), 404, 'unknown model'),
+    /model 'nope' is not in the repository/,
+  )
   t.match(
     v2ErrorOf(t, await app.inject({ method: 'POST', url: '/v2/models/tiny/versions/1/infer', payload }), 404, 'another version'),
     /model 'tiny' has no version '1'; version 2 is served/,
