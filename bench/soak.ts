@@ -171,7 +171,7 @@ function loadReplica(server: ServerChild, index: number, conns: number, duration
         headers: { 'content-type': 'application/json' },
         body,
         onResponse,
-      })) as autocannon.Request[],
+      })),
     },
     () => {},
   )
@@ -410,8 +410,8 @@ async function main(): Promise<void> {
       .toISOString()
       .slice(0, 16)
       .replace(/[:T]/g, (c) => (c === 'T' ? '-' : ''))
-    mkdirSync(args.out!, { recursive: true })
-    const base = join(args.out!, `soak-${stamp}-${replicas}r-${Math.round(seconds)}s`)
+    mkdirSync(args.out, { recursive: true })
+    const base = join(args.out, `soak-${stamp}-${replicas}r-${Math.round(seconds)}s`)
     writeFileSync(`${base}.json`, JSON.stringify(report, null, 2) + '\n')
     writeFileSync(`${base}.md`, markdown(report))
     log(`wrote ${base}.md`)

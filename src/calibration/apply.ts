@@ -24,7 +24,7 @@ export function addBias(data: Float32Array, c: number, absent: Uint8Array, gamma
   // float32 + float32 evaluated in float64 and stored as float32 is the float32 sum (53 ≥ 2·24 + 2).
   const g32 = Math.fround(gamma)
   for (let o = 0; o < data.length; o += c) {
-    for (let k = 0; k < u.length; k++) data[o + u[k]!] += g32
+    for (let k = 0; k < u.length; k++) data[o + u[k]!]! += g32
   }
 }
 

@@ -90,7 +90,7 @@ function build(p: Prepared): BreakpointTable {
     // Below every finite breakpoint a sample predicts sIdx, unless S is empty (gap −∞).
     const first = g === -Infinity ? uIdx[i]! : sIdx[i]!
     if (first === y) {
-      initClassCorrect[y]++
+      initClassCorrect[y]!++
       if (inS[i]) initCorrectS++
       else initCorrectU++
     }
@@ -99,9 +99,9 @@ function build(p: Prepared): BreakpointTable {
     if (!changes) continue
     const k = indexOf(b, bLo, g, gapLo[i]!)
     bucket[i] = k
-    count[k + 1]++
+    count[k + 1]!++
   }
-  for (let k = 0; k < m; k++) count[k + 1] += count[k]!
+  for (let k = 0; k < m; k++) count[k + 1]! += count[k]!
   const start = count
   const fill = start.slice(0, m)
   const evClass = new Int32Array(start[m]!)
@@ -231,7 +231,7 @@ export class IntervalWalker {
     for (let e = start[k]!; e < start[k + 1]!; e++) {
       const y = evClass[e]!
       const dlt = evDelta[e]!
-      cc[y] += dlt
+      cc[y]! += dlt
       if (dlt < 0) this.correctS--
       else this.correctU++
       this.recall.add(dlt / counts[y]!)

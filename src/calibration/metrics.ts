@@ -15,7 +15,7 @@ export function gammaMetrics(p: Prepared, gamma: number): Omit<Metrics, 'ausuc'>
   for (let i = 0; i < p.n; i++) {
     const y = p.label[i]!
     if (predictedAt(p, i, gamma) !== y) continue
-    classCorrect[y]++
+    classCorrect[y]!++
     if (p.inS[i]) correctS++
     else correctU++
   }

@@ -29,7 +29,7 @@ export function prepare(logits: Logits, labels: Int32Array, absent: Uint8Array):
     gap[i] = scan.gap
     gapLo[i] = scan.gapLo
     const y = label[i]!
-    classCount[y]++
+    classCount[y]!++
     if (absent[y]) {
       if (scan.uIdx === y) correctUU++
     } else {

@@ -52,9 +52,9 @@ export function ece(p: Prepared, cal: Calibration, bins = 15): number {
     const pred = predictedAt(p, i, cal.gamma)
     const q = Math.exp(d[pred]!) / expSum(d, c)
     const b = Math.min(bins - 1, Math.max(0, Math.ceil(q * bins) - 1))
-    count[b]++
-    conf[b] += q
-    if (pred === p.label[i]) right[b]++
+    count[b]!++
+    conf[b]! += q
+    if (pred === p.label[i]) right[b]!++
   }
   let e = 0
   for (let b = 0; b < bins; b++) {

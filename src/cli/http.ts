@@ -74,7 +74,7 @@ export class Client {
     }
     let res: Response
     try {
-      res = await fetch(url, { method, headers, body, ...(init.stream ? { duplex: 'half' } : {}) } as globalThis.RequestInit)
+      res = await fetch(url, { method, headers, body, ...(init.stream ? { duplex: 'half' } : {}) })
     } catch (e) {
       throw init.streamError?.() ?? this.networkError(e)
     }

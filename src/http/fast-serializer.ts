@@ -8,5 +8,5 @@ import { z } from 'zod'
 // Typed loosely on purpose: Fastify types a route's serializerCompiler by that route's schema.
 export const fastSerializerCompiler = ({ schema }: { schema: unknown }): ((data: unknown) => string) => {
   const json = z.toJSONSchema(schema as z.ZodType, { target: 'draft-7', io: 'output', unrepresentable: 'any' })
-  return fastJson(json as Parameters<typeof fastJson>[0]) as (data: unknown) => string
+  return fastJson(json as Parameters<typeof fastJson>[0])
 }

@@ -12,14 +12,14 @@ type TransformInput = Parameters<typeof jsonSchemaTransform>[0]
 export function transform(doc: TransformInput): ReturnType<typeof jsonSchemaTransform> {
   const body = (doc.schema as { body?: unknown } | undefined)?.body
   if (!isPerContentType(body)) return jsonSchemaTransform(doc)
-  const { schema, url } = jsonSchemaTransform({ ...doc, schema: { ...doc.schema, body: undefined } } as TransformInput)
+  const { schema, url } = jsonSchemaTransform({ ...doc, schema: { ...doc.schema, body: undefined } })
   const content = Object.fromEntries(
     Object.entries(body.content).map(([type, { schema: s }]) => [
       type,
       { schema: z.toJSONSchema(s, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) },
     ]),
   )
-  return { schema: { ...schema, body: { content } }, url } as ReturnType<typeof jsonSchemaTransform>
+  return { schema: { ...schema, body: { content } }, url }
 }
 
 function isPerContentType(body: unknown): body is { content: Record<string, { schema: z.ZodType }> } {
@@ -44,7 +44,7 @@ export function transformObject(input: Parameters<typeof jsonSchemaTransformObje
   // Merging one pair can make another pair equal (a schema that refers to it), so repeat until none is left.
   for (let changed = true; changed;) {
     changed = false
-    for (const name of Object.keys(schemas) as string[]) {
+    for (const name of Object.keys(schemas)) {
       const base: string | null = name.endsWith('Input') ? name.slice(0, -'Input'.length) : null
       if (!base || merged.has(base) || !(base in schemas)) continue
       const unify = (x: unknown) =>

@@ -29,7 +29,7 @@ export async function readNdjson(stream: Readable, model: ReadyModel, collector:
     }
     if (typeof record !== 'object' || record === null || Array.isArray(record) || !('input' in record) || !('label' in record))
       throw badInput(`line ${lineNo} must be an object with "input" and "label"`, { field: 'body', line: lineNo })
-    const { input, label } = record as { input: unknown; label: unknown }
+    const { input, label } = record
     const where = `line ${lineNo}`
     decodeSample(input, collector.slot(), { where: `${where} input`, details: { field: 'body', line: lineNo } })
     await collector.commit(resolveLabel(model, label, `${where} label`))

@@ -40,7 +40,7 @@ try {
         // The output tensor's memory belongs to onnxruntime and can't be transferred: copy it
         // (N×C floats, small beside the inference) into a buffer the main thread can own.
         const own = logits.slice()
-        port.postMessage({ id: msg.id, logits: own } satisfies WorkerReply, [own.buffer as ArrayBuffer])
+        port.postMessage({ id: msg.id, logits: own } satisfies WorkerReply, [own.buffer])
       })
       .catch((err: unknown) => port.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) } satisfies WorkerReply))
   })

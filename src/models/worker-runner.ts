@@ -101,7 +101,7 @@ export class WorkerRunner implements Runner {
     const copy = data.slice(0, n * this.sampleSize)
     return new Promise<Float32Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      this.worker.postMessage({ id, data: copy, n } satisfies WorkerRequest, [copy.buffer as ArrayBuffer])
+      this.worker.postMessage({ id, data: copy, n } satisfies WorkerRequest, [copy.buffer])
     })
   }
 

@@ -89,8 +89,8 @@ t.test('calibration set, history and rollback', async (t) => {
     calserve(['calibration'], env),
   ])
   for (const u of usage) t.equal(u.code, 2, `usage error: ${u.stderr.split('\n')[0]}`)
-  t.match(usage[0]!.stderr, /--gamma does not apply to 'calibration history'/)
-  t.match(usage[1]!.stderr, /--gamma is required/)
-  t.match(usage[2]!.stderr, /--gamma must be a number, not 'abc'/)
-  t.match(usage[3]!.stderr, /unknown action 'undo'/)
+  t.match(usage[0].stderr, /--gamma does not apply to 'calibration history'/)
+  t.match(usage[1].stderr, /--gamma is required/)
+  t.match(usage[2].stderr, /--gamma must be a number, not 'abc'/)
+  t.match(usage[3].stderr, /unknown action 'undo'/)
 })

@@ -49,8 +49,8 @@ async function startServer(t: Parameters<typeof tempDir>[0]): Promise<string> {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let log = ''
-  child.stdout!.on('data', (b: Buffer) => (log += b))
-  child.stderr!.on('data', (b: Buffer) => (log += b))
+  child.stdout.on('data', (b: Buffer) => (log += b))
+  child.stderr.on('data', (b: Buffer) => (log += b))
   t.teardown(() => stop(child))
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 20_000

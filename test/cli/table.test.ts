@@ -200,5 +200,5 @@ t.test('Progress on a terminal redraws one line in place', async (t) => {
   p.update(5)
   p.finish()
   t.match(out[0], /^\rfitting █{12}░{12} 50% \(5 of 10\)\x1b\[K$/)
-  t.match(out.at(-1), /^\rfitting █{12}░{12} 50% \(5 of 10\)  \d+\.\d s\x1b\[K\n$/, 'the final state, its time, and a newline')
+  t.match(out.at(-1), /^\rfitting █{12}░{12} 50% \(5 of 10\) {2}\d+\.\d s\x1b\[K\n$/, 'the final state, its time, and a newline')
 })

@@ -10,7 +10,6 @@ import { parseAllDocuments } from 'yaml'
 export const REPO_ROOT = resolve(import.meta.dirname, '../..')
 export const DEPLOY = join(REPO_ROOT, 'deploy')
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are free-form YAML, read by path
 export type Doc = Record<string, any>
 
 export interface Manifest {

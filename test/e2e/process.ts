@@ -55,8 +55,8 @@ export async function start(t: Teardown, env: Record<string, string>, opts: { po
   })
   let out = ''
   let stdout = ''
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => ((out += d), (stdout += d)))
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d))
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => ((out += d), (stdout += d)))
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => (out += d))
   const exited = new Promise<Exit>((res) => proc.once('exit', (code, signal) => res({ code, signal })))
   t.teardown(async () => {
     if (proc.exitCode === null && proc.signalCode === null) {

@@ -27,7 +27,7 @@ t.test('the paper’s claims hold on the demo', async (t) => {
         .slice(2, 7)
         .map((c) => Number(c.trim())),
     )
-  const [pre, ft, , val] = rows as number[][]
+  const [pre, ft, , val] = rows
   // columns: γ, Acc_S/Y, Acc_U/Y, Acc_Y/Y, AUSUC
   t.ok(ft![2]! < pre![2]! / 2, `absent-class accuracy collapses after fine-tuning (${pre![2]} → ${ft![2]})`)
   t.ok(ft![4]! >= pre![4]!, `the fine-tuned AUSUC is not worse (${pre![4]} → ${ft![4]})`)

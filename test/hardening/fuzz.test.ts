@@ -580,9 +580,7 @@ const adminReq: fc.Arbitrary<Req> = fc
     if (body.kind === 'object') {
       const v = body.v
       payload =
-        writes && typeof v === 'object' && v !== null && !Array.isArray(v)
-          ? JSON.stringify({ ...(v as object), expected_version: STALE })
-          : (JSON.stringify(v) ?? 'null')
+        writes && typeof v === 'object' && v !== null && !Array.isArray(v) ? JSON.stringify({ ...v, expected_version: STALE }) : (JSON.stringify(v) ?? 'null')
     } else payload = writes ? staleIfObject(body.v) : body.v
     // Fit options travel in the query string for ndjson and binary sets: a stale expected_version
     // there too. Elsewhere a query string is mostly left out, so the body gets checked.

@@ -140,8 +140,8 @@ export async function startNginx(t: Teardown, nginx: string, opts: NginxOptions)
   // Its own process group, so the workers go too if the master has to be killed.
   const proc = spawn(nginx, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   let out = ''
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d))
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => (out += d))
   const exited = new Promise<void>((res) => proc.once('exit', () => res()))
   const alive = () => proc.exitCode === null && proc.signalCode === null
   const killGroup = (signal: NodeJS.Signals) => {

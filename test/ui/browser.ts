@@ -86,7 +86,7 @@ export async function http(base: string, method: string, path: string, body?: un
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   })
   const text = await res.text()
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as any) : null }
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null }
 }
 
 /** Sets the slider as a user would end up with it and fires `input`, as dragging does. */
@@ -114,4 +114,4 @@ export async function readout(page: Page) {
 }
 
 export const waitText = (page: Page, selector: string, text: string, timeout = 6000) =>
-  page.waitForFunction(([sel, want]) => document.querySelector(sel!)?.textContent === want, [selector, text] as const, { timeout })
+  page.waitForFunction(([sel, want]) => document.querySelector(sel)?.textContent === want, [selector, text] as const, { timeout })
