@@ -206,7 +206,7 @@ async function main(): Promise<void> {
   const servers = await startReplicas(store.url)
   const bodies = samples()
   const started = new Date()
-  let failed = false
+  let failed: boolean
   try {
     // Warm-up: JIT, buffers, batcher; not measured.
     if (warmupS > 0) {

@@ -44,7 +44,7 @@ export function predict(logits: Logits, absent: Uint8Array, cal: Calibration, k:
   const d = new Float64Array(c)
   const topS = new Int32Array(Math.min(kk, groups.s.length))
   const topU = new Int32Array(Math.min(kk, groups.u.length))
-  const out: Prediction[] = new Array(n)
+  const out = new Array<Prediction>(n)
   for (let i = 0; i < n; i++) {
     scanRow(data, c, i, groups, scan)
     const index = decide(scan.sIdx, scan.uIdx, scan.gap, scan.gapLo, cal.gamma)

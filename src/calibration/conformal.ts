@@ -187,7 +187,7 @@ export function applyConformal(logits: Logits, absent: Uint8Array, cal: Calibrat
   const scan = newRowScan()
   const d = new Float64Array(c)
   const prob = new Float64Array(c)
-  const out: ScoredClass[][] = new Array(n)
+  const out = new Array<ScoredClass[]>(n)
   for (let i = 0; i < n; i++) {
     scanRow(data, c, i, groups, scan)
     rowProbabilities(data, c, i, groups, scan, cal, d, prob)

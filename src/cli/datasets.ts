@@ -80,7 +80,7 @@ export async function* fileLines(path: string, progress: { bytes: number }): Asy
     throw new DatasetError(`cannot read ${path}: ${(e as Error).message}`)
   }
   rest += decoder.end()
-  if (rest !== '') yield { text: rest.endsWith('\r') ? rest.slice(0, -1) : rest, line: ++line }
+  if (rest !== '') yield { text: rest.endsWith('\r') ? rest.slice(0, -1) : rest, line: line + 1 }
 }
 
 async function* csvSamples(path: string, progress: { bytes: number }): AsyncGenerator<Sample> {

@@ -68,13 +68,13 @@ export function tarOf(files: readonly ImageFile[], onFile: (bytes: number) => vo
     }
   }
   void fill()
-  const iter = (p as unknown as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+  const iter: AsyncIterator<Buffer> = (p as unknown as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        const { value, done } = await iter.next()
-        if (done) controller.close()
-        else controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.length))
+        const next: IteratorResult<Buffer, unknown> = await iter.next()
+        if (next.done) controller.close()
+        else controller.enqueue(new Uint8Array(next.value.buffer, next.value.byteOffset, next.value.length))
       } catch (err) {
         controller.error(err)
       }

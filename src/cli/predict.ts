@@ -108,9 +108,9 @@ function inlineSamples(text: string): Sample[] {
   } catch (e) {
     throw new UsageError(`--input is not valid JSON: ${(e as Error).message}`, usage)
   }
-  if (Array.isArray(parsed)) return [{ input: parsed, where: '--input' }]
+  if (Array.isArray(parsed)) return [{ input: parsed as unknown, where: '--input' }]
   const inputs = (parsed as { inputs?: unknown } | null)?.inputs
-  if (Array.isArray(inputs)) return inputs.map((input, i) => ({ input, where: `--input inputs[${i}]` }))
+  if (Array.isArray(inputs)) return (inputs as unknown[]).map((input, i) => ({ input, where: `--input inputs[${i}]` }))
   throw new UsageError('--input must be one sample (an array) or {"inputs": [sample, ...]}', usage)
 }
 

@@ -44,7 +44,7 @@ const routes: FastifyPluginAsyncZod<{
       done(err as Error, undefined)
       return
     }
-    defaultJson(req, body.toString('utf8'), done)
+    void defaultJson(req, body.toString('utf8'), done)
   })
 
   app.post(

@@ -8,7 +8,7 @@ import { ImageBlockSchema, type ImageBlock } from '../models/manifest.js'
 export const PREPROCESSOR_CONFIG = 'preprocessor_config.json' as const
 
 /** PIL's resampling codes (PIL.Image.Resampling), as preprocessor_config.json stores them. */
-const PIL_RESAMPLE: Record<number, ImageBlock['resample'] | string> = {
+const PIL_RESAMPLE: Record<number, string> = {
   0: 'nearest',
   1: 'lanczos',
   2: 'bilinear',

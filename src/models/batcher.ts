@@ -96,7 +96,8 @@ export class Batcher {
       }
       const batch = this.take(maxBatchSize)
       this.running++
-      this.execute(batch).finally(() => {
+      // execute() settles every part itself and never rejects.
+      void this.execute(batch).finally(() => {
         this.running--
         this.pump()
       })

@@ -77,7 +77,7 @@ export class ModelRepository {
       const folders = await Promise.all(entries.map(async (e) => ((await isFolder(e)) ? e.name : null)))
       names = this.single !== null ? [this.single] : folders.filter((n): n is string => n !== null).sort()
     } catch (err) {
-      throw new Error(`model repository ${this.root} cannot be read: ${(err as Error).message}`)
+      throw new Error(`model repository ${this.root} cannot be read: ${(err as Error).message}`, { cause: err })
     }
     for (const name of names) {
       if (!MODEL_NAME.test(name)) {

@@ -28,7 +28,7 @@ try {
   port.postMessage({ id: 0, loaded: { io: runner.io, outputWidth: runner.outputWidth, provider, fallback } } satisfies WorkerReply)
   port.on('message', (msg: WorkerRequest) => {
     if ('close' in msg) {
-      runner.close().finally(() => {
+      void runner.close().finally(() => {
         port.postMessage({ id: msg.id, closed: true } satisfies WorkerReply)
         port.close()
       })

@@ -69,7 +69,7 @@ export class ActiveCalibrations extends StoreFollower {
           .then((record) => record && this.offer(record))
           .catch(this.onError)
       },
-      () => this.reconcile().catch(this.onError),
+      () => void this.reconcile().catch(this.onError),
     )
   }
 }

@@ -15,7 +15,7 @@ export abstract class StoreFollower {
   async start(reconcileMs: number): Promise<void> {
     this.unsubscribe = this.follow()
     await this.reconcile()
-    this.timer = setInterval(() => this.reconcile().catch((err: unknown) => this.reconcileFailed(err)), reconcileMs)
+    this.timer = setInterval(() => void this.reconcile().catch((err: unknown) => this.reconcileFailed(err)), reconcileMs)
     this.timer.unref()
   }
 

@@ -82,8 +82,8 @@ export function rowToJob(row: JobRow): JobRecord {
     model: row.model,
     state: row.state as JobState,
     progress: { done: Number(row.done), total: Number(row.total) },
-    result: row.result === null ? null : JSON.parse(row.result),
-    error: row.error === null ? null : JSON.parse(row.error),
+    result: row.result === null ? null : (JSON.parse(row.result) as unknown),
+    error: row.error === null ? null : (JSON.parse(row.error) as JobRecord['error']),
     created_at: row.created_at,
     updated_at: row.updated_at,
   }

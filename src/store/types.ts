@@ -36,7 +36,7 @@ export interface JobRecord {
   model: string
   state: JobState
   progress: { done: number; total: number }
-  result: unknown | null
+  result: unknown
   error: { code: string; message: string; details?: unknown } | null
   created_at: string
   updated_at: string

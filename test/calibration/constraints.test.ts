@@ -13,7 +13,7 @@ import {
 } from '../../src/calibration/index.js'
 import type { Objective } from '../../src/calibration/index.js'
 import { caseArb, hasBoth, RUNS } from './fixtures/cases.js'
-import { bruteGaps, bruteMetrics, candidates, close, ex, L, labelsOf, mask, predsAt, throwsField } from './fixtures/helpers.js'
+import { bruteGaps, bruteMetrics, candidates, close, ex, L, labelsOf, predsAt, throwsField } from './fixtures/helpers.js'
 
 const OBJ: Array<[Objective, 'acc_y_y' | 'harmonic_mean' | 'balanced_accuracy']> = [
   ['accuracy', 'acc_y_y'],

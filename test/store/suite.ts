@@ -135,7 +135,7 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
 
   t.test('γ and temperature round-trip bit-exactly', async (t) => {
     const { store, open } = await fresh(t)
-    const values = [0.1 + 0.2, 1e-300, -123.456789012345678, 5e-324, Number.MAX_VALUE, -Number.MAX_VALUE, 1 / 3, Math.PI * 1e200, 2 ** -1074 * 3]
+    const values = [0.1 + 0.2, 1e-300, -123.45678901234568, 5e-324, Number.MAX_VALUE, -Number.MAX_VALUE, 1 / 3, Math.PI * 1e200, 2 ** -1074 * 3]
     for (const [i, gamma] of values.entries()) {
       const temperature = Math.abs(gamma) > 0 ? Math.abs(gamma) : 1
       const r = await store.append(manual('bits', 1, gamma, { temperature }))

@@ -56,7 +56,7 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
       failure = err
       value = v
     })
-    if (failure) throw failure
+    if (failure) throw failure as Error
     return value
   }
 
