@@ -1,10 +1,14 @@
-// Writes a ResNet-18-shaped ONNX classifier with seeded random weights into a temporary model
-// repository, so the benchmark has a compute-bound model of a realistic shape without downloading
-// anything. The weights are noise: only the cost of running the model matters here.
+// Writes an ONNX classifier with seeded random weights into a temporary model repository, so the
+// benchmark has models of realistic shapes without downloading anything. The weights are noise:
+// only the cost of running the model matters here. Two architectures:
 //
-//   npx tsx bench/make-model.ts [--size 112] [--seed 1] [--repo bench/tmp/models] [--name resnet18-bench]
+//   npx tsx bench/make-model.ts [--arch resnet18|cnn] [--size 112] [--seed 1] [--repo bench/tmp/models] [--name resnet18-bench]
 //
-// Shape: conv 7×7/2 (64) → maxpool 3×3/2 → 4 stages × 2 basic blocks (64, 128, 256, 512 channels;
+// cnn — a small CNN of the digits shape: input `pixels` [N, 1, 8, 8] → conv 3×3 (16) → ReLU →
+// conv 3×3/2 (32) → ReLU → Flatten → Gemm to 10 classes (9.9 k parameters). A session.run costs
+// tens of µs: the model the issue measured calserve against a naive server on.
+//
+// resnet18 (default) — conv 7×7/2 (64) → maxpool 3×3/2 → 4 stages × 2 basic blocks (64, 128, 256, 512 channels;
 // stages 2–4 start with a stride-2 block whose shortcut is a 1×1/2 projection) → global average
 // pool → Gemm to 10 classes. BatchNorm is folded into the conv biases. Opset 13, IR 7; input
 // `pixels` float32 [N, 3, size, size] with a dynamic batch axis N; output `logits` [N, 10].
@@ -15,15 +19,18 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import onnxProto from 'onnx-proto'
 import * as ort from 'onnxruntime-node'
-import { mulberry32 } from './lib/random.js'
+import { mulberry32 } from '../test/support/random.js'
 
 const { onnx } = onnxProto
 type INodeProto = onnxProto.onnx.INodeProto
 type ITensorProto = onnxProto.onnx.ITensorProto
 type IAttributeProto = onnxProto.onnx.IAttributeProto
 
+export type Arch = 'resnet18' | 'cnn'
+
 export interface MakeModelOptions {
-  /** Input height and width. 224 is ImageNet's; 112 (default) keeps a 2-core run short. */
+  arch: Arch
+  /** ResNet input height and width. 224 is ImageNet's; 112 (default) keeps a 2-core run short. The CNN is always 8×8. */
   size: number
   seed: number
   /** Model repository root; the model goes to <repo>/<name>/1/model.onnx. */
@@ -35,6 +42,7 @@ export interface MakeModelOptions {
 }
 
 export const DEFAULT_MAKE_MODEL: MakeModelOptions = {
+  arch: 'resnet18',
   size: 112,
   seed: 1,
   repo: 'bench/tmp/models',
@@ -198,14 +206,39 @@ export function buildResnet18(size: number, classes: number, seed: number): { by
   return { bytes: onnx.ModelProto.encode(model).finish(), params: g.params }
 }
 
+/** Builds the small digits-shaped CNN ([N, 1, 8, 8] → 10 logits) and returns the encoded ONNX bytes. */
+export function buildCnn(classes: number, seed: number): { bytes: Uint8Array; params: number } {
+  const g = new GraphBuilder(seed)
+  let x = g.relu(g.conv('pixels', 1, 16, 3, 1))
+  x = g.relu(g.conv(x, 16, 32, 3, 2))
+  x = g.op('Flatten', [x], [int('axis', 1)])
+  g.gemm(x, 32 * 4 * 4, classes)
+  const model: onnxProto.onnx.IModelProto = {
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 13 }],
+    producerName: 'calserve-bench',
+    producerVersion: '1',
+    docString: `small digits-shaped CNN with seeded random weights (seed ${seed}); for benchmarks only`,
+    graph: {
+      name: 'cnn_bench',
+      node: g.nodes,
+      initializer: g.initializers,
+      input: [valueInfo('pixels', ['N', 1, 8, 8])],
+      output: [valueInfo('logits', ['N', classes])],
+    },
+  }
+  return { bytes: onnx.ModelProto.encode(model).finish(), params: g.params }
+}
+
 /** Writes <repo>/<name>/1/model.onnx and <repo>/<name>/model.json, then checks onnxruntime runs it. */
 export async function makeModel(opts: MakeModelOptions): Promise<MadeModel> {
   const dir = join(opts.repo, opts.name)
   const onnxFile = join(dir, '1', 'model.onnx')
   const manifestFile = join(dir, 'model.json')
   const labels = Array.from({ length: opts.classes }, (_, i) => `c${i}`)
-  const inputShape = [3, opts.size, opts.size]
-  const { bytes, params } = buildResnet18(opts.size, opts.classes, opts.seed)
+  const cnn = opts.arch === 'cnn'
+  const inputShape = cnn ? [1, 8, 8] : [3, opts.size, opts.size]
+  const { bytes, params } = cnn ? buildCnn(opts.classes, opts.seed) : buildResnet18(opts.size, opts.classes, opts.seed)
   await rm(dir, { recursive: true, force: true })
   await mkdir(join(dir, '1'), { recursive: true })
   await writeFile(onnxFile, bytes)
@@ -214,7 +247,7 @@ export async function makeModel(opts: MakeModelOptions): Promise<MadeModel> {
     fine_tuning_classes: labels.slice(0, Math.ceil(opts.classes / 2)),
     input: { name: 'pixels', shape: inputShape, dtype: 'float32' },
     output: { name: 'logits' },
-    description: `ResNet-18-shaped benchmark model, random weights (seed ${opts.seed}), input 3x${opts.size}x${opts.size}. Made by bench/make-model.ts; not a real classifier.`,
+    description: `${cnn ? 'Small digits-shaped CNN' : 'ResNet-18-shaped'} benchmark model, random weights (seed ${opts.seed}), input ${inputShape.join('x')}. Made by bench/make-model.ts; not a real classifier.`,
     ...opts.manifestExtra,
   }
   await writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`)
@@ -252,13 +285,17 @@ function parseFlags(argv: string[]): MakeModelOptions {
       i++
       return value
     }
-    if (flag === '--size') opts.size = Number(need())
+    if (flag === '--arch') {
+      const arch = need()
+      if (arch !== 'resnet18' && arch !== 'cnn') throw new Error(`--arch takes resnet18 or cnn, got ${arch}`)
+      opts.arch = arch
+    } else if (flag === '--size') opts.size = Number(need())
     else if (flag === '--seed') opts.seed = Number(need())
     else if (flag === '--repo') opts.repo = need()
     else if (flag === '--name') opts.name = need()
     else if (flag === '--manifest-extra') opts.manifestExtra = JSON.parse(need()) as Record<string, unknown>
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write('usage: npx tsx bench/make-model.ts [--size 112] [--seed 1] [--repo bench/tmp/models] [--name resnet18-bench] [--manifest-extra JSON]\n')
+      process.stdout.write('usage: npx tsx bench/make-model.ts [--arch resnet18|cnn] [--size 112] [--seed 1] [--repo bench/tmp/models] [--name resnet18-bench] [--manifest-extra JSON]\n')
       process.exit(0)
     } else throw new Error(`unknown flag ${flag}`)
   }

@@ -1,95 +1,129 @@
-// The calserve benchmark: `npm run bench` (full run, ~6 min on 2 cores) or `npm run bench -- --quick`.
-// See bench/README.md for what each row means and how to read the targets.
+// The calserve benchmark: `npm run bench` (full run) or `npm run bench -- --quick` (~2 min smoke run).
+// See bench/README.md for what each row means, how to read the numbers and how to add a row.
 //
-// For (a) the small demo model (HTTP-bound) and (b) a ResNet-18-shaped model made locally
-// (compute-bound), side by side: raw onnxruntime in-process at its best batch size, a bare Fastify
-// route, a naive Fastify + onnxruntime server, and calserve (JSON and binary predict), each server a
-// child process, driven by autocannon at 1, 16 and 64 connections. Then the calibration step's share
-// of a predict, and calserve's RSS over a long run. Results go to bench/results/.
-import { execFileSync } from 'node:child_process'
+// One server core against one load-generator core: every server (calserve, and the baselines it is
+// judged by) is a child process pinned with taskset to --server-cpus, and wrk, the load generator,
+// to --client-cpus. Raw onnxruntime runs in a process pinned like the servers. For each model and
+// row: wrk at 1, 16 and 64 connections, throughput, p50/p99 and the server's CPU per request from
+// /proc/<pid>/stat. Then the calibration step's share of a predict and calserve's RSS over a run.
+import { execFile, execFileSync } from 'node:child_process'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { mulberry32 } from './lib/random.js'
-import { DEFAULT_MAKE_MODEL, makeModel, verifyModel } from './make-model.js'
-import { freePort, rssOf, startServer, type ServerChild } from './lib/child.js'
-import { rawOnnxruntime, timeCalibration } from './lib/inproc.js'
-import { measure, round } from './lib/load.js'
-import { describeErrors, renderAll, renderSummary } from './lib/report.js'
-import type { BenchResults, CalibrationShare, Machine, ModelKey, ModelResult, Ratio, Row, RowId, RssResult, Target } from './lib/types.js'
-import type autocannon from 'autocannon'
+import { parseArgs, promisify } from 'node:util'
+import { choosePinning, cpuSeconds, pinned, type Pinning } from './lib/cpu.js'
+import { rssOf, type ServerChild } from './lib/child.js'
+import { timeCalibration } from './lib/inproc.js'
+import type { RawChildInput } from './lib/raw-child.js'
+import { MODEL_KEYS, merge, prepareModel, repositoryFor, type BenchModel, type ModelKey } from './lib/models.js'
+import { describeErrors, renderAll, renderSummary, round } from './lib/report.js'
+import { parseVariant, ROW_ALIASES, ROWS, SERVERS, variantRow, v1Json, type RowSpec, type ServerContext, type Variant } from './lib/rows.js'
+import type { BenchResults, Cell, Machine, ModelResult, Ratio, Row, RssResult, Target } from './lib/types.js'
+import { ensureWrk, prepareRequests, runWrk, type WrkCell } from './lib/wrk.js'
 
 const HELP = `usage: npm run bench -- [flags]
 
-  --quick                 smoke run: ~1-2 s per cell, RSS phase 5 s, results to bench/tmp/results
-  --models small,large    which models (default both)
-  --rows bare,naive,json,binary,v2json,v2binary   which server rows (raw always runs)
-  --connections 1,16,64   autocannon concurrency levels
-  --duration-small S      measured seconds per cell, small model (default 5; quick 1)
-  --duration-large S      measured seconds per cell, compute-bound model (default 10; quick 2)
-  --warmup S              warm-up seconds before each cell (default 2; quick 0.5)
-  --rss-duration S        seconds of the RSS phase at 64 connections (default 60; quick 5; 0 skips)
-  --size N                ResNet input height and width (default 112; ImageNet is 224)
-  --raw-budget-ms MS      time per batch size for raw onnxruntime (default 2000; quick 300)
-  --gamma G               γ set on calserve before measuring, so calibration really runs (default 1.5)
-  --manifest-extra JSON   keys merged into the ResNet model.json, e.g. '{"batching":{"max_batch_size":32}}'
-  --out DIR               results folder (default bench/results; quick: bench/tmp/results)
-  --no-readme             don't rewrite the summary in bench/README.md (full runs into bench/results only)
+  --quick                   smoke run (~2 min for all three models): 1 s cells, no per-cell warm-up,
+                            RSS phase 5 s; results to bench/tmp/results
+  --models small,cnn,large  which models (default all three)
+  --rows LIST               which rows (default ${ROWS.map((r) => r.flag).join(',')});
+                            ROW@VARIANT runs a row on calserve with a --variant's overrides
+  --variant NAME=JSON       a calserve configuration: '{"manifest": {...}, "env": {...}}', e.g.
+                            --variant 'main={"manifest":{"session":{"thread":"main"}}}' --rows v1json,v1json@main
+  --connections 1,16,64     wrk connections per cell
+  --duration-small S        measured seconds per cell: MLP (default 5), --duration-cnn (5), --duration-large (10)
+  --warmup S                warm-up seconds before each cell (default 1; quick 0); each row also
+                            starts with one warm-up at 16 connections (default 2; quick 1)
+  --rss-duration S          seconds of the RSS phase at 64 connections (default 60; quick 5; 0 skips)
+  --size N                  ResNet input height and width (default 112; ImageNet is 224)
+  --raw-budget-ms MS        time per batch size for raw onnxruntime (default 2000; quick 300)
+  --gamma G                 γ set on calserve before measuring, so calibration really runs (default 1.5)
+  --manifest-extra JSON     keys deep-merged into every model's model.json for calserve, e.g. '{"batching":{"max_batch_size":32}}'
+  --log-level LEVEL         CALSERVE_LOG_LEVEL for calserve (default: unset, calserve's own default, as npm start)
+  --server-cpus LIST        taskset CPU list of every server and of raw onnxruntime (default 0)
+  --client-cpus LIST        taskset CPU list of wrk (default 1)
+  --no-pin                  don't pin (server and load generator share every core)
+  --cpu-prof                write V8 CPU profiles of every server to bench/tmp/profiles/<model>-<server>/
+                            (one per thread; summarize with npx tsx bench/profile.ts FILE...); a profiled
+                            run is slower, so profile one row at a time
+  --out DIR                 results folder (default bench/results; quick: bench/tmp/results)
+  --no-readme               don't rewrite the summary in bench/README.md (full runs into bench/results only)
 `
 
-const { values: flagValues } = parseArgs({
+const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    models: { type: 'string', default: 'small,large' },
-    rows: { type: 'string', default: 'bare,naive,json,binary,v2json,v2binary' },
+    models: { type: 'string', default: MODEL_KEYS.join(',') },
+    rows: { type: 'string', default: ROWS.map((r) => r.flag).join(',') },
+    variant: { type: 'string', multiple: true, default: [] },
     connections: { type: 'string', default: '1,16,64' },
     'duration-small': { type: 'string' },
+    'duration-cnn': { type: 'string' },
     'duration-large': { type: 'string' },
     warmup: { type: 'string' },
     'rss-duration': { type: 'string' },
-    size: { type: 'string', default: String(DEFAULT_MAKE_MODEL.size) },
+    size: { type: 'string', default: '112' },
     'raw-budget-ms': { type: 'string' },
     gamma: { type: 'string', default: '1.5' },
     'manifest-extra': { type: 'string' },
+    'log-level': { type: 'string' },
+    'server-cpus': { type: 'string', default: '0' },
+    'client-cpus': { type: 'string', default: '1' },
+    'no-pin': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
     out: { type: 'string' },
     'no-readme': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 })
-if (flagValues.help) {
+if (flags.help) {
   process.stdout.write(HELP)
   process.exit(0)
 }
 
-const quick = flagValues.quick
-const numFlag = (name: keyof typeof flagValues, full: number, q: number): number => {
-  const v = flagValues[name]
+const quick = flags.quick
+const numFlag = (name: keyof typeof flags, full: number, q: number): number => {
+  const v = flags[name]
   const n = typeof v === 'string' ? Number(v) : quick ? q : full
   if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${String(v)}`)
   return n
 }
+const variants = new Map<string, Variant>(flags.variant.map((t) => parseVariant(t)).map((v) => [v.name, v]))
 const cfg = {
-  quick,
-  models: flagValues.models.split(',').map((s) => s.trim()).filter(Boolean) as ModelKey[],
-  rows: new Set(flagValues.rows.split(',').map((s) => s.trim())),
-  connections: flagValues.connections.split(',').map(Number),
-  durationSmall: numFlag('duration-small', 5, 1),
-  durationLarge: numFlag('duration-large', 10, 2),
-  warmup: numFlag('warmup', 2, 0.5),
+  models: flags.models.split(',').map((s) => s.trim()).filter(Boolean) as ModelKey[],
+  rows: flags.rows.split(',').map((s) => s.trim()).filter(Boolean),
+  connections: flags.connections.split(',').map(Number),
+  duration: { small: numFlag('duration-small', 5, 1), cnn: numFlag('duration-cnn', 5, 1), large: numFlag('duration-large', 10, 2) },
+  warmup: numFlag('warmup', 1, 0),
+  rowWarmup: quick ? 1 : 2,
   rssDuration: numFlag('rss-duration', 60, 5),
   rssWarmup: quick ? 1 : 5,
-  size: Number(flagValues.size),
+  size: Number(flags.size),
   rawBudgetMs: numFlag('raw-budget-ms', 2000, 300),
   rawBatches: [1, 8, 32, 64, 128],
-  gamma: Number(flagValues.gamma),
-  manifestExtra: flagValues['manifest-extra'] ? (JSON.parse(flagValues['manifest-extra']) as Record<string, unknown>) : undefined,
-  out: flagValues.out ?? (quick ? 'bench/tmp/results' : 'bench/results'),
-  readme: !flagValues['no-readme'],
+  gamma: Number(flags.gamma),
+  manifestExtra: flags['manifest-extra'] ? (JSON.parse(flags['manifest-extra']) as Record<string, unknown>) : undefined,
+  logLevel: flags['log-level'],
+  pin: choosePinning(flags['server-cpus'], flags['client-cpus'], !flags['no-pin']),
+  cpuProf: flags['cpu-prof'],
+  out: flags.out ?? (quick ? 'bench/tmp/results' : 'bench/results'),
+  readme: !flags['no-readme'],
 }
-for (const m of cfg.models) if (m !== 'small' && m !== 'large') throw new Error(`--models takes small and/or large, got ${m}`)
+for (const m of cfg.models) if (!MODEL_KEYS.includes(m)) throw new Error(`--models takes ${MODEL_KEYS.join(', ')}, got ${m}`)
 if (cfg.connections.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--connections must be positive integers`)
+
+/** The rows asked for, in --rows order, each with its variant applied. */
+const selected: RowSpec[] = cfg.rows.map((flag) => {
+  const [name, variantName] = flag.split('@') as [string, string | undefined]
+  const spec = ROWS.find((r) => r.flag === (ROW_ALIASES[name] ?? name))
+  if (!spec) throw new Error(`--rows: unknown row ${name} (rows: ${ROWS.map((r) => r.flag).join(', ')})`)
+  if (variantName === undefined) return spec
+  const variant = variants.get(variantName)
+  if (!variant) throw new Error(`--rows ${flag}: no --variant ${variantName}=…`)
+  if (!SERVERS.find((s) => s.id === spec.server)?.variants) throw new Error(`--rows ${flag}: the ${spec.server} server takes no variants`)
+  return variantRow(spec, variant)
+})
 
 const TMP = 'bench/tmp'
 const LOG_DIR = join(TMP, 'logs')
@@ -97,426 +131,233 @@ const live = new Set<ServerChild>()
 const say = (s: string) => process.stdout.write(`${s}\n`)
 
 // ---------------------------------------------------------------------------------------------
-// What each model is and the requests sent to it.
+// One row: probe, warm up, then each cell.
 
-interface ModelSpec {
-  key: ModelKey
-  title: string
-  name: string
-  repository: string
-  modelDir: string
-  onnxFile: string
-  input: string
-  output: string
-  sampleShape: number[]
-  labels: string[]
-  fineTuning: string[]
-  samples: Float32Array[]
-  jsonBodies: Buffer[]
-  binaryBodies: Buffer[]
-  /** Open Inference Protocol infer bodies: JSON, and the JSON header + float32 bytes (with its header length). */
-  v2JsonBodies: Buffer[]
-  v2BinaryBodies: Array<{ body: Buffer; headerLength: number }>
-  durationS: number
-  notes: string[]
-}
-
-interface Manifest {
-  labels: string[]
-  fine_tuning_classes: string[]
-  input?: { name: string; shape: number[] }
-  output?: { name: string }
-}
-
-async function smallModel(): Promise<ModelSpec> {
-  const repository = 'models'
-  const name = 'digits-finetuned'
-  const modelDir = join(repository, name)
-  const manifest = JSON.parse(await readFile(join(modelDir, 'model.json'), 'utf8')) as Manifest
-  const lines = (await readFile('examples/digits/data/test.ndjson', 'utf8')).split('\n').filter((l) => l.trim())
-  const inputs = lines.slice(0, 64).map((l) => (JSON.parse(l) as { input: number[] }).input)
-  return {
-    key: 'small',
-    title: '(a) small: digits MLP 64-128-64-10, the demo model (HTTP-bound)',
-    name,
-    repository,
-    modelDir,
-    onnxFile: join(modelDir, '1', 'model.onnx'),
-    input: manifest.input?.name ?? 'pixels',
-    output: manifest.output?.name ?? 'logits',
-    sampleShape: manifest.input?.shape ?? [64],
-    labels: manifest.labels,
-    fineTuning: manifest.fine_tuning_classes,
-    samples: inputs.map((x) => Float32Array.from(x)),
-    jsonBodies: inputs.map((x) => Buffer.from(JSON.stringify({ inputs: [x] }))),
-    binaryBodies: inputs.map((x) => f32Body(Float32Array.from(x))),
-    v2JsonBodies: inputs.map((x) => v2Json(manifest.input?.name ?? 'pixels', manifest.input?.shape ?? [64], x)),
-    v2BinaryBodies: inputs.map((x) => v2Binary(manifest.input?.name ?? 'pixels', manifest.input?.shape ?? [64], Float32Array.from(x))),
-    durationS: cfg.durationSmall,
-    notes: [],
-  }
-}
-
-async function largeModel(): Promise<ModelSpec> {
-  const repository = join(TMP, 'models')
-  await rm(repository, { recursive: true, force: true })
-  const made = await makeModel({ ...DEFAULT_MAKE_MODEL, size: cfg.size, repo: repository, manifestExtra: cfg.manifestExtra })
-  const check = await verifyModel(made)
-  say(`made ${made.onnxFile}: ${(made.params / 1e6).toFixed(2)} M parameters, ${(made.bytes / 2 ** 20).toFixed(1)} MiB; onnxruntime ran a batch of 2 in ${check.ms.toFixed(1)} ms`)
-  const sampleSize = made.inputShape.reduce((a, b) => a * b, 1)
-  const rand = mulberry32(2024)
-  // Pixels in [0, 1] with 3 decimals: the JSON and binary bodies carry the same values.
-  const samples = Array.from({ length: 8 }, () => Float32Array.from({ length: sampleSize }, () => Math.round(rand() * 1000) / 1000))
-  const manifest = JSON.parse(await readFile(made.manifestFile, 'utf8')) as Manifest
-  return {
-    key: 'large',
-    title: `(b) compute-bound: ResNet-18-shaped, input 3×${cfg.size}×${cfg.size}, random weights`,
-    name: DEFAULT_MAKE_MODEL.name,
-    repository,
-    modelDir: made.dir,
-    onnxFile: made.onnxFile,
-    input: 'pixels',
-    output: 'logits',
-    sampleShape: made.inputShape,
-    labels: manifest.labels,
-    fineTuning: manifest.fine_tuning_classes,
-    samples,
-    jsonBodies: samples.map((s) => Buffer.from(JSON.stringify({ inputs: [Array.from(s, (v) => Math.round(v * 1000) / 1000)] }))),
-    binaryBodies: samples.map(f32Body),
-    v2JsonBodies: samples.map((s) => v2Json('pixels', made.inputShape, Array.from(s, (v) => Math.round(v * 1000) / 1000))),
-    v2BinaryBodies: samples.map((s) => v2Binary('pixels', made.inputShape, s)),
-    durationS: cfg.durationLarge,
-    notes: [
-      `ResNet-18 shape (11.2 M parameters) at ${cfg.size}×${cfg.size} input${cfg.size === 224 ? '' : ` (ImageNet size is 224; --size ${cfg.size} keeps a run short)`}, BatchNorm folded into conv biases, made by bench/make-model.ts.` +
-        (cfg.manifestExtra ? ` model.json extra keys: ${JSON.stringify(cfg.manifestExtra)}.` : ''),
-    ],
-  }
-}
-
-/** One sample as an Open Inference Protocol infer request; the outputs v1 predict answers with. */
-const V2_OUTPUTS = [{ name: 'label' }, { name: 'score' }, { name: 'class_index' }]
-function v2Json(input: string, shape: number[], x: number[]): Buffer {
-  return Buffer.from(JSON.stringify({ inputs: [{ name: input, shape: [1, ...shape], datatype: 'FP32', data: x }], outputs: V2_OUTPUTS }))
-}
-/** The same as binary tensor data: the JSON header, then the float32 bytes; outputs as binary data too. */
-function v2Binary(input: string, shape: number[], x: Float32Array): { body: Buffer; headerLength: number } {
-  const bytes = f32Body(x)
-  const header = Buffer.from(
-    JSON.stringify({
-      inputs: [{ name: input, shape: [1, ...shape], datatype: 'FP32', parameters: { binary_data_size: bytes.byteLength } }],
-      outputs: V2_OUTPUTS,
-      parameters: { binary_data_output: true },
-    }),
-  )
-  return { body: Buffer.concat([header, bytes]), headerLength: header.byteLength }
-}
-
-/** Raw little-endian float32 (this bench runs on little-endian machines only). */
-function f32Body(x: Float32Array): Buffer {
-  if (os.endianness() !== 'LE') throw new Error('the binary bodies assume a little-endian machine')
-  return Buffer.from(x.buffer, x.byteOffset, x.byteLength)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running a server's rows.
-
-const ROW_LABELS: Record<RowId, string> = {
-  bare: 'bare Fastify (constant)',
-  naive: 'naive Fastify + session.run',
-  calserve_json: 'calserve JSON',
-  calserve_binary: 'calserve binary',
-  calserve_v2_json: 'calserve v2 JSON',
-  calserve_v2_binary: 'calserve v2 binary',
-}
-
-/** The request bodies of a row: v1 predict JSON or binary, v2 infer JSON or binary. */
-type Kind = 'json' | 'binary' | 'v2json' | 'v2binary'
-
-function predictPath(m: ModelSpec, kind: Kind = 'json'): string {
-  const name = encodeURIComponent(m.name)
-  return kind === 'v2json' || kind === 'v2binary' ? `/v2/models/${name}/infer` : `/v1/models/${name}/predict`
-}
-
-function requestsFor(m: ModelSpec, kind: Kind): Array<autocannon.Request & { path: string; body: Buffer; headers: Record<string, string> }> {
-  const path = predictPath(m, kind)
-  if (kind === 'v2binary')
-    return m.v2BinaryBodies.map(({ body, headerLength }) => ({
-      method: 'POST',
-      path,
-      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) },
-      body,
-    }))
-  const bodies = kind === 'json' ? m.jsonBodies : kind === 'binary' ? m.binaryBodies : m.v2JsonBodies
-  const type = kind === 'binary' ? 'application/octet-stream' : 'application/json'
-  return bodies.map((body) => ({ method: 'POST', path, headers: { 'content-type': type }, body }))
-}
-
-/** One request through fetch, before the load: a row whose probe fails is reported, not measured. */
-async function probe(server: ServerChild, m: ModelSpec, kind: Kind, expectPredictions: boolean): Promise<string | null> {
+/** One request through fetch before the load: a row whose probe fails is reported, not measured. */
+async function probe(server: ServerChild, m: BenchModel, spec: RowSpec): Promise<string | null> {
   try {
-    const first = requestsFor(m, kind)[0]!
+    const first = spec.requests(m)[0]!
     const res = await fetch(server.baseUrl + first.path, {
-      method: 'POST',
+      method: first.method,
       headers: first.headers,
-      body: new Uint8Array(first.body),
+      body: first.body ? new Uint8Array(first.body) : undefined,
       signal: AbortSignal.timeout(30_000),
     })
     const bytes = Buffer.from(await res.arrayBuffer())
-    // A binary v2 answer starts with its JSON header; the rest is the binary outputs.
-    const headerLength = Number(res.headers.get('inference-header-content-length') ?? bytes.byteLength)
-    const text = bytes.toString('utf8', 0, headerLength)
-    if (res.status !== 200) return `${kind} predict answered HTTP ${res.status}: ${text.slice(0, 300)}`
-    if (expectPredictions) {
-      const body = JSON.parse(text) as { predictions?: unknown[]; outputs?: Array<{ name: string; shape: number[] }> }
-      const one = kind === 'v2json' || kind === 'v2binary' ? body.outputs?.find((o) => o.name === 'label')?.shape[0] === 1 : body.predictions?.length === 1
-      if (!one) return `${kind} predict answered 200 without exactly one prediction: ${text.slice(0, 300)}`
-    }
-    return null
+    if (res.status !== 200) return `HTTP ${res.status}: ${bytes.toString('utf8', 0, 300)}`
+    return spec.check ? spec.check(bytes, res.headers) : null
   } catch (err) {
-    return `${kind} predict request failed: ${(err as Error).message}`
+    return `request failed: ${(err as Error).message}`
   }
 }
 
-async function measureRow(server: ServerChild, m: ModelSpec, row: Row, requests: autocannon.Request[], kind: Kind): Promise<void> {
-  // Warm the whole path (JIT, buffers, batcher) under some concurrency before the first cell, which
-  // is at one connection and would otherwise pay for it.
-  if (cfg.warmup > 0) {
-    await measure({ baseUrl: server.baseUrl, requests, connections: 16, durationS: cfg.warmup, warmupS: 0 }).catch(() => null)
-    await drain(server, m, kind)
-  }
-  for (const connections of cfg.connections) {
-    try {
-      const cell = await measure({ baseUrl: server.baseUrl, requests, connections, durationS: m.durationS, warmupS: cfg.warmup })
-      row.cells.push(cell)
-      say(
-        `  [${m.key}] ${row.label.padEnd(28)} c=${String(connections).padEnd(3)} ${cell.rps.toFixed(1).padStart(9)} req/s  p50 ${fmtMs(cell.p50_ms)}  p99 ${fmtMs(cell.p99_ms)}  errors ${cell.errors}` +
-          (cell.errors ? ` (${describeErrors(cell)})` : ''),
-      )
-      if (cell.ok === 0 && cell.errors > 0)
-        row.failed = `no 2xx response at ${connections} connections: ${describeErrors(cell)}; server log ${server.logFile}`
-      else if (cell.ok === 0) row.failed = `no response completed within the ${m.durationS} s window at ${connections} connections (requests still in flight)`
-    } catch (err) {
-      row.failed = `at ${connections} connections: ${(err as Error).message}`
-      say(`  [${m.key}] ${row.label} c=${connections}: FAILED ${row.failed}`)
-    }
-    // Requests still in flight when a cell ends would otherwise land in the next cell: wait until a
-    // fresh request gets through, i.e. the server has worked off its backlog.
-    await drain(server, m, kind)
-  }
-}
-
-async function drain(server: ServerChild, m: ModelSpec, kind: Kind): Promise<void> {
+/** Requests still in flight when a cell ends would land in the next: wait until a fresh one isn't refused. */
+async function drain(server: ServerChild, m: BenchModel, spec: RowSpec): Promise<void> {
   const deadline = Date.now() + 120_000
   while (Date.now() < deadline) {
-    const fail = await probe(server, m, kind, false)
+    const fail = await probe(server, m, spec)
     if (fail === null || !/HTTP 503/.test(fail)) return
     await new Promise((r) => setTimeout(r, 200))
   }
 }
 
-function fmtMs(x: number | null): string {
-  return x === null ? '     —' : `${x.toFixed(2).padStart(7)} ms`
+async function measureRow(server: ServerChild, m: BenchModel, spec: RowSpec, row: Row): Promise<void> {
+  const prepared = spec.drive ? null : await prepareRequests(join(TMP, 'requests', `${m.key}-${spec.id}`), `127.0.0.1:${server.port}`, spec.requests(m))
+  const load = (connections: number, durationS: number): Promise<WrkCell> =>
+    spec.drive
+      ? spec.drive(server, m, { connections, durationS, cpus: cfg.pin.client })
+      : runWrk({ baseUrl: server.baseUrl, prepared: prepared!, connections, durationS, cpus: cfg.pin.client })
+  // Warm the whole path (JIT, buffers, batcher) under some concurrency before the first cell.
+  if (cfg.rowWarmup > 0) {
+    await load(16, cfg.rowWarmup).catch(() => null)
+    await drain(server, m, spec)
+  }
+  for (const connections of cfg.connections) {
+    try {
+      if (cfg.warmup > 0) await load(connections, cfg.warmup)
+      const cpu0 = await cpuSeconds(server.pid)
+      const w = await load(connections, m.durationS)
+      const cpu1 = await cpuSeconds(server.pid)
+      const used = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null
+      const cell: Cell = {
+        ...w,
+        server_cpu_us: used !== null && w.ok > 0 ? round((used / w.ok) * 1e6, 1) : null,
+        server_cpu: used !== null && w.duration_s > 0 ? round(used / w.duration_s, 3) : null,
+      }
+      row.cells.push(cell)
+      say(
+        `  [${m.key}] ${row.label.padEnd(34)} c=${String(connections).padEnd(3)} ${cell.rps.toFixed(1).padStart(9)} req/s  p50 ${fmtMs(cell.p50_ms)}  p99 ${fmtMs(cell.p99_ms)}` +
+          `  server ${cell.server_cpu_us === null ? '—' : `${cell.server_cpu_us.toFixed(1)} µs/req`} (${pct(cell.server_cpu)} of a core), wrk ${pct(cell.client_cpu)}  errors ${cell.errors}` +
+          (cell.errors ? ` (${describeErrors(cell)})` : ''),
+      )
+      if (cell.ok === 0) row.failed = `no 2xx response at ${connections} connections${cell.errors ? `: ${describeErrors(cell)}` : ''}; server log ${server.logFile}`
+    } catch (err) {
+      row.failed = `at ${connections} connections: ${(err as Error).message}`
+      say(`  [${m.key}] ${row.label} c=${connections}: FAILED ${row.failed}`)
+    }
+    await drain(server, m, spec)
+  }
 }
 
-async function withServer(
-  name: string,
-  start: () => Promise<ServerChild>,
-  rows: Row[],
-  body: (server: ServerChild) => Promise<void>,
-): Promise<void> {
+const fmtMs = (x: number | null): string => (x === null ? '     —' : `${x.toFixed(2).padStart(7)} ms`)
+const pct = (x: number | null): string => (x === null ? '—' : `${Math.round(x * 100)}%`)
+
+// ---------------------------------------------------------------------------------------------
+// Servers.
+
+function contextFor(m: BenchModel, serverKey: string, tag: string): ServerContext {
+  const variant = serverKey.includes('@') ? variants.get(serverKey.split('@')[1]!)! : null
+  const extra = cfg.manifestExtra || variant?.manifest ? merge(cfg.manifestExtra ?? {}, variant?.manifest ?? {}) : undefined
+  return {
+    model: m,
+    repository: () => repositoryFor(m, TMP, variant?.name ?? 'base', extra),
+    storeFile: join(TMP, 'store', `${m.key}-${tag}.db`),
+    logDir: LOG_DIR,
+    cpus: cfg.pin.server,
+    env: { ...(cfg.logLevel ? { CALSERVE_LOG_LEVEL: cfg.logLevel } : {}), ...variant?.env },
+    // One folder per server start: node writes a profile per thread (main, the loader hooks, session workers).
+    nodeArgs: cfg.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(TMP, 'profiles', `${m.key}-${tag}`)] : [],
+    tag,
+    gamma: cfg.gamma,
+  }
+}
+
+async function withServer(m: BenchModel, serverKey: string, rows: Row[], body: (server: ServerChild, notes: string[]) => Promise<void>): Promise<string[]> {
+  const spec = SERVERS.find((s) => s.id === serverKey.split('@')[0])
+  if (!spec) throw new Error(`no server ${serverKey}`)
+  const tag = serverKey.replace('@', '-')
+  const ctx = contextFor(m, serverKey, tag)
+  await mkdir(join(TMP, 'store'), { recursive: true })
+  for (const suffix of ['', '-wal', '-shm']) await rm(ctx.storeFile + suffix, { force: true })
+  const notes: string[] = []
   let server: ServerChild
   try {
-    server = await start()
+    server = await spec.start(ctx)
   } catch (err) {
-    for (const row of rows) row.failed = `${name} did not start: ${(err as Error).message}`
-    say(`  ${name} did not start: ${(err as Error).message.split('\n')[0]}`)
-    return
+    for (const row of rows) row.failed = `${serverKey} did not start: ${(err as Error).message}`
+    say(`  ${serverKey} did not start: ${(err as Error).message.split('\n')[0]}`)
+    return notes
   }
   live.add(server)
   try {
-    await body(server)
+    const note = spec.setup ? await spec.setup(server, ctx) : null
+    if (note) notes.push(`${serverKey}: ${note}`)
+    await body(server, notes)
   } finally {
     await server.stop()
     live.delete(server)
   }
+  return notes
 }
 
-async function startCalserve(m: ModelSpec, tag: string): Promise<ServerChild> {
-  const store = join(TMP, 'store', `${m.key}-${tag}.db`)
-  await mkdir(join(TMP, 'store'), { recursive: true })
-  for (const suffix of ['', '-wal', '-shm']) await rm(store + suffix, { force: true })
-  const port = await freePort()
-  return startServer({
-    name: `calserve-${m.key}-${tag}`,
-    script: 'src/main.ts',
-    env: {
-      CALSERVE_HOST: '127.0.0.1',
-      CALSERVE_PORT: String(port),
-      CALSERVE_MODEL_REPOSITORY: m.repository,
-      CALSERVE_STORE_URL: `sqlite:${store}`,
-      CALSERVE_LOG_LEVEL: 'warn',
-    },
-    readyPath: '/health/ready',
-    port,
-    logDir: LOG_DIR,
-  })
-}
+// ---------------------------------------------------------------------------------------------
+// Raw onnxruntime, in its own process on the servers' CPUs.
 
-/** Sets γ so that predict really adds a bias (version 0 is γ = 0). A failure is noted, not fatal. */
-async function setGamma(server: ServerChild, m: ModelSpec): Promise<string | null> {
+async function rawOnnxruntime(m: BenchModel): Promise<ModelResult['raw']> {
+  const samplesFile = join(TMP, `raw-${m.key}.f32`)
+  await writeFile(samplesFile, Buffer.concat(m.samples.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength))))
+  const input: RawChildInput = {
+    onnxFile: m.onnxFile,
+    input: m.input,
+    output: m.output,
+    sampleShape: m.sampleShape,
+    samplesFile,
+    batches: cfg.rawBatches,
+    budgetMs: cfg.rawBudgetMs,
+  }
+  const [cmd, args] = pinned(cfg.pin.server, process.execPath, ['--import', 'tsx', 'bench/lib/raw-child.ts', JSON.stringify(input)])
   try {
-    const res = await fetch(`${server.baseUrl}/v1/models/${encodeURIComponent(m.name)}/calibration`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ gamma: cfg.gamma, note: 'bench' }),
-    })
-    if (!res.ok) return `setting γ = ${cfg.gamma} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}; calserve ran with γ = 0`
-    return null
+    const { stdout } = await promisify(execFile)(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20 })
+    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as Omit<Extract<ModelResult['raw'], { failed: null }>, 'failed' | 'pinned_to'>
+    say(`  [${m.key}] raw onnxruntime: ${r.batches.map((b) => `batch ${b.batch}: ${b.samples_per_s.toFixed(0)}/s (${b.cpu_us_per_sample} µs CPU)`).join(', ')}`)
+    return { ...r, failed: null, pinned_to: cfg.pin.server }
   } catch (err) {
-    return `setting γ failed: ${(err as Error).message}`
+    say(`  [${m.key}] raw onnxruntime FAILED: ${(err as Error).message}`)
+    return { failed: (err as Error).message }
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // One model, all rows.
 
-async function benchModel(m: ModelSpec): Promise<ModelResult> {
+async function benchModel(m: BenchModel): Promise<ModelResult> {
   say(`\n== ${m.title}`)
   const absent = Uint8Array.from(m.labels, (l) => (m.fineTuning.includes(l) ? 0 : 1))
-
-  // 1. Raw onnxruntime in-process, before any server runs.
-  let raw: ModelResult['raw']
-  try {
-    const r = await rawOnnxruntime(m.onnxFile, { input: m.input, output: m.output, sampleShape: m.sampleShape }, m.samples, cfg.rawBatches, cfg.rawBudgetMs)
-    raw = { ...r, failed: null }
-    say(`  [${m.key}] raw onnxruntime: ${r.batches.map((b) => `batch ${b.batch}: ${b.samples_per_s.toFixed(0)}/s`).join(', ')}`)
-  } catch (err) {
-    raw = { failed: (err as Error).message }
-    say(`  [${m.key}] raw onnxruntime FAILED: ${raw.failed}`)
-  }
-
-  const flag: Record<RowId, string> = { bare: 'bare', naive: 'naive', calserve_json: 'json', calserve_binary: 'binary', calserve_v2_json: 'v2json', calserve_v2_binary: 'v2binary' }
-  const rows: Row[] = (['bare', 'naive', 'calserve_json', 'calserve_binary', 'calserve_v2_json', 'calserve_v2_binary'] as const)
-    .filter((id) => cfg.rows.has(flag[id]))
-    .map((id) => ({ id, label: ROW_LABELS[id], failed: null, cells: [] }))
-  const row = (id: RowId) => rows.find((r) => r.id === id)
+  const raw = await rawOnnxruntime(m)
+  const specs = selected.filter((s) => !s.models || s.models.includes(m.key))
+  const rows: Row[] = specs.map((s) => ({ id: s.id, label: s.label, role: s.role, failed: null, cells: [] }))
+  const rowOf = (id: string) => rows.find((r) => r.id === id)
   const notes = [...m.notes]
 
-  // 2. Bare Fastify.
-  const bare = row('bare')
-  if (bare)
-    await withServer(
-      'bare server',
-      async () => {
-        const port = await freePort()
-        return startServer({ name: `bare-${m.key}`, script: 'bench/servers/bare.ts', args: ['--port', String(port)], readyPath: '/health', port, logDir: LOG_DIR })
-      },
-      [bare],
-      async (server) => {
-        const fail = await probe(server, m, 'json', false)
-        if (fail) bare.failed = fail
-        else await measureRow(server, m, bare, requestsFor(m, 'json'), 'json')
-      },
+  // Rows grouped by server, in the order the servers first appear: one process per server.
+  const servers = [...new Set(specs.map((s) => s.server))]
+  for (const key of servers) {
+    const group = specs.filter((s) => s.server === key)
+    notes.push(
+      ...(await withServer(
+        m,
+        key,
+        group.map((s) => rowOf(s.id)!),
+        async (server) => {
+          for (const spec of group) {
+            const row = rowOf(spec.id)!
+            const fail = await probe(server, m, spec)
+            if (fail) {
+              row.failed = `probe: ${fail}`
+              say(`  [${m.key}] ${row.label}: FAILED ${row.failed}`)
+            } else await measureRow(server, m, spec, row)
+          }
+        },
+      )),
     )
-
-  // 3. Naive Fastify + onnxruntime.
-  const naive = row('naive')
-  if (naive)
-    await withServer(
-      'naive server',
-      async () => {
-        const port = await freePort()
-        return startServer({
-          name: `naive-${m.key}`,
-          script: 'bench/servers/naive.ts',
-          args: ['--port', String(port), '--model-dir', m.modelDir],
-          readyPath: '/health',
-          port,
-          logDir: LOG_DIR,
-        })
-      },
-      [naive],
-      async (server) => {
-        const fail = await probe(server, m, 'json', true)
-        if (fail) naive.failed = fail
-        else await measureRow(server, m, naive, requestsFor(m, 'json'), 'json')
-      },
-    )
-
-  // 4. calserve, JSON then binary, one process.
-  const json = row('calserve_json')
-  const binary = row('calserve_binary')
-  const v2json = row('calserve_v2_json')
-  const v2binary = row('calserve_v2_binary')
-  const calRows = [json, binary, v2json, v2binary].filter((r): r is Row => r !== undefined)
-  if (calRows.length)
-    await withServer('calserve', () => startCalserve(m, 'rows'), calRows, async (server) => {
-      const gammaNote = await setGamma(server, m)
-      if (gammaNote) notes.push(gammaNote)
-      for (const [r, kind] of [[json, 'json'], [binary, 'binary'], [v2json, 'v2json'], [v2binary, 'v2binary']] as const) {
-        if (!r) continue
-        const fail = await probe(server, m, kind, true)
-        if (fail) {
-          r.failed = fail
-          say(`  [${m.key}] ${r.label}: FAILED ${fail}`)
-        } else await measureRow(server, m, r, requestsFor(m, kind), kind)
-      }
-    })
+  }
 
   // Ratios: one sample per request, so req/s and raw samples/s compare directly.
   const rawBest = raw.failed === null ? (raw.best?.samples_per_s ?? null) : null
   const ratios: Ratio[] = []
-  for (const r of calRows)
-    for (const cell of r.cells) {
-      const at = (id: RowId) => row(id)?.cells.find((c) => c.connections === cell.connections)?.rps ?? null
-      const div = (a: number, b: number | null) => (b && b > 0 ? round(a / b, 4) : null)
-      ratios.push({
-        row: r.id as Ratio['row'],
-        connections: cell.connections,
-        vs_raw: div(cell.rps, rawBest),
-        vs_naive: div(cell.rps, at('naive')),
-        vs_bare: div(cell.rps, at('bare')),
-      })
+  for (const spec of specs) {
+    if (!spec.compare?.length) continue
+    for (const cell of rowOf(spec.id)!.cells) {
+      const vs: Record<string, number | null> = {}
+      for (const other of spec.compare) {
+        const base = other === 'raw' ? rawBest : (rowOf(other)?.cells.find((c) => c.connections === cell.connections)?.rps ?? null)
+        if (other === 'raw' || rowOf(other)) vs[other] = base && base > 0 ? round(cell.rps / base, 4) : null
+      }
+      ratios.push({ row: spec.id, connections: cell.connections, vs })
     }
+  }
 
   // The calibration step's share of a predict.
   let calibration: ModelResult['calibration']
   try {
     const perRequest = timeCalibration(absent, 1, quick ? 200 : 1000)
-    const c1 = (id: RowId) => row(id)?.cells.find((c) => c.connections === 1)?.p50_ms ?? null
-    const httpRow: RowId | null = c1('calserve_json') !== null ? 'calserve_json' : c1('calserve_binary') !== null ? 'calserve_binary' : null
+    const c1 = (id: string) => rowOf(id)?.cells.find((c) => c.connections === 1)?.p50_ms ?? null
+    const httpRow = c1('calserve_v1_json') !== null ? 'calserve_v1_json' : c1('calserve_v1_binary') !== null ? 'calserve_v1_binary' : null
     const http = httpRow ? c1(httpRow) : null
     const ortB1 = raw.failed === null ? (raw.batches.find((b) => b.batch === 1)?.ms_per_run ?? null) : null
     const best = raw.failed === null ? raw.best : null
-    let perBatch: CalibrationShare['per_batch'] = null
+    let perBatch: Extract<ModelResult['calibration'], { per_request: unknown }>['per_batch'] = null
     if (best) {
       const t = timeCalibration(absent, best.batch, quick ? 200 : 1000)
       perBatch = { ...t, ort_ms: best.ms_per_run, pct_of_ort: round((t.us_per_call / 1000 / best.ms_per_run) * 100, 4) }
     }
     const share = (ms: number | null) => (ms && ms > 0 ? round((perRequest.us_per_call / 1000 / ms) * 100, 4) : null)
-    calibration = {
-      per_request: perRequest,
-      http_p50_ms: http,
-      http_row: httpRow,
-      pct_of_http: share(http),
-      ort_batch1_ms: ortB1,
-      pct_of_ort_batch1: share(ortB1),
-      per_batch: perBatch,
-    }
+    calibration = { per_request: perRequest, http_p50_ms: http, http_row: httpRow, pct_of_http: share(http), ort_batch1_ms: ortB1, pct_of_ort_batch1: share(ortB1), per_batch: perBatch }
   } catch (err) {
     calibration = { failed: (err as Error).message }
   }
 
+  const bytes: Record<string, number> = {}
+  for (const spec of specs) bytes[spec.id] = spec.requests(m)[0]?.body?.byteLength ?? 0
   return {
     key: m.key,
     title: m.title,
     name: m.name,
-    repository: m.repository,
     input_shape: m.sampleShape,
     classes: m.labels.length,
     fine_tuning_classes: m.fineTuning,
-    request_bytes: { json: m.jsonBodies[0]!.byteLength, binary: m.binaryBodies[0]!.byteLength },
-    distinct_requests: m.jsonBodies.length,
+    request_bytes: bytes,
+    distinct_requests: m.samples.length,
     duration_s: m.durationS,
     warmup_s: cfg.warmup,
     raw,
@@ -530,7 +371,7 @@ async function benchModel(m: ModelSpec): Promise<ModelResult> {
 // ---------------------------------------------------------------------------------------------
 // RSS over a long run.
 
-async function rssPhase(m: ModelSpec): Promise<RssResult> {
+async function rssPhase(m: BenchModel): Promise<RssResult> {
   const connections = 64
   const result: RssResult = {
     failed: null,
@@ -545,17 +386,16 @@ async function rssPhase(m: ModelSpec): Promise<RssResult> {
     growth_pct: null,
     load: null,
   }
-  say(`\n== RSS: calserve (${m.name}, JSON), ${connections} connections, ${cfg.rssDuration} s`)
-  await withServer('calserve', () => startCalserve(m, 'rss'), [], async (server) => {
-    const gammaNote = await setGamma(server, m)
-    if (gammaNote) say(`  ${gammaNote}`)
-    const fail = await probe(server, m, 'json', true)
+  say(`\n== RSS: calserve (${m.name}, v1 JSON), ${connections} connections, ${cfg.rssDuration} s`)
+  const spec = ROWS.find((r) => r.id === 'calserve_v1_json')!
+  await withServer(m, 'calserve', [], async (server) => {
+    const fail = await probe(server, m, spec)
     if (fail) {
       result.failed = fail
       return
     }
-    const requests = requestsFor(m, 'json')
-    await measure({ baseUrl: server.baseUrl, requests, connections, durationS: cfg.rssWarmup, warmupS: 0 })
+    const prepared = await prepareRequests(join(TMP, 'requests', `${m.key}-rss`), `127.0.0.1:${server.port}`, v1Json(m))
+    await runWrk({ baseUrl: server.baseUrl, prepared, connections, durationS: cfg.rssWarmup, cpus: cfg.pin.client })
     const t0 = Date.now()
     const sample = async () => {
       const rss = await rssOf(server.pid)
@@ -564,7 +404,7 @@ async function rssPhase(m: ModelSpec): Promise<RssResult> {
     await sample()
     const timer = setInterval(() => void sample(), 1000)
     try {
-      result.load = await measure({ baseUrl: server.baseUrl, requests, connections, durationS: cfg.rssDuration, warmupS: 0 })
+      result.load = await runWrk({ baseUrl: server.baseUrl, prepared, connections, durationS: cfg.rssDuration, cpus: cfg.pin.client })
     } finally {
       clearInterval(timer)
     }
@@ -584,45 +424,33 @@ async function rssPhase(m: ModelSpec): Promise<RssResult> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Targets.
+// Targets (issue 16), at the highest --connections (64 by default).
 
 function targets(models: ModelResult[], rss: RssResult | null): Target[] {
   const out: Target[] = []
-  const ge = (id: string, description: string, measured: number | null, threshold: number, unit: string, note?: string): void => {
-    out.push(judge({ id, description, measured, unit, op: '>=', threshold, note }))
-  }
-  const le = (id: string, description: string, measured: number | null, threshold: number, unit: string, note?: string): void => {
-    out.push(judge({ id, description, measured, unit, op: '<=', threshold, note }))
-  }
-  const small = models.find((m) => m.key === 'small')
-  const large = models.find((m) => m.key === 'large')
   const top = Math.max(...cfg.connections)
   const note = top === 64 ? undefined : `at ${top} connections, not 64`
-  for (const id of ['calserve_json', 'calserve_binary'] as const) {
-    const label = id === 'calserve_json' ? 'JSON' : 'binary'
-    if (small) {
-      const r = small.ratios.find((x) => x.row === id && x.connections === top)
-      ge(`small.${id}.vs_naive`, `small, c=${top}: calserve ${label} ≥ 2× naive`, r?.vs_naive ?? null, 2, '×', note)
-      ge(`small.${id}.vs_bare`, `small, c=${top}: calserve ${label} ≥ 0.6× bare Fastify`, r?.vs_bare ?? null, 0.6, '×', note)
-      const cell = small.rows.find((x) => x.id === id)?.cells.find((c) => c.connections === top)
-      le(`small.${id}.p99`, `small, c=${top}: calserve ${label} p99 ≤ 10 ms`, cell?.p99_ms ?? null, 10, 'ms', note)
-    }
-  }
-  if (large)
-    for (const id of ['calserve_json', 'calserve_binary'] as const) {
-      const r = large.ratios.find((x) => x.row === id && x.connections === top)
-      ge(`large.${id}.vs_raw`, `compute-bound, c=${top}: calserve ${id === 'calserve_json' ? 'JSON' : 'binary'} ≥ 0.9× raw onnxruntime`, r?.vs_raw ?? null, 0.9, '×', note)
-    }
-  if (large) {
-    // The Open Inference Protocol's binary infer must cost no more than v1's binary predict.
-    const rps = (id: RowId) => large.rows.find((x) => x.id === id)?.cells.find((c) => c.connections === top)?.rps ?? null
-    const v1 = rps('calserve_binary')
-    const v2 = rps('calserve_v2_binary')
-    ge('large.calserve_v2_binary.vs_binary', `compute-bound, c=${top}: calserve v2 binary ≥ 0.95× calserve binary predict`, v1 && v2 !== null ? round(v2 / v1, 4) : null, 0.95, '×', note)
-  }
+  const ge = (id: string, description: string, measured: number | null, threshold: number, unit: string, n = note) =>
+    out.push(judge({ id, description, measured, unit, op: '>=', threshold, note: n }))
+  const le = (id: string, description: string, measured: number | null, threshold: number, unit: string, n = note) =>
+    out.push(judge({ id, description, measured, unit, op: '<=', threshold, note: n }))
+  const ratio = (m: ModelResult, row: string, vs: string) => m.ratios.find((r) => r.row === row && r.connections === top)?.vs[vs] ?? null
+  const p99 = (m: ModelResult, row: string) => m.rows.find((r) => r.id === row)?.cells.find((c) => c.connections === top)?.p99_ms ?? null
   for (const m of models) {
+    const name = { small: 'MLP', cnn: 'CNN', large: 'ResNet' }[m.key]
+    if (m.key !== 'large') {
+      ge(`${m.key}.v1_json.vs_json_parse`, `${name}, c=${top}: v1 JSON ≥ 0.8× Fastify JSON parse`, ratio(m, 'calserve_v1_json', 'json_parse'), 0.8, '×')
+      if (m.key === 'cnn') ge(`${m.key}.v1_json.vs_naive`, `${name}, c=${top}: v1 JSON ≥ 1.3× naive`, ratio(m, 'calserve_v1_json', 'naive'), 1.3, '×')
+      ge(`${m.key}.v1_binary.vs_bare`, `${name}, c=${top}: v1 binary ≥ 0.8× bare Fastify`, ratio(m, 'calserve_v1_binary', 'bare'), 0.8, '×')
+      ge(`${m.key}.v2_json.vs_v1_json`, `${name}, c=${top}: v2 JSON within 10% of v1 JSON`, ratio(m, 'calserve_v2_json', 'calserve_v1_json'), 0.9, '×')
+      for (const [row, label] of [['calserve_v1_json', 'v1 JSON'], ['calserve_v1_binary', 'v1 binary'], ['calserve_v2_json', 'v2 JSON']] as const)
+        le(`${m.key}.${row}.p99`, `${name}, c=${top}: ${label} p99 ≤ 10 ms`, p99(m, row), 10, 'ms')
+    } else {
+      ge(`${m.key}.v1_binary.vs_raw`, `${name}, c=${top}: v1 binary ≥ 0.9× raw onnxruntime (same core budget)`, ratio(m, 'calserve_v1_binary', 'raw'), 0.9, '×')
+      ge(`${m.key}.v2_binary.vs_raw`, `${name}, c=${top}: v2 binary ≥ 0.9× raw onnxruntime (same core budget)`, ratio(m, 'calserve_v2_binary', 'raw'), 0.9, '×')
+    }
     const share = 'failed' in m.calibration ? null : m.calibration.pct_of_http
-    le(`${m.key}.calibration_share`, `${m.key === 'small' ? 'small' : 'compute-bound'}: calibration step ≤ 1% of predict (p50 at c=1)`, share, 1, '%')
+    le(`${m.key}.calibration_share`, `${name}: calibration step ≤ 1% of predict (p50 at c=1)`, share, 1, '%', undefined)
   }
   if (rss)
     le(
@@ -639,18 +467,15 @@ function targets(models: ModelResult[], rss: RssResult | null): Target[] {
 function judge(t: Omit<Target, 'status' | 'margin_pct'>): Target {
   if (t.measured === null) return { ...t, status: 'N/A', margin_pct: null, note: t.note ?? 'no data (row failed or not run)' }
   const ok = t.op === '>=' ? t.measured >= t.threshold : t.measured <= t.threshold
-  // Growth targets can sit at 0: measure their headroom in percentage points instead.
-  const margin =
-    t.op === '>=' ? ((t.measured - t.threshold) / t.threshold) * 100 : t.threshold === 0 ? -t.measured : ((t.threshold - t.measured) / t.threshold) * 100
+  const margin = t.op === '>=' ? ((t.measured - t.threshold) / t.threshold) * 100 : t.threshold === 0 ? -t.measured : ((t.threshold - t.measured) / t.threshold) * 100
   return { ...t, status: ok ? 'PASS' : 'MISS', margin_pct: round(margin, 1) }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Machine, saving, README.
 
-async function machine(): Promise<Machine> {
-  const version = async (pkg: string) =>
-    ((JSON.parse(await readFile(join('node_modules', pkg, 'package.json'), 'utf8')) as { version?: string }).version ?? '?')
+async function machine(pin: Pinning, wrk: string): Promise<Machine> {
+  const version = async (pkg: string) => ((JSON.parse(await readFile(join('node_modules', pkg, 'package.json'), 'utf8')) as { version?: string }).version ?? '?')
   const git = (args: string[]): string | null => {
     try {
       return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
@@ -658,7 +483,6 @@ async function machine(): Promise<Machine> {
       return null
     }
   }
-  const commit = git(['rev-parse', 'HEAD'])
   const status = git(['status', '--porcelain'])
   const cpus = os.cpus()
   return {
@@ -670,8 +494,9 @@ async function machine(): Promise<Machine> {
     node: process.versions.node,
     onnxruntime_node: await version('onnxruntime-node'),
     fastify: await version('fastify'),
-    autocannon: await version('autocannon'),
-    git_commit: commit,
+    load_generator: `${wrk}, one thread`,
+    pinning: pin,
+    git_commit: git(['rev-parse', 'HEAD']),
     git_dirty: status === null ? null : status.length > 0,
     loadavg_start: os.loadavg().map((x) => round(x, 2)),
     loadavg_end: null,
@@ -679,7 +504,7 @@ async function machine(): Promise<Machine> {
 }
 
 function commandLine(): string {
-  const args = process.argv.slice(2)
+  const args = process.argv.slice(2).map((a) => (/^[\w,.:@/=-]+$/.test(a) ? a : `'${a}'`))
   if (process.env['npm_lifecycle_event'] === 'bench') return `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`
   return `npx tsx bench/run.ts${args.length ? ` ${args.join(' ')}` : ''}`
 }
@@ -700,17 +525,21 @@ async function updateReadme(summary: string): Promise<boolean> {
 
 async function main(): Promise<void> {
   const startedAt = new Date()
+  const wrk = ensureWrk(say)
   const results: BenchResults = {
     started_at: startedAt.toISOString(),
     finished_at: '',
     command: commandLine(),
     quick,
-    machine: await machine(),
+    machine: await machine(cfg.pin, wrk),
     config: {
+      models: cfg.models,
+      rows: selected.map((r) => r.id),
+      variants: Object.fromEntries(variants),
       connections: cfg.connections,
-      duration_small_s: cfg.durationSmall,
-      duration_large_s: cfg.durationLarge,
+      duration_s: cfg.duration,
       warmup_s: cfg.warmup,
+      row_warmup_s: cfg.rowWarmup,
       rss_duration_s: cfg.rssDuration,
       rss_warmup_s: cfg.rssWarmup,
       resnet_input_size: cfg.size,
@@ -718,35 +547,36 @@ async function main(): Promise<void> {
       raw_budget_ms: cfg.rawBudgetMs,
       gamma: cfg.gamma,
       manifest_extra: cfg.manifestExtra ?? null,
-      batcher_present: await readFile('src/models/batcher.ts').then(() => true, () => false),
+      calserve_log_level: cfg.logLevel ?? 'calserve default',
+      cpu_prof: cfg.cpuProf,
     },
     models: [],
     rss: null,
     targets: [],
   }
   const m = results.machine
-  say(`calserve bench${quick ? ' (quick)' : ''}: ${m.cpu_model}, ${m.cores} cores, ${m.total_memory_gib} GiB, Node ${m.node}, onnxruntime-node ${m.onnxruntime_node}`)
+  say(`calserve bench${quick ? ' (quick)' : ''}: ${m.cpu_model}, ${m.cores} cores, ${m.total_memory_gib} GiB, Node ${m.node}, onnxruntime-node ${m.onnxruntime_node}, ${m.load_generator}`)
   say(`command: ${results.command}`)
-  if (m.loadavg_start[0]! > m.cores * 0.5)
-    say(`WARNING: the machine is busy (load average ${m.loadavg_start.join(' ')} on ${m.cores} cores): the numbers will be noisy`)
+  say(cfg.pin.note ?? `server and raw onnxruntime pinned to CPU ${cfg.pin.server}, wrk to CPU ${cfg.pin.client}`)
+  if (m.loadavg_start[0]! > m.cores * 0.5) say(`WARNING: the machine is busy (load average ${m.loadavg_start.join(' ')} on ${m.cores} cores): the numbers will be noisy`)
   await mkdir(TMP, { recursive: true })
 
-  let small: ModelSpec | null = null
+  const prepared = new Map<ModelKey, BenchModel>()
+  const model = async (key: ModelKey) => {
+    if (!prepared.has(key)) prepared.set(key, await prepareModel(key, { tmp: TMP, size: cfg.size, duration: cfg.duration, say }))
+    return prepared.get(key)!
+  }
   for (const key of cfg.models) {
-    let spec: ModelSpec
+    let spec: BenchModel
     try {
-      spec = key === 'small' ? await smallModel() : await largeModel()
+      spec = await model(key)
     } catch (err) {
       say(`\n== ${key}: could not prepare the model: ${(err as Error).message}`)
       continue
     }
-    if (key === 'small') small = spec
     results.models.push(await benchModel(spec))
   }
-  if (cfg.rssDuration > 0) {
-    small ??= await smallModel()
-    results.rss = await rssPhase(small)
-  }
+  if (cfg.rssDuration > 0) results.rss = await rssPhase(await model(cfg.models.includes('cnn') ? 'cnn' : 'small'))
   results.targets = targets(results.models, results.rss)
   results.finished_at = new Date().toISOString()
   results.machine.loadavg_end = os.loadavg().map((x) => round(x, 2))

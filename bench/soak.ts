@@ -28,7 +28,8 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import pg from 'pg'
-import { freePort, rssOf, startServer, type ServerChild } from './lib/child.js'
+import { freePort } from '../test/support/ports.js'
+import { rssOf, startServer, type ServerChild } from './lib/child.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const MODEL = 'digits-finetuned'

@@ -3,21 +3,22 @@
 import swagger from '@fastify/swagger'
 import rateLimit from '@fastify/rate-limit'
 import swaggerUi from '@fastify/swagger-ui'
+import multipart from '@fastify/multipart'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import {
-  hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransformObject,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod'
 import type { Config } from './config.js'
 import { CalserveError, errorBody } from './errors.js'
-import { transform } from './http/openapi.js'
+import { errorHandler } from './http/error-handler.js'
+import { transform, transformObject } from './http/openapi-transform.js'
 import authPlugin from './plugins/auth.js'
 import metricsPlugin from './plugins/metrics.js'
 import modelsPlugin from './plugins/models.js'
+import jobsPlugin from './plugins/jobs.js'
 import planePlugin from './plugins/plane.js'
 import storePlugin from './plugins/store.js'
 import calibrationRoutes from './http/calibration.js'
@@ -55,6 +56,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const logger = deps.logger ?? loggerOptions(config)
   const app = Fastify({
     ...(isPinoInstance(logger) ? { loggerInstance: logger } : { logger }),
+    // Fastify's own two lines per request cost about a fifth of a small model's throughput
+    // (bench/README.md); calserve writes at most one, as CALSERVE_ACCESS_LOG says (see below).
+    disableRequestLogging: true,
     bodyLimit: config.bodyLimitBytes,
     // A client that trickles a body can't hold a connection forever.
     requestTimeout: config.requestTimeoutMs,
@@ -70,7 +74,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
-  app.setErrorHandler(errorHandler)
+  app.setErrorHandler(errorHandler(errorBody))
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send(errorBody('CALSERVE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`))
   })
@@ -86,6 +90,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     if (lifecycle.draining) reply.header('connection', 'close')
     done(null, payload)
   })
+
+  // The access log: one line per answered request ('all'), only for answers of 400 and above
+  // ('errors', the default: failures stay visible, successes cost nothing), or none ('off'). The
+  // query string is left out: it can carry a token.
+  if (config.accessLog !== 'off')
+    app.addHook('onResponse', (req, reply, done) => {
+      if (config.accessLog === 'all' || reply.statusCode >= 400)
+        req.log.info({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 1000) / 1000 }, 'request')
+      done()
+    })
 
   // External plugins.
   await app.register(swagger, {
@@ -106,7 +120,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       ],
     },
     transform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject,
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   // Load shedding: while the event loop lags (or the heap is past its bound), answer 503 with
@@ -116,14 +130,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     maxHeapUsedBytes: config.maxHeapUsedBytes,
     retryAfter: 1,
     // Health, metrics and docs still answer under pressure: a probe must see the process alive.
-    // under-pressure continues the request when the handler returns nothing and sends what it
-    // returns otherwise (its types only admit void, hence the cast).
-    pressureHandler: ((req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
-      if (req.routeOptions.config?.access === 'public') return undefined
-      reply.code(503).header('retry-after', '1')
-      return errorBody('CALSERVE_OVERLOADED', `the server is overloaded (${type}${value === undefined ? '' : ` ${Math.round(value)}`}); retry shortly`)
-    }) as unknown as (req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
+    // A rejection reaches the route's own error handler (under-pressure passes it to next), so a
+    // shed request gets its protocol's error body and Retry-After, like any other 503.
+    pressureHandler: async (req: FastifyRequest, _reply: FastifyReply, type: string, value: number | undefined) => {
+      if (req.routeOptions.config?.access === 'public') return
+      throw new CalserveError('OVERLOADED', `the server is overloaded (${type}${value === undefined ? '' : ` ${Math.round(value)}`}); retry shortly`)
+    },
   })
+  // multipart/form-data (image parts for predict and fit); the routes read the parts themselves.
+  await app.register(multipart, { limits: { fileSize: config.predictBodyLimitBytes, files: config.maxPredictSamples, fields: 32, parts: config.maxPredictSamples + 32 } })
   await app.register(authPlugin, { config })
   if (config.rateLimitPerMinute > 0)
     await app.register(rateLimit, {
@@ -147,47 +162,26 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(storePlugin, { config })
   await app.register(modelsPlugin, { config })
   await app.register(planePlugin)
+  await app.register(jobsPlugin, { config })
 
   // Routes.
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
   await app.register(healthRoutes)
   await app.register(modelRoutes)
-  await app.register(predictRoutes, { bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples })
+  await app.register(predictRoutes, { bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples, maxImagePixels: config.maxImagePixels })
   await app.register(calibrationRoutes)
   await app.register(repositoryRoutes)
-  await app.register(fitRoutes, { fitSyncMaxSamples: config.fitSyncMaxSamples, fitBodyLimitBytes: config.fitBodyLimitBytes })
+  await app.register(fitRoutes, {
+    fitSyncMaxSamples: config.fitSyncMaxSamples,
+    fitBodyLimitBytes: config.fitBodyLimitBytes,
+    fitJsonBodyLimitBytes: config.fitJsonBodyLimitBytes,
+    fitMaxLineBytes: config.fitMaxLineBytes,
+    maxImagePixels: config.maxImagePixels,
+  })
   await app.register(curveRoutes)
   await app.register(uiRoutes)
-  await app.register(v2Routes, { prefix: '/v2', version: API_VERSION, bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples })
+  await app.register(v2Routes, { prefix: '/v2', version: API_VERSION, bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples, maxImagePixels: config.maxImagePixels })
   return app
-}
-
-function errorHandler(this: FastifyInstance, err: Error & { statusCode?: number; code?: string }, req: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof CalserveError) {
-    if (err.statusCode >= 500) req.log.warn({ err, method: req.method, url: req.url }, err.message)
-    // Shed load tells the client when to come back rather than letting it retry at once.
-    if (err.code === 'CALSERVE_OVERLOADED' || err.code === 'CALSERVE_STORE_UNAVAILABLE') reply.header('retry-after', '1')
-    return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.details))
-  }
-  if (hasZodFastifySchemaValidationErrors(err)) {
-    const where = (err as { validationContext?: string }).validationContext ?? 'body'
-    const issues = err.validation.map((v) => ({
-      field: [where, ...v.instancePath.split('/').filter(Boolean)].join('.'),
-      message: v.message ?? 'invalid',
-    }))
-    const first = issues[0]
-    return reply
-      .code(400)
-      .send(errorBody('CALSERVE_BAD_INPUT', first ? `${first.field}: ${first.message}` : 'invalid request', { issues }))
-  }
-  const status = err.statusCode ?? 500
-  if (status >= 400 && status < 500) {
-    // Fastify's own client errors: bad JSON, wrong content type, body too large…
-    const name = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_INPUT'
-    return reply.code(status).send(errorBody(`CALSERVE_${name}`, err.message, err.code ? { fastify_code: err.code } : undefined))
-  }
-  req.log.error({ err, method: req.method, url: req.url, params: req.params }, 'request failed')
-  return reply.code(status).send(errorBody('CALSERVE_INTERNAL', 'internal error; see the server log'))
 }
 
 function isPinoInstance(x: unknown): x is FastifyServerOptions['loggerInstance'] {

@@ -29,66 +29,59 @@ const tokenList = z
 const ConfigSchema = z.object({
   CALSERVE_HOST: z.string().min(1).default('127.0.0.1'),
   CALSERVE_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  /** The Open Inference Protocol over gRPC (8081 is KServe's gRPC port); 0 turns it off. */
-  CALSERVE_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
-  /** Largest gRPC message received; unset = CALSERVE_PREDICT_BODY_LIMIT_BYTES. */
-  CALSERVE_GRPC_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).optional(),
+  CALSERVE_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(8081).describe("the Open Inference Protocol over gRPC (8081 is KServe's gRPC port); 0 turns it off"),
+  CALSERVE_GRPC_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).optional().describe('largest gRPC message received; unset = CALSERVE_PREDICT_BODY_LIMIT_BYTES'),
   CALSERVE_MODEL_REPOSITORY: z.string().min(1).default('./models'),
+  CALSERVE_MODEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only')
+    .optional()
+    .describe("the model's name when the repository folder is itself one model (holds model.json), as KServe mounts it; default: that folder's name"),
   CALSERVE_STORE_URL: z
     .string()
     .regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://')
     .default('sqlite:./data/calserve.db'),
   CALSERVE_EXECUTION_PROVIDERS: providers.default(['cpu']),
   CALSERVE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CALSERVE_ACCESS_LOG: z.enum(['off', 'errors', 'all']).default('errors').describe('one log line per request: for every request, for answers of 400 and above, or none'),
   CALSERVE_RECONCILE_MS: z.coerce.number().int().min(100).default(5000),
   CALSERVE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
   CALSERVE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
-  CALSERVE_SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
-  CALSERVE_FIT_SYNC_MAX_SAMPLES: z.coerce.number().int().min(0).default(20_000),
+  CALSERVE_SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0).describe('after SIGTERM, how long /health/ready answers 503 before the listener closes'),
+  CALSERVE_FIT_SYNC_MAX_SAMPLES: z.coerce.number().int().min(0).default(20_000).describe('fits of more samples than this (or with async: true) run as jobs'),
   CALSERVE_FIT_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
+  CALSERVE_FIT_JSON_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(64 * 1024 * 1024)
+    .describe("JSON fit bodies are parsed whole, so they are held well below V8's 512 MiB string limit; larger sets go as ndjson or float32"),
+  CALSERVE_FIT_MAX_LINE_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024).describe('the longest ndjson line of a fit set'),
+  CALSERVE_MAX_QUEUED_JOBS: z.coerce.number().int().min(1).default(8).describe('fit jobs queued or running on one replica; one more is refused with 503'),
+  CALSERVE_JOB_LEASE_MS: z.coerce.number().int().min(100).default(30_000).describe('a queued or running job not written for this long lost its replica and is failed'),
+  CALSERVE_JOB_RETENTION_MS: z.coerce.number().int().min(1000).default(7 * 24 * 3600 * 1000).describe('finished jobs are deleted this long after they ended'),
   CALSERVE_PREDICT_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(16 * 1024 * 1024),
   CALSERVE_MAX_PREDICT_SAMPLES: z.coerce.number().int().min(1).default(4096),
   CALSERVE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(0).default(300_000),
-  CALSERVE_ADMIN_TOKENS: tokenList,
-  CALSERVE_API_TOKENS: tokenList,
+  CALSERVE_ADMIN_TOKENS: tokenList.describe('tokens that may change calibrations; none = writes only from loopback'),
+  CALSERVE_API_TOKENS: tokenList.describe('tokens for reads and predict; none = reads are open'),
   CALSERVE_ALLOW_INSECURE: z.enum(['0', '1', 'true', 'false', '']).default('0').transform((v) => v === '1' || v === 'true'),
-  CALSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(0),
-  CALSERVE_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
+  CALSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(0).describe('requests per minute per token (or per address without one); 0 = no limit'),
+  CALSERVE_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000).describe('load shedding: answer 503 while the event loop lags more than this (0 = off)'),
   CALSERVE_MAX_HEAP_USED_BYTES: z.coerce.number().int().min(0).default(0),
+  CALSERVE_MAX_IMAGE_PIXELS: z.coerce.number().int().min(1).default(40_000_000),
 })
 
-export interface Config {
-  host: string
-  port: number
-  /** 0: no gRPC server. */
-  grpcPort: number
-  grpcMaxMessageBytes: number
-  modelRepository: string
-  storeUrl: string
-  executionProviders: Array<'cuda' | 'cpu'>
-  logLevel: z.infer<typeof ConfigSchema>['CALSERVE_LOG_LEVEL']
-  reconcileMs: number
-  bodyLimitBytes: number
-  shutdownGraceMs: number
-  /** After SIGTERM, how long /health/ready answers 503 before the listener closes. */
-  shutdownDelayMs: number
-  /** Fits of more samples than this (or with async: true) run as jobs. */
-  fitSyncMaxSamples: number
-  fitBodyLimitBytes: number
-  predictBodyLimitBytes: number
-  maxPredictSamples: number
-  requestTimeoutMs: number
-  /** Tokens that may change calibrations; none configured = writes only from loopback. */
-  adminTokens: Array<{ name: string; token: string }>
-  /** Tokens for reads and predict; none configured = reads are open. */
-  apiTokens: Array<{ name: string; token: string }>
-  allowInsecure: boolean
-  /** Requests per minute per token (or per address without one); 0 = no limit. */
-  rateLimitPerMinute: number
-  /** Load shedding: answer 503 while the event loop lags more than this (0 = off). */
-  maxEventLoopDelayMs: number
-  maxHeapUsedBytes: number
-}
+/** CALSERVE_FIT_BODY_LIMIT_BYTES → fitBodyLimitBytes: the one naming rule from variable to field. */
+type Camel<S extends string> = S extends `CALSERVE_${infer Rest}` ? CamelParts<Lowercase<Rest>> : never
+type CamelParts<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelParts<Tail>>}` : S
+const camel = (name: string) => name.slice('CALSERVE_'.length).toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())
+
+type Env = z.output<typeof ConfigSchema>
+type Fields = { [K in keyof Env as Camel<K & string>]: Env[K] }
+/** The parsed configuration: one field per CALSERVE_* variable, named by `Camel` (see the schema for each one's meaning); a default that depends on another variable is filled in. */
+export type Config = Omit<Fields, 'grpcMaxMessageBytes'> & { grpcMaxMessageBytes: number }
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
@@ -96,6 +89,9 @@ export function isLoopback(host: string): boolean {
 }
 
 export class ConfigError extends Error {}
+
+/** Every environment variable the configuration reads (the deploy manifests are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(ConfigSchema.shape)
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ConfigSchema.safeParse(env)
@@ -109,29 +105,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `refusing to listen on ${e.CALSERVE_HOST} with no CALSERVE_ADMIN_TOKENS: anyone who can reach it could change calibrations. ` +
         'Set CALSERVE_ADMIN_TOKENS=name:token (and CALSERVE_API_TOKENS for reads), or CALSERVE_ALLOW_INSECURE=1 to accept the risk.',
     )
-  return {
-    host: e.CALSERVE_HOST,
-    port: e.CALSERVE_PORT,
-    grpcPort: e.CALSERVE_GRPC_PORT,
-    grpcMaxMessageBytes: e.CALSERVE_GRPC_MAX_MESSAGE_BYTES ?? e.CALSERVE_PREDICT_BODY_LIMIT_BYTES,
-    modelRepository: e.CALSERVE_MODEL_REPOSITORY,
-    storeUrl: e.CALSERVE_STORE_URL,
-    executionProviders: e.CALSERVE_EXECUTION_PROVIDERS,
-    logLevel: e.CALSERVE_LOG_LEVEL,
-    reconcileMs: e.CALSERVE_RECONCILE_MS,
-    bodyLimitBytes: e.CALSERVE_BODY_LIMIT_BYTES,
-    shutdownGraceMs: e.CALSERVE_SHUTDOWN_GRACE_MS,
-    shutdownDelayMs: e.CALSERVE_SHUTDOWN_DELAY_MS,
-    fitSyncMaxSamples: e.CALSERVE_FIT_SYNC_MAX_SAMPLES,
-    fitBodyLimitBytes: e.CALSERVE_FIT_BODY_LIMIT_BYTES,
-    predictBodyLimitBytes: e.CALSERVE_PREDICT_BODY_LIMIT_BYTES,
-    maxPredictSamples: e.CALSERVE_MAX_PREDICT_SAMPLES,
-    requestTimeoutMs: e.CALSERVE_REQUEST_TIMEOUT_MS,
-    adminTokens: e.CALSERVE_ADMIN_TOKENS,
-    apiTokens: e.CALSERVE_API_TOKENS,
-    allowInsecure: e.CALSERVE_ALLOW_INSECURE,
-    rateLimitPerMinute: e.CALSERVE_RATE_LIMIT_PER_MINUTE,
-    maxEventLoopDelayMs: e.CALSERVE_MAX_EVENT_LOOP_DELAY_MS,
-    maxHeapUsedBytes: e.CALSERVE_MAX_HEAP_USED_BYTES,
-  }
+  const fields = Object.fromEntries(Object.entries(e).map(([k, v]) => [camel(k), v])) as Fields
+  return { ...fields, grpcMaxMessageBytes: fields.grpcMaxMessageBytes ?? fields.predictBodyLimitBytes }
 }

@@ -1,12 +1,14 @@
 // Servers under test run as child processes, so the load generator never shares their event loop.
-// Each child is `node --import tsx <script>` started directly (no shell, no npx), so its pid is the
-// server's own and /proc/<pid>/status gives the server's RSS.
+// Each child is `node --import tsx <script>` started directly (no shell, no npx; through taskset
+// when pinned, which execs), so its pid is the server's own and /proc/<pid>/stat and /status give
+// the server's CPU time and RSS. Its stdout and stderr go straight to a log file (the child holds
+// the file descriptor): the bench process never copies log lines on the server's behalf.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createWriteStream } from 'node:fs'
+import { openSync, closeSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { pinned } from './cpu.js'
 
 export interface ServerChild {
   name: string
@@ -27,33 +29,20 @@ export interface StartOptions {
   readyPath: string
   port: number
   logDir: string
+  /** CPU list to pin the server to (taskset -c); null or absent: not pinned. */
+  cpus?: string | null
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[]
   timeoutMs?: number
-}
-
-/** A port the OS just handed out and released: free unless something grabs it in between. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 export async function startServer(opts: StartOptions): Promise<ServerChild> {
   await mkdir(opts.logDir, { recursive: true })
   const logFile = join(opts.logDir, `${opts.name}.log`)
-  const log = createWriteStream(logFile)
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', opts.script, ...(opts.args ?? [])], {
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  child.stdout?.pipe(log, { end: false })
-  child.stderr?.pipe(log, { end: false })
+  const fd = openSync(logFile, 'w')
+  const [cmd, args] = pinned(opts.cpus ?? null, process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.script, ...(opts.args ?? [])])
+  const child: ChildProcess = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', fd, fd] })
+  closeSync(fd)
   let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null
   const exit = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
@@ -74,7 +63,6 @@ export async function startServer(opts: StartOptions): Promise<ServerChild> {
       child.kill('SIGKILL')
       await exit
     }
-    log.end()
   }
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000)
   for (;;) {

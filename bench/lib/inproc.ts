@@ -1,14 +1,16 @@
 // In-process measurements: raw onnxruntime-node (the limit) and the calibration step's cost.
 import { performance } from 'node:perf_hooks'
 import * as ort from 'onnxruntime-node'
-import { predict } from '../../src/calibration/apply.js'
-import { round } from './load.js'
+import { predict } from '../../src/calibration/index.js'
+import { round } from './report.js'
 
 export interface RawBatch {
   batch: number
   runs: number
   ms_per_run: number
   samples_per_s: number
+  /** CPU (user + system, every thread of the process) per sample, when measured. */
+  cpu_us_per_sample?: number
 }
 
 export interface RawResult {
@@ -28,6 +30,7 @@ export async function rawOnnxruntime(
   batchSizes: number[],
   budgetMs: number,
   minRuns = 3,
+  measureCpu = false,
 ): Promise<RawResult> {
   // Default session options: what calserve and the naive server also get unless told otherwise.
   const session = await ort.InferenceSession.create(onnxFile)
@@ -40,6 +43,7 @@ export async function rawOnnxruntime(
       const feeds = { [io.input]: new ort.Tensor('float32', data, [b, ...io.sampleShape]) }
       await session.run(feeds, [io.output])
       let runs = 0
+      const cpu0 = process.cpuUsage()
       const t0 = performance.now()
       let elapsed = 0
       while (runs < minRuns || elapsed < budgetMs) {
@@ -47,7 +51,14 @@ export async function rawOnnxruntime(
         runs++
         elapsed = performance.now() - t0
       }
-      batches.push({ batch: b, runs, ms_per_run: round(elapsed / runs, 4), samples_per_s: round((b * runs * 1000) / elapsed, 1) })
+      const cpu = process.cpuUsage(cpu0)
+      batches.push({
+        batch: b,
+        runs,
+        ms_per_run: round(elapsed / runs, 4),
+        samples_per_s: round((b * runs * 1000) / elapsed, 1),
+        ...(measureCpu ? { cpu_us_per_sample: round((cpu.user + cpu.system) / (b * runs), 2) } : {}),
+      })
     }
   } finally {
     await session.release()

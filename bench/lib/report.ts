@@ -1,6 +1,24 @@
 // Markdown rendering of a run: the same tables go to the console and to bench/results/*.md.
-import type { CellResult } from './load.js'
 import type { BenchResults, ModelResult, RssResult, Target } from './types.js'
+import type { WrkCell } from './wrk.js'
+
+/**
+ * Triton's published per-request server overhead, for comparison with the server CPU column: the
+ * perf_analyzer guide's example reports "Avg request latency: 12005 usec (overhead 36 usec + queue
+ * 42 usec + compute input 164 usec + compute infer 11748 usec + compute output 15 usec)". It is
+ * server time outside queue and compute (wall time, not CPU), so it compares with calserve's µs per
+ * request minus the model's own cost only roughly.
+ */
+export const TRITON_REFERENCE = {
+  overhead_us: 36,
+  source:
+    'Triton perf_analyzer guide, example output ("overhead 36 usec"): https://docs.nvidia.com/deeplearning/triton-inference-server/archives/triton-inference-server-2280/user-guide/docs/user_guide/perf_analyzer.html',
+}
+
+export function round(x: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(x * f) / f
+}
 
 export function table(headers: string[], rows: string[][], align?: Array<'l' | 'r'>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length), 3))
@@ -28,12 +46,14 @@ export function renderMachine(r: BenchResults): string {
   const m = r.machine
   return [
     `- machine: ${m.cpu_model}, ${m.cores} logical cores, ${m.total_memory_gib.toFixed(1)} GiB, ${m.os} (host ${m.hostname})`,
-    `- software: Node ${m.node}, onnxruntime-node ${m.onnxruntime_node} (CPU), Fastify ${m.fastify}, autocannon ${m.autocannon}`,
+    `- software: Node ${m.node}, onnxruntime-node ${m.onnxruntime_node} (CPU), Fastify ${m.fastify}; load generator ${m.load_generator}`,
     `- code: ${m.git_commit ? `${m.git_commit.slice(0, 12)}${m.git_dirty ? ' + uncommitted changes' : ''}` : 'unknown commit'}`,
     `- command: \`${r.command}\`${r.quick ? ' (quick smoke run: numbers are indicative only)' : ''}`,
     `- started ${r.started_at}, finished ${r.finished_at}; load average (1/5/15 min) at start ${m.loadavg_start.join(' ')}, at end ${m.loadavg_end?.join(' ') ?? '—'}` +
       (m.loadavg_start[0]! > m.cores * 0.5 ? ' — **the machine was busy with other work: numbers are noisy**' : ''),
-    `- the load generator (autocannon, one process) runs on the same machine as the server under test and shares its cores`,
+    m.pinning.server !== null
+      ? `- one server core: every server and raw onnxruntime pinned to CPU ${m.pinning.server} (taskset), wrk to CPU ${m.pinning.client}; calserve log level: ${String(r.config['calserve_log_level'])}`
+      : `- **not pinned** (${m.pinning.note}): the load generator shares the server's cores; calserve log level: ${String(r.config['calserve_log_level'])}`,
   ].join('\n')
 }
 
@@ -42,47 +62,63 @@ export function renderModel(m: ModelResult): string {
   out.push(`### ${m.title}`)
   out.push('')
   out.push(
-    `Model \`${m.name}\` from \`${m.repository}\`, input [N, ${m.input_shape.join(', ')}] float32, ${m.classes} classes. ` +
-      `One sample per request (${m.distinct_requests} distinct bodies cycled): JSON ${fmtBytes(m.request_bytes.json)}, binary ${fmtBytes(m.request_bytes.binary)}. ` +
+    `Model \`${m.name}\`, input [N, ${m.input_shape.join(', ')}] float32, ${m.classes} classes. ` +
+      `One sample per request (${m.distinct_requests} distinct bodies cycled); body sizes: ${Object.entries(m.request_bytes).map(([id, b]) => `${id} ${fmtBytes(b)}`).join(', ')}. ` +
       `Each cell: ${m.warmup_s} s warm-up, then ${m.duration_s} s measured.`,
   )
   out.push('')
   const rows: string[][] = []
+  const cpuPct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${Math.round(x * 100)}%`)
   if (m.raw.failed === null) {
     const b = m.raw.best
-    rows.push([`raw onnxruntime, in-process (best batch ${b?.batch ?? '—'})`, '—', num(b?.samples_per_s), `${num(b?.ms_per_run, 2)} /run`, '—', '—'])
-  } else rows.push(['raw onnxruntime, in-process', '—', 'FAILED (below)', '', '', ''])
+    rows.push([`raw onnxruntime, one process (best batch ${b?.batch ?? '—'})`, '—', num(b?.samples_per_s), `${num(b?.ms_per_run, 2)} /run`, '—', num(b?.cpu_us_per_sample, 1), '—', '—', '—'])
+  } else rows.push(['raw onnxruntime', '—', 'FAILED (below)', '', '', '', '', '', ''])
   const problems: string[] = []
   if (m.raw.failed !== null) problems.push(`raw onnxruntime: FAILED: ${oneLine(m.raw.failed)}`)
   for (const row of m.rows) {
     if (row.failed && row.cells.length === 0) {
-      rows.push([row.label, '—', 'FAILED (below)', '', '', ''])
+      rows.push([row.label, '—', 'FAILED (below)', '', '', '', '', '', ''])
       problems.push(`${row.label}: FAILED: ${oneLine(row.failed)}`)
       continue
     }
     for (const c of row.cells)
-      rows.push([row.label, String(c.connections), num(c.rps), num(c.p50_ms, 2), num(c.p99_ms, 2), c.errors ? `${c.errors} (${describeErrors(c)})` : '0'])
+      rows.push([
+        row.label,
+        String(c.connections),
+        num(c.rps),
+        num(c.p50_ms, 2),
+        num(c.p99_ms, 2),
+        num(c.server_cpu_us, 1),
+        cpuPct(c.server_cpu),
+        cpuPct(c.client_cpu),
+        c.errors ? `${c.errors} (${describeErrors(c)})` : '0',
+      ])
     if (row.failed) problems.push(`${row.label}: ${oneLine(row.failed)}`)
   }
-  out.push(table(['row', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors/non-2xx'], rows))
+  out.push(table(['row', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'server core', 'wrk core', 'errors/non-2xx'], rows))
+  out.push('')
+  out.push(
+    `server µs/req: the server process's CPU (user + system, every thread, /proc/<pid>/stat) over the window divided by its 2xx responses; ` +
+      `server core / wrk core: CPU seconds over wall seconds (100% = the pinned core was busy throughout). ` +
+      `For comparison, Triton's published server overhead is about ${TRITON_REFERENCE.overhead_us} µs per request (${TRITON_REFERENCE.source}; wall time outside queue and compute, not CPU).`,
+  )
   out.push('')
   if (problems.length) out.push(...problems.map((p) => `- **${p}**`), '')
   if (m.raw.failed === null) {
     out.push(
-      `Raw onnxruntime by batch size (samples/s): ${m.raw.batches.map((b) => `${b.batch}: ${num(b.samples_per_s, 0)}`).join(', ')} — ${m.raw.session_options}.`,
+      `Raw onnxruntime by batch size (samples/s): ${m.raw.batches.map((b) => `${b.batch}: ${num(b.samples_per_s, 0)}`).join(', ')} — ${m.raw.session_options}, pinned to CPU ${m.raw.pinned_to ?? '(not pinned)'}.`,
     )
     out.push('')
   }
   if (m.ratios.length) {
     const conns = [...new Set(m.ratios.map((r) => r.connections))]
+    const label = (id: string) => (id === 'raw' ? 'raw onnxruntime' : (m.rows.find((r) => r.id === id)?.label ?? id))
     const rr: string[][] = []
-    for (const id of ['calserve_json', 'calserve_binary', 'calserve_v2_json', 'calserve_v2_binary'] as const) {
-      if (!m.ratios.some((r) => r.row === id)) continue
-      const label = { calserve_json: 'calserve JSON', calserve_binary: 'calserve binary', calserve_v2_json: 'calserve v2 JSON', calserve_v2_binary: 'calserve v2 binary' }[id]
-      for (const [what, key] of [['raw', 'vs_raw'], ['naive', 'vs_naive'], ['bare', 'vs_bare']] as const)
-        rr.push([`${label} / ${what}`, ...conns.map((c) => ratio(m.ratios.find((r) => r.row === id && r.connections === c)?.[key]))])
+    for (const id of [...new Set(m.ratios.map((r) => r.row))]) {
+      const others = [...new Set(m.ratios.filter((r) => r.row === id).flatMap((r) => Object.keys(r.vs)))]
+      for (const other of others) rr.push([`${label(id)} / ${label(other)}`, ...conns.map((c) => ratio(m.ratios.find((r) => r.row === id && r.connections === c)?.vs[other]))])
     }
-    out.push(table(['throughput ratio', ...conns.map((c) => `c=${c}`)], rr))
+    out.push(table(['throughput ratio (same run)', ...conns.map((c) => `c=${c}`)], rr))
     out.push('')
   }
   const cal = m.calibration
@@ -168,13 +204,18 @@ export function renderSummary(r: BenchResults, resultFile: string): string {
     const rows: string[][] = []
     const rawBest = m.raw.failed === null ? m.raw.best : null
     const top = Math.max(...m.rows.flatMap((x) => x.cells.map((c) => c.connections)), 0)
-    rows.push([`raw onnxruntime (batch ${rawBest?.batch ?? '—'})`, num(rawBest?.samples_per_s), '—', '—'])
+    rows.push([`raw onnxruntime (batch ${rawBest?.batch ?? '—'})`, num(rawBest?.samples_per_s), '—', '—', num(rawBest?.cpu_us_per_sample, 1), '—'])
     for (const row of m.rows) {
       const c = row.cells.find((x) => x.connections === top)
-      rows.push([row.label, c ? num(c.rps) : row.failed ? 'FAILED' : '—', num(c?.p50_ms, 2), num(c?.p99_ms, 2)])
+      const ratios = m.ratios.find((x) => x.row === row.id && x.connections === top)?.vs ?? {}
+      const shown = ['json_parse', 'bare', 'naive', 'raw', 'calserve_v1_json', 'calserve_v1_binary']
+        .filter((k) => k in ratios)
+        .map((k) => `${ratio(ratios[k])} ${k === 'json_parse' ? 'parse' : k === 'calserve_v1_json' ? 'v1 JSON' : k === 'calserve_v1_binary' ? 'v1 binary' : k}`)
+      rows.push([row.label, c ? num(c.rps) : row.failed ? 'FAILED' : '—', num(c?.p50_ms, 2), num(c?.p99_ms, 2), num(c?.server_cpu_us, 1), shown.join(', ') || '—'])
     }
-    lines.push(`**${m.title}**, ${top} connections:`, '', table(['row', 'req/s', 'p50 ms', 'p99 ms'], rows), '')
+    lines.push(`**${m.title}**, ${top} connections:`, '', table(['row', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'ratios'], rows, ['l', 'r', 'r', 'r', 'r', 'l']), '')
   }
+  lines.push(`Triton's published server overhead for comparison: about ${TRITON_REFERENCE.overhead_us} µs per request (${TRITON_REFERENCE.source}).`, '')
   lines.push(`Targets: ${passed}/${r.targets.length} pass.`, '', renderTargets(r.targets))
   return lines.join('\n')
 }
@@ -183,13 +224,12 @@ function fmtBytes(b: number): string {
   return b >= 1024 * 1024 ? `${(b / 2 ** 20).toFixed(2)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`
 }
 
-export function describeErrors(cell: CellResult): string {
-  const parts = Object.entries(cell.status_codes)
-    .filter(([code]) => !code.startsWith('2'))
-    .map(([code, count]) => `HTTP ${code} ×${count}`)
-  const socket = cell.errors - cell.non2xx - cell.timeouts
+export function describeErrors(cell: WrkCell): string {
+  const parts: string[] = []
+  if (cell.non2xx) parts.push(`${cell.non2xx} HTTP ≥ 400 (see the server log; 503 = queue full)`)
   if (cell.timeouts) parts.push(`${cell.timeouts} timeouts`)
-  if (socket > 0) parts.push(`${socket} socket errors${cell.first_error ? `, first: ${cell.first_error}` : ''}`)
+  const { connect, read, write } = cell.socket_errors
+  if (connect + read + write > 0) parts.push(`socket errors: connect ${connect}, read ${read}, write ${write}`)
   return parts.join(', ')
 }
 

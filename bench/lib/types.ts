@@ -1,33 +1,39 @@
 // The shape of a benchmark run's results: what bench/results/<run>.json holds.
-import type { CellResult } from './load.js'
 import type { CalibrationTiming, RawResult } from './inproc.js'
+import type { ModelKey } from './models.js'
+import type { WrkCell } from './wrk.js'
 
-export type RowId = 'bare' | 'naive' | CalserveRowId
-/** calserve's rows: v1 predict (JSON, binary) and the Open Inference Protocol's infer (JSON, binary). */
-export type CalserveRowId = 'calserve_json' | 'calserve_binary' | 'calserve_v2_json' | 'calserve_v2_binary'
-export type ModelKey = 'small' | 'large'
+export type { ModelKey }
 
-export interface Row {
-  id: RowId
-  label: string
-  /** Why the row has no (or incomplete) data; null when it ran. */
-  failed: string | null
-  cells: CellResult[]
+/** One measured window, with the server's CPU over it. */
+export interface Cell extends WrkCell {
+  /** Server process CPU (user + system, all threads, /proc/<pid>/stat) per 2xx response, µs. */
+  server_cpu_us: number | null
+  /** Server CPU seconds over wall seconds: near 1 (one pinned core) means the server was the limit. */
+  server_cpu: number | null
 }
 
+export interface Row {
+  id: string
+  label: string
+  role: 'baseline' | 'product'
+  /** Why the row has no (or incomplete) data; null when it ran. */
+  failed: string | null
+  cells: Cell[]
+}
+
+/** A row's throughput over another row's (or raw onnxruntime's best samples/s) at the same connections. */
 export interface Ratio {
-  row: CalserveRowId
+  row: string
   connections: number
-  vs_raw: number | null
-  vs_naive: number | null
-  vs_bare: number | null
+  vs: Record<string, number | null>
 }
 
 export interface CalibrationShare {
   per_request: CalibrationTiming
-  /** calserve's p50 latency at concurrency 1 (JSON, else binary): the whole predict seen by a client. */
+  /** calserve's p50 latency at concurrency 1 (v1 JSON, else binary): the whole predict seen by a client. */
   http_p50_ms: number | null
-  http_row: RowId | null
+  http_row: string | null
   pct_of_http: number | null
   /** The raw ORT run at batch 1, for comparison. */
   ort_batch1_ms: number | null
@@ -40,15 +46,14 @@ export interface ModelResult {
   key: ModelKey
   title: string
   name: string
-  repository: string
   input_shape: number[]
   classes: number
   fine_tuning_classes: string[]
-  request_bytes: { json: number; binary: number }
+  request_bytes: Record<string, number>
   distinct_requests: number
   duration_s: number
   warmup_s: number
-  raw: (RawResult & { failed: null }) | { failed: string }
+  raw: (RawResult & { failed: null; pinned_to: string | null }) | { failed: string }
   rows: Row[]
   ratios: Ratio[]
   calibration: CalibrationShare | { failed: string }
@@ -66,7 +71,7 @@ export interface RssResult {
   end_mib: number | null
   max_mib: number | null
   growth_pct: number | null
-  load: CellResult | null
+  load: WrkCell | null
 }
 
 export interface Target {
@@ -91,7 +96,9 @@ export interface Machine {
   node: string
   onnxruntime_node: string
   fastify: string
-  autocannon: string
+  load_generator: string
+  /** taskset CPU lists: the server's and the load generator's, or why not pinned. */
+  pinning: { server: string | null; client: string | null; note: string | null }
   git_commit: string | null
   git_dirty: boolean | null
   /** 1, 5 and 15 min load averages when the run started and ended: other work on the machine skews every number. */

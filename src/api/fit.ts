@@ -1,6 +1,6 @@
 // Wire shapes of the fit endpoint and of jobs.
 import { z } from 'zod'
-import { CalibrationRecordSchema, MetricsSchema, queryBool, Sample } from './v1.js'
+import { CalibrationRecordSchema, CurvePointSchema, MetricsSchema, queryBool, Sample } from './v1.js'
 
 const fitOptions = {
   method: z.enum(['sweep', 'alg']).default('sweep').describe('sweep: exact optimum of the objective (needs fine-tuning and absent samples); alg: average logit gap (fine-tuning samples suffice)'),
@@ -32,12 +32,8 @@ export const FitQuerySchema = z.strictObject({
   labels: z.string().optional().describe('for a binary set: comma-separated label names or indices, one per sample'),
 })
 
-const CurvePointSchema = z.object({
-  gamma: z.number(),
-  acc_s_y: z.number().nullable(),
-  acc_u_y: z.number().nullable(),
-  acc_y_y: z.number().nullable(),
-})
+export const JobStateSchema = z.enum(['queued', 'running', 'succeeded', 'failed']).meta({ id: 'JobState' })
+export type JobState = z.infer<typeof JobStateSchema>
 
 export const FitResponseSchema = z
   .object({
@@ -54,16 +50,17 @@ export const FitResponseSchema = z
     calibration: CalibrationRecordSchema.optional().describe('the stored version (absent on a dry run)'),
   })
   .meta({ id: 'FitResponse' })
+export type FitResponse = z.infer<typeof FitResponseSchema>
 
 export const JobAcceptedSchema = z
-  .object({ job_id: z.string(), state: z.enum(['queued', 'running', 'succeeded', 'failed']), location: z.string() })
+  .object({ job_id: z.string(), state: JobStateSchema, location: z.string() })
   .meta({ id: 'JobAccepted' })
 
 export const JobSchema = z
   .object({
     id: z.string(),
     model: z.string(),
-    state: z.enum(['queued', 'running', 'succeeded', 'failed']),
+    state: JobStateSchema,
     progress: z.object({ done: z.number().int(), total: z.number().int() }),
     result: FitResponseSchema.optional(),
     error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }).optional(),

@@ -1,9 +1,16 @@
 // The wire shapes of API v1. Each is registered in zod's global registry with an id, so the
 // OpenAPI document refers to it as a component instead of repeating it per route.
 import { z } from 'zod'
-import { MODEL_NAME } from '../models/repository.js'
+import type { CurvePoint, Metrics } from '../calibration/index.js'
+import { MODEL_NAME } from './names.js'
 
 const nullableRate = z.number().min(0).max(1).nullable()
+
+export const CalibrationMethodSchema = z
+  .enum(['none', 'manual', 'sweep', 'alg', 'rollback'])
+  .describe('how the version was made; none is the uncalibrated identity (version 0)')
+  .meta({ id: 'CalibrationMethod' })
+export type CalibrationMethod = z.infer<typeof CalibrationMethodSchema>
 
 export const MetricsSchema = z
   .object({
@@ -19,7 +26,41 @@ export const MetricsSchema = z
     ece: z.number().nullable().optional(),
   })
   .describe('A metric the set cannot define (no absent-class samples, say) is null.')
-  .meta({ id: 'Metrics' })
+  .meta({ id: 'Metrics' }) satisfies z.ZodType<Metrics>
+
+export const CurvePointSchema = z
+  .object({
+    gamma: z.number().describe('the representative γ of one interval between breakpoints (its midpoint; ±1 beyond the ends)'),
+    acc_s_y: nullableRate,
+    acc_u_y: nullableRate,
+    acc_y_y: nullableRate,
+  })
+  .meta({ id: 'CurvePoint' }) satisfies z.ZodType<CurvePoint>
+
+export const CurveMarkSchema = z
+  .object({
+    name: z.string().describe('which calibration this point is: uncalibrated, fitted, …'),
+    gamma: z.number(),
+    acc_s_y: nullableRate,
+    acc_u_y: nullableRate,
+  })
+  .meta({ id: 'CurveMark' })
+export type CurveMark = z.infer<typeof CurveMarkSchema>
+
+export const CalibrationCurveSchema = z
+  .object({
+    model: z.string(),
+    model_version: z.number().int(),
+    version: z.number().int().min(1).describe('the calibration version the fit stored'),
+    ausuc: nullableRate.describe('area under the full seen–absent curve'),
+    points: z
+      .array(CurvePointSchema)
+      .describe(
+        'one point per interval between breakpoints, in γ order (at most 2001: a longer curve is subsampled, keeping both ends and the points of the fitted, active and uncalibrated γ)',
+      ),
+    marks: z.array(CurveMarkSchema).describe('the calibrations of interest at fit time'),
+  })
+  .meta({ id: 'CalibrationCurve' })
 
 export const CalibrationRecordSchema = z
   .object({
@@ -28,7 +69,7 @@ export const CalibrationRecordSchema = z
     version: z.number().int().min(0).describe('calibration version; 0 is the uncalibrated identity'),
     gamma: z.number().describe('bias added to the logits of absent classes'),
     temperature: z.number().positive().describe('scores are softmax((logits + γ·1[absent]) / temperature)'),
-    method: z.enum(['none', 'manual', 'sweep', 'alg', 'rollback']),
+    method: CalibrationMethodSchema,
     objective: z.string().nullable(),
     source_version: z.number().int().nullable().describe('for a rollback: the version restored'),
     created_at: z.string().nullable(),
@@ -39,6 +80,8 @@ export const CalibrationRecordSchema = z
     metrics: MetricsSchema.nullable(),
   })
   .meta({ id: 'CalibrationRecord' })
+/** A stored calibration. Version 0 (method "none") is the implicit identity of an uncalibrated model. */
+export type CalibrationRecord = z.infer<typeof CalibrationRecordSchema>
 
 export const ModelParams = z.object({
   name: z.string().regex(MODEL_NAME, 'a model name holds only letters, digits, ".", "_" and "-"'),
@@ -63,6 +106,16 @@ export const ModelInfoSchema = z
     execution_provider: z.string().nullable(),
     execution_provider_fallback: z.string().nullable().describe('why an earlier execution provider was not used'),
     description: z.string().nullable(),
+    image: z
+      .object({
+        source: z.enum(['model.json', 'preprocessor_config.json']).describe('where the preprocessing was read from'),
+        preprocessing: z.record(z.string(), z.unknown()).describe("the image block as applied (Hugging Face's field names)"),
+        color: z.string(),
+        layout: z.string(),
+      })
+      .nullable()
+      .optional()
+      .describe('how encoded images (PNG, JPEG, WebP) become the input; null: tensors only'),
     calibration: CalibrationRecordSchema.nullable(),
   })
   .meta({ id: 'ModelInfo' })
@@ -73,11 +126,16 @@ export const Sample = z
 
 export const PredictRequestSchema = z
   .strictObject({
-    inputs: z.array(Sample).describe('the samples to classify'),
+    inputs: z.array(Sample).optional().describe('the samples to classify (or images)'),
+    images: z
+      .array(z.string())
+      .optional()
+      .describe("instead of inputs, for a model with an image block: PNG, JPEG or WebP images, base64 (a data: URL prefix is allowed)"),
     top_k: z.number().int().min(1).default(1).describe('how many classes to return per sample, best first'),
     calibrated: z.boolean().default(true).describe('false: predict from the raw logits, γ not added'),
     return_logits: z.boolean().default(false).describe('return the raw model logits of each sample'),
   })
+  .refine((r) => (r.inputs === undefined) !== (r.images === undefined), 'give either inputs or images')
   .meta({ id: 'PredictRequest' })
 
 /** "true"/"false" (or 1/0) in a query string. */

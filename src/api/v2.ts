@@ -2,7 +2,7 @@
 // docs/predict-api/v2/required_api.md and rest_predict_v2.yaml, with Triton's binary tensor data
 // and classification extensions. Registered with ids so the OpenAPI document shows them as
 // components. Tensor `data` is checked shallowly here: the codec walks it once, with the checks of
-// src/models/tensor.ts, instead of zod walking every number first.
+// src/inputs/oip-tensor.ts, instead of zod walking every number first.
 import { z } from 'zod'
 
 /** $parameters: name → string | number | boolean. */

@@ -215,7 +215,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
  * A label as the model knows it: a label name, or a class index (a number or, from a CSV file, an
  * integer string that is not itself a name). Undefined when it is neither.
  */
-export function resolveLabel(labels: readonly string[], value: Label): { name: string; index: number } | undefined {
+export function findLabel(labels: readonly string[], value: Label): { name: string; index: number } | undefined {
   if (typeof value === 'string') {
     const named = labels.indexOf(value)
     if (named >= 0) return { name: value, index: named }

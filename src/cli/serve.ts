@@ -3,19 +3,21 @@
 import { HELP, parseArgs, parseOrUsage, type Command } from './args.js'
 import { out } from './output.js'
 
-const usage = `usage: calserve serve [--host HOST] [--port PORT] [--models DIR] [--store URL] [--log-level LEVEL]
+const usage = `usage: calserve serve [--host HOST] [--port PORT] [--models DIR] [--model-name NAME] [--store URL] [--log-level LEVEL]
 
 Starts the calserve HTTP server. It is configured by CALSERVE_* environment variables; these
 options set the most common ones:
   --host HOST        CALSERVE_HOST (default 127.0.0.1)
   --port PORT        CALSERVE_PORT (default 8080)
-  --models DIR       CALSERVE_MODEL_REPOSITORY (default ./models)
+  --models DIR       CALSERVE_MODEL_REPOSITORY (default ./models); a DIR that holds a model.json
+                     is one model (KServe's /mnt/models)
+  --model-name NAME  CALSERVE_MODEL_NAME: that one model's name (default: DIR's folder name)
   --store URL        CALSERVE_STORE_URL: sqlite:FILE or postgres://… (default sqlite:./data/calserve.db)
   --log-level LEVEL  CALSERVE_LOG_LEVEL: fatal, error, warn, info, debug, trace or silent
   -h, --help         show this help
 `
 
-const ENV = { host: 'CALSERVE_HOST', port: 'CALSERVE_PORT', models: 'CALSERVE_MODEL_REPOSITORY', store: 'CALSERVE_STORE_URL', 'log-level': 'CALSERVE_LOG_LEVEL' } as const
+const ENV = { host: 'CALSERVE_HOST', port: 'CALSERVE_PORT', models: 'CALSERVE_MODEL_REPOSITORY', 'model-name': 'CALSERVE_MODEL_NAME', store: 'CALSERVE_STORE_URL', 'log-level': 'CALSERVE_LOG_LEVEL' } as const
 
 export const serve: Command = {
   name: 'serve',
@@ -25,7 +27,7 @@ export const serve: Command = {
     const { values } = parseOrUsage(usage, () =>
       parseArgs({
         args: argv,
-        options: { ...HELP, host: { type: 'string' }, port: { type: 'string' }, models: { type: 'string' }, store: { type: 'string' }, 'log-level': { type: 'string' } },
+        options: { ...HELP, host: { type: 'string' }, port: { type: 'string' }, models: { type: 'string' }, 'model-name': { type: 'string' }, store: { type: 'string' }, 'log-level': { type: 'string' } },
         strict: true,
         allowPositionals: false,
       }),

@@ -4,17 +4,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { CalserveError, ErrorBody } from '../errors.js'
 import type { ReadyModel } from '../models/repository.js'
-import type { CalibrationRecord } from '../store/types.js'
+import { activate } from '../serving/activate.js'
 import { CalibrationRecordSchema, HistorySchema, ModelParams, RollbackSchema, SetCalibrationSchema } from '../api/v1.js'
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody }
 
 const routes: FastifyPluginAsyncZod = async (app) => {
-  const served = (name: string): ReadyModel => app.models.ready(name)
-  const activate = (record: CalibrationRecord) => {
-    app.calibrations.offer(record)
-    return record
-  }
+  const served = (name: string): ReadyModel => app.plane.model(name)
 
   app.get(
     '/v1/models/:name/calibration',
@@ -28,7 +24,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (req) => {
       const model = served(req.params.name)
-      return app.calibrations.get(model.name, model.version)
+      return app.plane.calibration(model)
     },
   )
 
@@ -47,11 +43,11 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     async (req) => {
       const model = served(req.params.name)
       const { gamma, temperature, expected_version, note } = req.body
-      const record = await app.store.append(
+      return activate(
+        app,
         { model: model.name, model_version: model.version, gamma, temperature, method: 'manual', note: note ?? null, created_by: req.principal },
         expected_version,
       )
-      return activate(record)
     },
   )
 
@@ -94,7 +90,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
           field: 'version',
           version,
         })
-      const record = await app.store.append(
+      return activate(
+        app,
         {
           model: model.name,
           model_version: model.version,
@@ -111,7 +108,6 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         },
         expected_version,
       )
-      return activate(record)
     },
   )
 }

@@ -2,44 +2,8 @@
 // version as JSON (the dashboard draws it and reads metrics at any γ from it). The same stored curve
 // as curve.svg; 404 CALSERVE_NOT_FOUND until the model version has been fitted.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { z } from 'zod'
 import { CalserveError, ErrorBody } from '../errors.js'
-import { ModelParams } from '../api/v1.js'
-
-const rate = z.number().min(0).max(1).nullable()
-
-export const CurvePointSchema = z
-  .object({
-    gamma: z.number().describe('the representative γ of one interval between breakpoints (its midpoint; ±1 beyond the ends)'),
-    acc_s_y: rate,
-    acc_u_y: rate,
-    acc_y_y: rate,
-  })
-  .meta({ id: 'CurvePoint' })
-
-export const CurveMarkSchema = z
-  .object({
-    name: z.string().describe('which calibration this point is: uncalibrated, fitted, …'),
-    gamma: z.number(),
-    acc_s_y: rate,
-    acc_u_y: rate,
-  })
-  .meta({ id: 'CurveMark' })
-
-export const CalibrationCurveSchema = z
-  .object({
-    model: z.string(),
-    model_version: z.number().int(),
-    version: z.number().int().min(1).describe('the calibration version the fit stored'),
-    ausuc: rate.describe('area under the full seen–absent curve'),
-    points: z
-      .array(CurvePointSchema)
-      .describe(
-        'one point per interval between breakpoints, in γ order (at most 2001: a longer curve is subsampled, keeping both ends and the points of the fitted, active and uncalibrated γ)',
-      ),
-    marks: z.array(CurveMarkSchema).describe('the calibrations of interest at fit time'),
-  })
-  .meta({ id: 'CalibrationCurve' })
+import { CalibrationCurveSchema, ModelParams } from '../api/v1.js'
 
 const routes: FastifyPluginAsyncZod = async (app) => {
   app.get(

@@ -30,7 +30,7 @@ export const CONTENT_SECURITY_POLICY = [
   "form-action 'none'",
 ].join('; ')
 
-/** src/ui next to src/routes; from a compiled dist/routes, the source tree's src/ui. */
+/** src/ui beside src/http; from a compiled dist/http, the source tree's src/ui. */
 function uiDir(): string {
   const candidates = [resolve(import.meta.dirname, '../ui'), resolve(import.meta.dirname, '../../src/ui')]
   return candidates.find((d) => existsSync(resolve(d, 'index.html'))) ?? candidates[0]!

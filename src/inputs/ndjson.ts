@@ -1,9 +1,9 @@
 // Reads a fit set sent as application/x-ndjson — one {"input": sample, "label": name or index} per
 // line — as a stream, one line at a time, into a LogitCollector. Errors name the line.
-import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import { badInput, CalserveError } from '../errors.js'
 import type { ReadyModel } from '../models/repository.js'
+import { boundedLines } from './lines.js'
 import { decodeSample } from './tensor.js'
 import { resolveLabel, type LogitCollector } from '../serving/collector.js'
 
@@ -19,12 +19,7 @@ export async function readNdjson(stream: Readable, model: ReadyModel, collector:
     if (bytes > limits.maxBytes)
       stream.destroy(new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${limits.maxBytes} bytes`, { limit: limits.maxBytes }))
   })
-  const lines = createInterface({ input: stream, crlfDelay: Infinity })
-  let lineNo = 0
-  for await (const line of lines) {
-    lineNo++
-    if (line.length > limits.maxLineBytes)
-      throw badInput(`line ${lineNo} is longer than ${limits.maxLineBytes} bytes`, { field: 'body', line: lineNo })
+  for await (const { line, number: lineNo } of boundedLines(stream, limits.maxLineBytes)) {
     if (line.trim() === '') continue
     let record: unknown
     try {

@@ -2,19 +2,20 @@
 // replica that took the request records a directive in the store and applies it; the others hear
 // of it (or find it at the next reconcile) and apply it too. Each replica applies a generation once.
 import type { FastifyBaseLogger } from 'fastify'
+import { StoreFollower } from '../store/follower.js'
 import type { ModelAction, ModelDirective, Store } from '../store/types.js'
 import type { ModelRepository, ServedModel } from './repository.js'
 
-export class ModelDirectives {
+export class ModelDirectives extends StoreFollower {
   private readonly applied = new Map<string, number>()
-  private unsubscribe: (() => void) | undefined
-  private timer: NodeJS.Timeout | undefined
 
   constructor(
     private readonly store: Store,
     private readonly models: ModelRepository,
     private readonly log: FastifyBaseLogger,
-  ) {}
+  ) {
+    super()
+  }
 
   /** Records the directive, then applies it here; resolves with the model as it now is. */
   async issue(model: string, action: ModelAction, createdBy: string | null): Promise<ServedModel> {
@@ -26,23 +27,22 @@ export class ModelDirectives {
     return action === 'load' ? this.models.load(model) : this.models.unload(model)
   }
 
-  /**
-   * After the repository's first load: a model whose newest directive is an unload stays unloaded
-   * on a replica that starts later; then follow notifications and reconcile every `reconcileMs`.
-   */
-  async start(reconcileMs: number): Promise<void> {
-    this.unsubscribe = this.store.subscribeModels((d) => void this.apply(d))
-    await this.reconcile()
-    this.timer = setInterval(() => void this.reconcile(), reconcileMs)
-    this.timer.unref()
+  // Started after the repository's first load: a model whose newest directive is an unload stays
+  // unloaded on a replica that starts later.
+  protected follow(): () => void {
+    return this.store.subscribeModels((d) => void this.apply(d))
   }
 
   async reconcile(): Promise<void> {
     try {
       for (const d of await this.store.modelDirectives()) await this.apply(d)
     } catch (err) {
-      this.log.warn({ err }, 'could not reconcile model directives')
+      this.reconcileFailed(err)
     }
+  }
+
+  protected reconcileFailed(err: unknown): void {
+    this.log.warn({ err }, 'could not reconcile model directives')
   }
 
   private async apply(d: ModelDirective): Promise<void> {
@@ -57,14 +57,5 @@ export class ModelDirectives {
     } catch (err) {
       this.log.warn({ err, model: d.model, action: d.action }, 'could not apply a model directive')
     }
-  }
-
-  private get started(): boolean {
-    return this.timer !== undefined
-  }
-
-  stop(): void {
-    this.unsubscribe?.()
-    if (this.timer) clearInterval(this.timer)
   }
 }

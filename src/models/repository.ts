@@ -1,15 +1,19 @@
 // The model repository: <root>/<name>/model.json and <root>/<name>/<version>/model.onnx. Each
 // model loads on its own; one that fails is marked FAILED with the reason and the rest still serve.
+// A root that holds a model.json itself is one model (the layout KServe's storage initializer
+// leaves in /mnt/models), served under the configured single-model name.
 import { readdir, stat } from 'node:fs/promises'
-import { join, resolve, sep } from 'node:path'
+import { basename, join, resolve, sep } from 'node:path'
 import type { FastifyBaseLogger as Logger } from 'fastify'
+import { MODEL_NAME } from '../api/names.js'
 import { CalserveError, modelNotFound } from '../errors.js'
 import { AUTO_WORKER_MS, ManifestError, readManifest, type ExecutionProvider, type Manifest } from './manifest.js'
 import { Batcher, type BatchObserver } from './batcher.js'
 import { ModelLoadError, OnnxRunner, type SessionSettings, type TensorIO } from './runner.js'
 import { WorkerRunner, type Runner } from './worker-runner.js'
+import { ImagePlanError, planImage, type ImagePlan } from '../inputs/image-plan.js'
+import { PREPROCESSOR_CONFIG, PreprocessorConfigError, readPreprocessorConfig } from '../inputs/image-hf.js'
 
-export const MODEL_NAME = /^[A-Za-z0-9._-]+$/
 const VERSION_FOLDER = /^[1-9][0-9]*$/
 
 /** UNAVAILABLE: unloaded by an operator (POST /v2/repository/models/{m}/unload). */
@@ -30,6 +34,8 @@ export interface ServedModel {
   provider: ExecutionProvider | null
   /** Set when a provider earlier in the list could not be used. */
   fallback: string | null
+  /** How encoded images become this model's input; null: the model takes tensors only. */
+  image: ImagePlan | null
 }
 
 export type ReadyModel = ServedModel & {
@@ -49,14 +55,27 @@ export class ModelRepository {
     private readonly defaultProviders: ExecutionProvider[],
     private readonly log: Logger,
     private readonly observer: (model: string) => BatchObserver = () => ({ ran() {}, queued() {} }),
+    /** The name of the one model when the root is itself a model folder; default: the root's folder name. */
+    private readonly singleModelName: string = basename(resolve(root)),
   ) {}
+
+  /** Set by loadAll when the root holds a model.json: the name it serves under. */
+  private single: string | null = null
+  private dirOf(name: string): string {
+    return name === this.single ? this.root : join(this.root, name)
+  }
 
   /** Scans the repository and loads every model; resolves when each is READY or FAILED. */
   async loadAll(): Promise<void> {
     let names: string[]
     try {
       const entries = await readdir(this.root, { withFileTypes: true })
-      names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
+      if (entries.some((e) => e.isFile() && e.name === 'model.json')) this.single = this.singleModelName
+      // A symlink to a folder is a model folder, as the load route (stat) and Triton see it.
+      const isFolder = async (e: (typeof entries)[number]) =>
+        e.isDirectory() || (e.isSymbolicLink() && (await stat(join(this.root, e.name)).then((st) => st.isDirectory(), () => false)))
+      const folders = await Promise.all(entries.map(async (e) => ((await isFolder(e)) ? e.name : null)))
+      names = this.single !== null ? [this.single] : folders.filter((n): n is string => n !== null).sort()
     } catch (err) {
       throw new Error(`model repository ${this.root} cannot be read: ${(err as Error).message}`)
     }
@@ -101,7 +120,8 @@ export class ModelRepository {
   /** 404 unless the repository has a folder for `name`, loaded or not. */
   async assertInRepository(name: string): Promise<void> {
     if (!MODEL_NAME.test(name)) throw modelNotFound(name)
-    const exists = await stat(join(this.root, name)).then((s) => s.isDirectory(), () => false)
+    if (this.single !== null && name !== this.single) throw modelNotFound(name)
+    const exists = await stat(this.dirOf(name)).then((s) => s.isDirectory(), () => false)
     if (!exists) throw modelNotFound(name)
   }
 
@@ -138,7 +158,7 @@ export class ModelRepository {
 
   private async loadModel(name: string): Promise<ServedModel> {
     const model = emptyModel(name)
-    const dir = join(this.root, model.name)
+    const dir = this.dirOf(model.name)
     try {
       model.version = await highestVersion(dir)
       const manifest = await readManifest(join(dir, 'model.json'))
@@ -146,6 +166,13 @@ export class ModelRepository {
       model.labelIndex = new Map(manifest.labels.map((l, i) => [l, i]))
       const fineTuning = new Set(manifest.fine_tuning_classes)
       model.absent = Uint8Array.from(manifest.labels, (l) => (fineTuning.has(l) ? 0 : 1))
+      // The image block: model.json's, or else Hugging Face's preprocessor_config.json beside it.
+      const hfConfig = join(dir, PREPROCESSOR_CONFIG)
+      const image = manifest.image
+        ? { block: manifest.image, source: 'model.json' as const }
+        : (await stat(hfConfig).then((s) => s.isFile(), () => false))
+          ? { block: await readPreprocessorConfig(hfConfig), source: PREPROCESSOR_CONFIG }
+          : null
       const file = join(dir, String(model.version), 'model.onnx')
       const loaded = await loadRunner(
         file,
@@ -159,6 +186,14 @@ export class ModelRepository {
         throw new ModelLoadError(
           `${join(dir, 'model.json')}: labels has ${manifest.labels.length} entries but output '${loaded.runner.io.output.name}' has ${loaded.runner.outputWidth} columns`,
         )
+      }
+      if (image) {
+        try {
+          model.image = planImage(image.block, loaded.runner.io.input.shape, image.source)
+        } catch (err) {
+          await loaded.runner.close()
+          throw err
+        }
       }
       const runner = loaded.runner
       const batcher = new Batcher(
@@ -177,7 +212,7 @@ export class ModelRepository {
       if (loaded.fallback) this.log.warn({ model: model.name, fallback: loaded.fallback }, 'execution provider fell back')
       this.log.info({ model: model.name, version: model.version, provider: loaded.provider }, 'model ready')
     } catch (err) {
-      const known = err instanceof ManifestError || err instanceof ModelLoadError
+      const known = err instanceof ManifestError || err instanceof ModelLoadError || err instanceof ImagePlanError || err instanceof PreprocessorConfigError
       const message = known ? err.message : `failed to load: ${(err as Error).message}`
       model.state = 'FAILED'
       // Clients see paths relative to the repository (tiny/model.json), not the server's layout;
@@ -237,13 +272,14 @@ async function loadRunner(
   declared: Partial<TensorIO>,
   settings: SessionSettings,
 ): Promise<{ runner: Runner; provider: ExecutionProvider; fallback: string | null; thread: 'main' | 'worker'; sampleMs: number | null }> {
-  if (settings.thread === 'worker') return { ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker', sampleMs: null }
+  const onWorker = async (sampleMs: number | null) => ({ ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker' as const, sampleMs })
+  if (settings.thread === 'worker') return onWorker(null)
   const onMain = await OnnxRunner.load(file, providers, declared, settings)
   if (settings.thread === 'main') return { ...onMain, thread: 'main', sampleMs: null }
   const sampleMs = await medianRunMs(onMain.runner)
   if (sampleMs <= AUTO_WORKER_MS) return { ...onMain, thread: 'main', sampleMs }
   await onMain.runner.close()
-  return { ...(await WorkerRunner.load(file, providers, declared, settings)), thread: 'worker', sampleMs }
+  return onWorker(sampleMs)
 }
 
 async function medianRunMs(runner: OnnxRunner, runs = 5): Promise<number> {
@@ -270,6 +306,7 @@ function emptyModel(name: string): ServedModel {
     batcher: null,
     provider: null,
     fallback: null,
+    image: null,
   }
 }
 

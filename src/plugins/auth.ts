@@ -41,6 +41,31 @@ function match(tokens: KnownToken[], presented: string): KnownToken | undefined 
   return found
 }
 
+/**
+ * Why a state-changing request came from another origin's page, or null when it did not. A
+ * browser sends a POST to any origin without asking (a no-cors fetch, a form) when it has no body
+ * or a "simple" content type — an unload has no body — and only the server can refuse it. Every
+ * current browser says where a request comes from in Sec-Fetch-Site ("same-origin", "same-site",
+ * "cross-site", or "none" when the user typed it); older ones still send Origin on every POST.
+ * Clients that are not browsers (curl, the CLI) send neither and are not affected.
+ */
+export function crossSiteReason(headers: Record<string, string | string[] | undefined>): string | null {
+  const site = headers['sec-fetch-site']
+  if (typeof site === 'string') return site === 'same-origin' || site === 'none' ? null : `Sec-Fetch-Site is ${site}`
+  const origin = headers.origin
+  if (typeof origin !== 'string') return null
+  let originHost: URL
+  try {
+    originHost = new URL(origin)
+  } catch {
+    return `Origin ${origin} is not an origin`
+  }
+  const host = (headers['x-forwarded-host'] ?? headers.host)?.toString().split(',')[0]?.trim().toLowerCase() ?? ''
+  // A proxy that passes nginx's $host drops the port: compare host names then.
+  const own = host.includes(':') && !host.endsWith(']') ? originHost.host : originHost.hostname
+  return own.toLowerCase() === host ? null : `Origin ${origin} is not this server`
+}
+
 function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')
   return m?.[1]
@@ -81,6 +106,12 @@ export default fp(
     app.addHook('onRequest', async (req, reply) => {
       // The documentation UI's own routes come from @fastify/swagger-ui and carry no config.
       const access = req.routeOptions.url?.startsWith('/docs') ? 'public' : (req.routeOptions.config?.access ?? 'read')
+      // Writes refuse what another site's page made the browser send, token or not (see
+      // crossSiteReason); reads stay open to pages as before (they change nothing).
+      if (access === 'admin') {
+        const why = crossSiteReason(req.headers)
+        if (why) throw new CalserveError('FORBIDDEN', `a change may not come from another site's page (${why})`, { reason: 'cross-site' })
+      }
       try {
         req.principal = authorize(access, req.headers.authorization)
       } catch (err) {

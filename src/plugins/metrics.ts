@@ -1,6 +1,9 @@
 // Prometheus metrics through prom-client, one registry per app so that several apps in one
 // process (tests) don't share counters. Request latency is kept apart from inference compute time.
-import type { FastifyInstance } from 'fastify'
+// Names follow Prometheus conventions: the process and Node.js metrics under their standard
+// names (process_*, nodejs_*) so stock dashboards find them, calserve's own under calserve_,
+// counters and only counters end in _total, and every name ends in its unit.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
@@ -9,6 +12,8 @@ export interface ServiceMetrics {
   requests: Counter<'route' | 'method' | 'model' | 'status' | 'protocol'>
   requestSeconds: Histogram<'route' | 'method' | 'model' | 'protocol'>
   batchSize: Histogram<'model'>
+  /** Requests refused with 503 CALSERVE_OVERLOADED: a full batching queue or the process under pressure. */
+  shed: Counter<'route' | 'model' | 'reason'>
   inferenceSeconds: Histogram<'model'>
   queueSeconds: Histogram<'model'>
   calibrationVersion: Gauge<'model' | 'model_version'>
@@ -23,9 +28,15 @@ declare module 'fastify' {
   }
 }
 
+const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']
+
 export function createMetrics(): ServiceMetrics {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'calserve_process_' })
+  collectDefaultMetrics({ register: registry })
+  // prom-client names three gauges *_total (handle, request and resource counts), which
+  // Prometheus reads as counters; the same numbers stay available by type in
+  // nodejs_active_handles, nodejs_active_requests and nodejs_active_resources (sum them).
+  for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(name)
   const registers = [registry]
   return {
     registry,
@@ -43,10 +54,16 @@ export function createMetrics(): ServiceMetrics {
       registers,
     }),
     batchSize: new Histogram({
-      name: 'calserve_inference_batch_size',
+      name: 'calserve_inference_batch_samples',
       help: 'samples per onnxruntime run',
       labelNames: ['model'],
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers,
+    }),
+    shed: new Counter({
+      name: 'calserve_shed_requests_total',
+      help: 'requests refused with 503 CALSERVE_OVERLOADED, by reason: queue (the model\'s batching queue is full) or pressure (event loop or heap past its limit)',
+      labelNames: ['route', 'model', 'reason'],
       registers,
     }),
     inferenceSeconds: new Histogram({
@@ -117,13 +134,23 @@ export default fp(
       collectCalibrations(app, metrics)
       return metrics.registry.metrics()
     })
+    // Only names of models that exist become label values: a scan of random names must not
+    // grow the series without bound.
+    const modelLabel = (req: FastifyRequest): string => {
+      const name = (req.params as { name?: string } | undefined)?.name
+      return name && app.models.has(name) ? name : ''
+    }
     app.addHook('onResponse', async (req, reply) => {
       const route = req.routeOptions.url ?? 'unmatched'
-      // Only names of models that exist become label values: a scan of random names must not
-      // grow the series without bound.
-      const name = (req.params as { name?: string } | undefined)?.name
-      const model = name && app.models.has(name) ? name : ''
-      observeRequest(metrics, { protocol: 'http', route, method: req.method, model, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
+      observeRequest(metrics, { protocol: 'http', route, method: req.method, model: modelLabel(req), status: String(reply.statusCode) }, reply.elapsedTime / 1000)
+    })
+    // Shedding answers 503 from two places (the batcher's full queue through the error handler,
+    // under-pressure's handler before routing), and both bodies carry the code; only 503s are read.
+    app.addHook('onSend', async (req, reply, payload) => {
+      if (reply.statusCode !== 503 || typeof payload !== 'string' || !payload.includes('"CALSERVE_OVERLOADED"')) return payload
+      const reason = payload.includes('queue of this model is full') ? 'queue' : 'pressure'
+      metrics.shed.inc({ route: req.routeOptions.url ?? 'unmatched', model: modelLabel(req), reason })
+      return payload
     })
   },
   { name: 'calserve-metrics' },

@@ -18,15 +18,21 @@ declare module 'fastify' {
 export default fp(
   async (app, opts: { config: Config }) => {
     const { batchSize, inferenceSeconds, queueSeconds } = app.metrics
-    const models = new ModelRepository(opts.config.modelRepository, opts.config.executionProviders, app.log, (model) => ({
-      ran(n, seconds) {
-        batchSize.observe({ model }, n)
-        inferenceSeconds.observe({ model }, seconds)
-      },
-      queued(seconds) {
-        queueSeconds.observe({ model }, seconds)
-      },
-    }))
+    const models = new ModelRepository(
+      opts.config.modelRepository,
+      opts.config.executionProviders,
+      app.log,
+      (model) => ({
+        ran(n, seconds) {
+          batchSize.observe({ model }, n)
+          inferenceSeconds.observe({ model }, seconds)
+        },
+        queued(seconds) {
+          queueSeconds.observe({ model }, seconds)
+        },
+      }),
+      opts.config.modelName,
+    )
     let loaded!: () => void
     let failed!: (err: unknown) => void
     const modelsLoaded = new Promise<void>((res, rej) => ((loaded = res), (failed = rej)))

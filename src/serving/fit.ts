@@ -1,13 +1,15 @@
 // The end of every fit, whatever carried the set: choose γ (and T) with the pure calibration code,
 // store the new version unless it is a dry run, and make it active here at once.
+import type { FitResponse } from '../api/fit.js'
 import { CalibrationInputError, fitCalibration, type FitMethod, type FitReport, type Objective } from '../calibration/index.js'
 import { badInput, versionConflict } from '../errors.js'
 import type { ReadyModel } from '../models/repository.js'
-import type { ActiveCalibrations } from '../store/active.js'
-import type { CalibrationRecord, CurveMark, Store } from '../store/types.js'
+import type { CurveMark } from '../store/types.js'
+import { activate, type ActivateDeps } from './activate.js'
 import type { CollectedSet } from './collector.js'
 
-export interface FitOptions {
+/** What a client asks of a fit, whatever transport carried the set. */
+export interface FitRequest {
   method: FitMethod
   objective: Objective
   dry_run: boolean
@@ -17,15 +19,10 @@ export interface FitOptions {
   created_by?: string | null
 }
 
-export type FitResponse = FitReport & { calibration?: CalibrationRecord }
-
-export interface FitDeps {
-  store: Store
-  calibrations: ActiveCalibrations
-}
+export type FitDeps = ActivateDeps
 
 /** Refuses a fit that can't mean anything or can't be stored, before any inference is spent on it. */
-export function checkFitPreconditions(deps: FitDeps, model: ReadyModel, opts: FitOptions): void {
+export function checkFitPreconditions(deps: FitDeps, model: ReadyModel, opts: FitRequest): void {
   if (!model.absent.includes(1))
     throw badInput(`model '${model.name}' has no absent classes (every label is a fine-tuning class), so γ has no effect`, {
       field: 'model',
@@ -35,7 +32,7 @@ export function checkFitPreconditions(deps: FitDeps, model: ReadyModel, opts: Fi
     throw versionConflict(opts.expected_version, active)
 }
 
-export async function completeFit(deps: FitDeps, model: ReadyModel, set: CollectedSet, opts: FitOptions): Promise<FitResponse> {
+export async function completeFit(deps: FitDeps, model: ReadyModel, set: CollectedSet, opts: FitRequest): Promise<FitResponse> {
   const active = deps.calibrations.get(model.name, model.version)
   let report: FitReport
   try {
@@ -55,7 +52,8 @@ export async function completeFit(deps: FitDeps, model: ReadyModel, set: Collect
     { name: 'uncalibrated', gamma: 0, acc_s_y: uncalibrated.acc_s_y, acc_u_y: uncalibrated.acc_u_y },
     { name: 'fitted', gamma: report.gamma, acc_s_y: fitted.acc_s_y, acc_u_y: fitted.acc_u_y },
   ]
-  const record = await deps.store.append(
+  const record = await activate(
+    deps,
     {
       model: model.name,
       model_version: model.version,
@@ -72,6 +70,5 @@ export async function completeFit(deps: FitDeps, model: ReadyModel, set: Collect
     },
     opts.expected_version,
   )
-  deps.calibrations.offer(record)
   return { ...report, calibration: record }
 }

@@ -2,6 +2,7 @@
 // reads it and never the store. Versions only grow (a rollback appends a copy), so a record
 // replaces the one held only when its version is higher; a late or repeated notification can never
 // move a replica backwards.
+import { StoreFollower } from './follower.js'
 import type { CalibrationRecord, Store } from './types.js'
 
 export function identityCalibration(model: string, modelVersion: number): CalibrationRecord {
@@ -25,16 +26,16 @@ export function identityCalibration(model: string, modelVersion: number): Calibr
 
 const key = (model: string, modelVersion: number) => `${model}\u0000${modelVersion}`
 
-export class ActiveCalibrations {
+export class ActiveCalibrations extends StoreFollower {
   private readonly held = new Map<string, CalibrationRecord>()
-  private unsubscribe: (() => void) | undefined
-  private timer: NodeJS.Timeout | undefined
 
   constructor(
     private readonly store: Store,
     private readonly onError: (err: unknown) => void = () => {},
     private readonly onChange: (record: CalibrationRecord) => void = () => {},
-  ) {}
+  ) {
+    super()
+  }
 
   get(model: string, modelVersion: number): CalibrationRecord {
     return this.held.get(key(model, modelVersion)) ?? identityCalibration(model, modelVersion)
@@ -55,9 +56,12 @@ export class ActiveCalibrations {
     for (const record of await this.store.activeAll()) this.offer(record)
   }
 
-  /** Follows the store's change notifications and reconciles every `reconcileMs`. */
-  async start(reconcileMs: number): Promise<void> {
-    this.unsubscribe = this.store.subscribe(
+  protected reconcileFailed(err: unknown): void {
+    this.onError(err)
+  }
+
+  protected follow(): () => void {
+    return this.store.subscribe(
       (change) => {
         if (change.version <= this.get(change.model, change.model_version).version) return
         this.store
@@ -67,13 +71,5 @@ export class ActiveCalibrations {
       },
       () => this.reconcile().catch(this.onError),
     )
-    await this.reconcile()
-    this.timer = setInterval(() => this.reconcile().catch(this.onError), reconcileMs)
-    this.timer.unref()
-  }
-
-  stop(): void {
-    this.unsubscribe?.()
-    if (this.timer) clearInterval(this.timer)
   }
 }

@@ -10,7 +10,24 @@ import { EventEmitter } from 'node:events'
 import pg from 'pg'
 import { CalserveError } from '../errors.js'
 import { CALIBRATION_COLUMNS as COLUMNS, migrations } from './migrations.js'
-import { nextRow, rowToDirective, rowToJob, rowToRecord, type CalibrationRow, type DirectiveRow, type JobRow } from './rows.js'
+import {
+  DELETE_EXPIRED_JOBS,
+  FAIL_ORPHANED_JOBS,
+  jobValues,
+  LAST_CURVE,
+  nextRow,
+  numbered,
+  ORPHANED_JOB_ERROR,
+  rowToCurve,
+  rowToDirective,
+  rowToJob,
+  rowToRecord,
+  UPSERT_JOB,
+  type CalibrationRow,
+  type CurveRow,
+  type DirectiveRow,
+  type JobRow,
+} from './rows.js'
 import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord, JobRecord, NewCalibration, Store, StoreState, StoredCurve } from './types.js'
 
 /**
@@ -75,6 +92,11 @@ export class PostgresStore implements Store {
   private reconnects = 0
   private closed = false
   private lastError: string | null = null
+  /**
+   * Why the last write failed while the connection was up (the database read-only, a disk full, a
+   * permission taken away); readiness reports it until a write succeeds again.
+   */
+  private writeError: string | null = null
   private readonly channel: string
 
   constructor(private readonly target: PostgresTarget) {
@@ -191,7 +213,8 @@ export class PostgresStore implements Store {
 
   state(): StoreState {
     if (this.closed) return { state: 'closed' }
-    return this.listening ? { state: 'open' } : { state: 'unavailable', error: this.lastError }
+    if (!this.listening) return { state: 'unavailable', error: this.lastError }
+    return this.writeError ? { state: 'unavailable', error: this.writeError } : { state: 'open' }
   }
 
   async close(): Promise<void> {
@@ -270,20 +293,38 @@ export class PostgresStore implements Store {
   }
 
   async lastCurve(model: string, modelVersion: number): Promise<StoredCurve | null> {
-    const rows = await this.query<{ version: number; metrics: string | null; curve: string }>(
-      `SELECT version, metrics, curve FROM calibrations
-        WHERE model = $1 AND model_version = $2 AND curve IS NOT NULL ORDER BY version DESC LIMIT 1`,
-      [model, modelVersion],
-    )
-    const row = rows[0]
-    if (!row) return null
-    const curve = JSON.parse(row.curve) as Pick<StoredCurve, 'points' | 'marks'>
-    const metrics = row.metrics ? (JSON.parse(row.metrics) as { ausuc?: number | null }) : null
-    return { version: Number(row.version), ausuc: metrics?.ausuc ?? null, ...curve }
+    const rows = await this.query<CurveRow>(numbered(LAST_CURVE), [model, modelVersion])
+    return rows[0] ? rowToCurve(rows[0]) : null
+  }
+
+  /**
+   * A write's failure as the caller sees it: calserve's own refusals (a version conflict) as they
+   * are, and any failure of the database (read-only, out of space, a permission) as
+   * STORE_UNAVAILABLE, never a 500: the request was right and may succeed later.
+   */
+  private writeFailure(err: unknown): unknown {
+    if (err instanceof CalserveError) return err
+    this.writeError = (err as Error).message ?? String(err)
+    return new CalserveError('STORE_UNAVAILABLE', `the calibration store (PostgreSQL) refused the write: ${this.writeError}`, { store: 'postgres' })
+  }
+
+  private async write<T>(work: () => Promise<T>): Promise<T> {
+    let result: T
+    try {
+      result = await work()
+    } catch (err) {
+      throw this.writeFailure(err)
+    }
+    this.writeError = null
+    return result
   }
 
   /** Runs `work` in one transaction on one pooled connection; COMMIT on success. */
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  private transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.write(() => this.transactionOnce(work))
+  }
+
+  private async transactionOnce<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.checkAvailable()
     let client: pg.PoolClient
     try {
@@ -361,17 +402,15 @@ export class PostgresStore implements Store {
   }
 
   async putJob(job: JobRecord): Promise<void> {
-    await this.query(
-      `INSERT INTO jobs (id, model, state, done, total, result, error, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (id) DO UPDATE SET state = excluded.state, done = excluded.done, total = excluded.total,
-         result = excluded.result, error = excluded.error, updated_at = excluded.updated_at`,
-      [
-        job.id, job.model, job.state, job.progress.done, job.progress.total,
-        job.result === null ? null : JSON.stringify(job.result),
-        job.error === null ? null : JSON.stringify(job.error),
-        job.created_at, job.updated_at,
-      ],
+    await this.write(() => this.query(numbered(UPSERT_JOB), jobValues(job)))
+  }
+
+  async sweepJobs(staleBefore: string, finishedBefore: string): Promise<{ orphaned: number; expired: number }> {
+    return this.write(() =>
+      this.transaction(async (client) => ({
+        orphaned: (await client.query(numbered(FAIL_ORPHANED_JOBS), [ORPHANED_JOB_ERROR, new Date().toISOString(), staleBefore])).rowCount ?? 0,
+        expired: (await client.query(numbered(DELETE_EXPIRED_JOBS), [finishedBefore])).rowCount ?? 0,
+      })),
     )
   }
 

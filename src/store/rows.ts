@@ -1,7 +1,7 @@
 // Row <-> record conversion shared by the SQL stores: JSON columns are parsed here, once.
 import type { Metrics } from '../calibration/types.js'
 import { versionConflict } from '../errors.js'
-import type { CalibrationMethod, CalibrationRecord, JobRecord, JobState, ModelAction, ModelDirective, NewCalibration } from './types.js'
+import type { CalibrationMethod, CalibrationRecord, JobRecord, JobState, ModelAction, ModelDirective, NewCalibration, StoredCurve } from './types.js'
 
 export interface CalibrationRow {
   model: string
@@ -105,4 +105,59 @@ export function rowToDirective(row: DirectiveRow): ModelDirective {
     created_at: row.created_at,
     created_by: row.created_by,
   }
+}
+
+// SQL both stores run, written once with `?` placeholders; PostgreSQL's numbered ones come from
+// `numbered`. The drivers differ (better-sqlite3 is synchronous, pg is not), the statements do not.
+
+/** `?, ?, …` → `$1, $2, …` for pg. */
+export function numbered(sql: string): string {
+  let i = 0
+  return sql.replace(/\?/g, () => `$${++i}`)
+}
+
+export const UPSERT_JOB = `INSERT INTO jobs (id, model, state, done, total, result, error, created_at, updated_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (id) DO UPDATE SET state = excluded.state, done = excluded.done, total = excluded.total,
+    result = excluded.result, error = excluded.error, updated_at = excluded.updated_at`
+
+export function jobValues(job: JobRecord): unknown[] {
+  return [
+    job.id,
+    job.model,
+    job.state,
+    job.progress.done,
+    job.progress.total,
+    job.result === null ? null : JSON.stringify(job.result),
+    job.error === null ? null : JSON.stringify(job.error),
+    job.created_at,
+    job.updated_at,
+  ]
+}
+
+/** A queued or running job not touched since `staleBefore` lost its replica: it is failed (values: error, now, staleBefore). */
+export const FAIL_ORPHANED_JOBS = `UPDATE jobs SET state = 'failed', error = ?, updated_at = ?
+  WHERE state IN ('queued', 'running') AND updated_at < ?`
+
+/** Finished jobs older than the retention period are deleted (value: finishedBefore). */
+export const DELETE_EXPIRED_JOBS = `DELETE FROM jobs WHERE state IN ('succeeded', 'failed') AND updated_at < ?`
+
+export const ORPHANED_JOB_ERROR = JSON.stringify({
+  code: 'CALSERVE_INTERNAL',
+  message: 'the replica running this job stopped before it finished; submit the fit again',
+})
+
+export const LAST_CURVE = `SELECT version, metrics, curve FROM calibrations
+  WHERE model = ? AND model_version = ? AND curve IS NOT NULL ORDER BY version DESC LIMIT 1`
+
+export interface CurveRow {
+  version: number
+  metrics: string | null
+  curve: string
+}
+
+export function rowToCurve(row: CurveRow): StoredCurve {
+  const curve = JSON.parse(row.curve) as Pick<StoredCurve, 'points' | 'marks'>
+  const metrics = row.metrics ? (JSON.parse(row.metrics) as { ausuc?: number | null }) : null
+  return { version: Number(row.version), ausuc: metrics?.ausuc ?? null, ...curve }
 }

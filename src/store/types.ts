@@ -1,27 +1,11 @@
 // The store interface: append-only calibration versions per (model, model version) and fit jobs.
 // Every implementation makes each write one transaction and tells subscribers after it commits.
-import type { CurvePoint, Metrics } from '../calibration/types.js'
+import type { JobState } from '../api/fit.js'
+import type { CalibrationMethod, CalibrationRecord, CurveMark } from '../api/v1.js'
+import type { CurvePoint, Metrics } from '../calibration/index.js'
 
-export type CalibrationMethod = 'none' | 'manual' | 'sweep' | 'alg' | 'rollback'
-
-/** A stored calibration. Version 0 (method "none") is the implicit identity of an uncalibrated model. */
-export interface CalibrationRecord {
-  model: string
-  model_version: number
-  version: number
-  gamma: number
-  temperature: number
-  method: CalibrationMethod
-  objective: string | null
-  /** For method "rollback": the version whose γ and temperature this record restored. */
-  source_version: number | null
-  created_at: string | null
-  created_by: string | null
-  note: string | null
-  n_samples: number | null
-  digest: string | null
-  metrics: Metrics | null
-}
+// The wire contracts (src/api) define the records; the store keeps them as they are sent.
+export type { CalibrationMethod, CalibrationRecord, CurveMark, JobState }
 
 export interface NewCalibration {
   model: string
@@ -40,13 +24,6 @@ export interface NewCalibration {
   curve?: { points: CurvePoint[]; marks: CurveMark[] } | null
 }
 
-export interface CurveMark {
-  name: string
-  gamma: number
-  acc_s_y: number | null
-  acc_u_y: number | null
-}
-
 export interface StoredCurve {
   version: number
   ausuc: number | null
@@ -54,7 +31,6 @@ export interface StoredCurve {
   marks: CurveMark[]
 }
 
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed'
 export interface JobRecord {
   id: string
   model: string
@@ -105,6 +81,11 @@ export interface Store {
    */
   append(c: NewCalibration, expectedVersion?: number): Promise<CalibrationRecord>
   putJob(job: JobRecord): Promise<void>
+  /**
+   * Fails every queued or running job whose record was last written before `staleBefore` (its
+   * replica stopped heartbeating it) and deletes finished jobs last written before `finishedBefore`.
+   */
+  sweepJobs(staleBefore: string, finishedBefore: string): Promise<{ orphaned: number; expired: number }>
   getJob(id: string): Promise<JobRecord | null>
   /**
    * `listener` hears of each committed append, in this process or (where the store can tell) in

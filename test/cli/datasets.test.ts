@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { DatasetError, formatOf, openDataset, readDataset, resolveLabel, splitCsvLine } from '../../src/cli/datasets.js'
+import { DatasetError, formatOf, openDataset, readDataset, findLabel, splitCsvLine } from '../../src/cli/datasets.js'
 import { UsageError } from '../../src/cli/output.js'
 import { tempDir } from '../helper.js'
 
@@ -111,15 +111,15 @@ t.test('a large csv streams in many chunks, lines split across them', async (t) 
   t.same(all[4999], { input: [4999, 4999 / 7], label: '1', where: `${path}:5001` })
 })
 
-t.test('splitCsvLine and resolveLabel', async (t) => {
+t.test('splitCsvLine and findLabel', async (t) => {
   t.same(splitCsvLine('a,,"b,c",""', 'x'), ['a', '', 'b,c', ''])
   t.throws(() => splitCsvLine('"a"b,c', 'f:1'), { message: "f:1: text after a quoted field: 'b'" })
   const labels = ['cat', 'dog', '7']
-  t.same(resolveLabel(labels, 'dog'), { name: 'dog', index: 1 })
-  t.same(resolveLabel(labels, 1), { name: 'dog', index: 1 })
-  t.same(resolveLabel(labels, '0'), { name: 'cat', index: 0 }, 'an integer string that is not a name is an index')
-  t.same(resolveLabel(labels, '7'), { name: '7', index: 2 }, 'a name wins over an index')
-  t.equal(resolveLabel(labels, 'cow'), undefined)
-  t.equal(resolveLabel(labels, 3), undefined)
-  t.equal(resolveLabel(labels, 1.5), undefined)
+  t.same(findLabel(labels, 'dog'), { name: 'dog', index: 1 })
+  t.same(findLabel(labels, 1), { name: 'dog', index: 1 })
+  t.same(findLabel(labels, '0'), { name: 'cat', index: 0 }, 'an integer string that is not a name is an index')
+  t.same(findLabel(labels, '7'), { name: '7', index: 2 }, 'a name wins over an index')
+  t.equal(findLabel(labels, 'cow'), undefined)
+  t.equal(findLabel(labels, 3), undefined)
+  t.equal(findLabel(labels, 1.5), undefined)
 })

@@ -3,10 +3,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { tempDir } from '../helper.js'
+import { freePort } from '../support/ports.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const BIN = join(ROOT, 'bin/calserve.js')
@@ -21,16 +21,6 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   delete env.CALSERVE_URL
   delete env.CALSERVE_TOKEN
   return { ...env, ...extra }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -135,7 +125,7 @@ t.test('against a real server', async (t) => {
     t.match(r.stdout, /^NAME\s+VERSION\s+STATE\s+PROVIDER\s+CALIBRATION\s+γ$/m)
     t.match(r.stdout, new RegExp(`^${MODEL}\\s+1\\s+READY\\s+cpu\\s+0 \\(none\\)\\s+0\\.0000$`, 'm'))
     const json = await cli(['models', '--json'])
-    t.same(JSON.parse(json.stdout).models.map((m: { name: string }) => m.name).sort(), ['digits-finetuned', 'digits-pretrained'])
+    t.same(JSON.parse(json.stdout).models.map((m: { name: string }) => m.name).sort(), ['digits-finetuned', 'digits-pretrained', 'fashion-finetuned', 'fashion-pretrained'])
   })
 
   t.test('fit streams val.ndjson and prints the γ the server stored', async (t) => {

@@ -1,6 +1,7 @@
 // What the CLI prints: tables, number formats, the fit report, the models table, plain progress.
 import t from 'tap'
-import { fitReport, type FitResponse } from '../../src/cli/fit.js'
+import type { FitResponse } from '../../src/api/fit.js'
+import { fitReport } from '../../src/cli/fit.js'
 import type { ModelInfo } from '../../src/cli/http.js'
 import { errorFromAnswer } from '../../src/cli/http.js'
 import { modelsTable } from '../../src/cli/models.js'

@@ -6,8 +6,8 @@
 //   await fetch(`${server.url}/v1/models`)
 //   const { code } = await stop(server)        // SIGTERM, then waits for exit
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { resolve } from 'node:path'
+import { freePort } from '../support/ports.js'
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..')
 
@@ -30,20 +30,6 @@ export interface Server {
   logs(): Array<Record<string, unknown>>
   /** Settles when the process exits. */
   exited: Promise<Exit>
-}
-
-/** A TCP port that was free a moment ago: bind port 0, read it, close. */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer()
-    srv.unref()
-    srv.on('error', rej)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      if (addr === null || typeof addr === 'string') return rej(new Error('no port'))
-      srv.close(() => res(addr.port))
-    })
-  })
 }
 
 /**

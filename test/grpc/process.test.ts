@@ -6,7 +6,8 @@ import { credentials, loadPackageDefinition, type Client, type ClientReadableStr
 import { loadSync } from '@grpc/proto-loader'
 import { protoPath as HEALTH_PROTO } from 'grpc-health-check'
 import t from 'tap'
-import { freePort, start, stop, waitReady } from '../e2e/process.js'
+import { start, stop, waitReady } from '../e2e/process.js'
+import { freePort } from '../support/ports.js'
 import { tempDir } from '../helper.js'
 import { call } from './helper.js'
 

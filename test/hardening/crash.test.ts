@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { call, start, waitReady, type Server } from '../e2e/process.js'
 import { tempDir } from '../helper.js'
+import { mulberry32 } from '../support/random.js'
 import { BASE_URL, freshSchemaUrl, reachable } from '../pg.js'
 
 const MODEL = '/v1/models/tiny/calibration'
@@ -22,17 +23,7 @@ interface Ledger {
   lastAcked: number
 }
 
-/** Deterministic per seed, so a failure can be replayed (CALSERVE_CRASH_SEED). */
-function rng(seed: number) {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = s
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The seed of this run's mulberry32, printed per round: CALSERVE_CRASH_SEED replays a failure. */
 const SEED = Number(process.env.CALSERVE_CRASH_SEED ?? Date.now() % 1_000_000)
 
 async function put(server: Server, body: Record<string, unknown>): Promise<{ status: number; json: any } | { error: string }> {
@@ -142,7 +133,7 @@ const ROUNDS: Round[] = [
 ]
 
 async function crashRounds(t: Test, storeUrl: string, kind: string): Promise<void> {
-  const random = rng(SEED + kind.length)
+  const random = mulberry32(SEED + kind.length)
   const ledger: Ledger = { sent: new Map(), acked: new Map(), lastAcked: 0 }
   const env = { CALSERVE_STORE_URL: storeUrl, CALSERVE_LOG_LEVEL: 'warn' }
   t.comment(`${kind}: seed ${SEED}`)

@@ -2,7 +2,7 @@
 // tensor data (Triton's binary tensor data extension: Inference-Header-Content-Length gives the
 // JSON's length, each input's parameters.binary_data_size its bytes, in input order, little-endian,
 // row-major), split into its JSON request and each input's bytes; and the response, as JSON or as a
-// JSON header followed by binary outputs. Pure: no HTTP, no model; the tensors themselves are
+// JSON header followed by binary outputs. It touches no request, reply or model; the tensors are
 // decoded by src/inputs/oip-tensor.ts, as gRPC's are.
 import { endianness } from 'node:os'
 import { badInput } from '../../errors.js'

@@ -1,6 +1,6 @@
 // Conformance helpers for the Open Inference Protocol tests: the published schemas (transcribed in
 // oip-schema.json, see its $comment for the source and version) compiled with ajv, and a reader and
-// writer of binary tensor data written here from the extension's text, independently of src/v2.
+// writer of binary tensor data written here from the extension's text, independently of src/http/v2.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Ajv, type ValidateFunction } from 'ajv'
