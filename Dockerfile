@@ -46,6 +46,8 @@ COPY --from=build-cuda /app/node_modules ./node_modules
 COPY --from=build-cuda /app/dist ./dist
 COPY package.json ./
 COPY models ./models
+# The gRPC service definition, loaded at run time by dist/grpc/proto.js.
+COPY proto ./proto
 RUN printf '#!/bin/sh\nexec node /app/dist/cli/index.js "$@"\n' > /usr/local/bin/calserve && chmod 755 /usr/local/bin/calserve \
  && mkdir -p /data && chown 1000:1000 /data
 USER 1000:1000
@@ -67,6 +69,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY models ./models
+# The gRPC service definition, loaded at run time by dist/grpc/proto.js.
+COPY proto ./proto
 RUN printf '#!/bin/sh\nexec node /app/dist/cli/index.js "$@"\n' > /usr/local/bin/calserve && chmod 755 /usr/local/bin/calserve \
  && mkdir -p /data && chown node:node /data
 # The official image's `node` user: uid 1000, as deploy/k8s runs it.

@@ -47,6 +47,8 @@ export interface NginxOptions {
   listenPort: number
   /** The replicas' ports on 127.0.0.1, in place of calserve-1..N:8080. */
   upstreamPorts: number[]
+  /** gRPC: nginx's port and the replicas' (calserve-N:8081); without them the gRPC block is left out. */
+  grpc?: { listenPort: number; upstreamPorts: number[] }
 }
 
 /**
@@ -61,6 +63,12 @@ export function renderNginxConf(opts: NginxOptions, source = readFileSync(NGINX_
     let n = 0
     conf = conf.replace(pattern, (...m: string[]) => (n++, by(...m)))
     if (n === 0 || (count !== undefined && n !== count)) throw new Error(`deploy/nginx.conf: expected ${count ?? 'some'} ${what}, found ${n}`)
+  }
+  const grpc = opts.grpc
+  if (!grpc) replace(/^\s*# --- gRPC: begin[^]*?# --- gRPC: end ---\n/m, () => '', 'gRPC block', 1)
+  else {
+    replace(/\bserver\s+calserve-(\d+):8081\b/g, (_m, i) => `server 127.0.0.1:${grpc.upstreamPorts[Number(i) - 1] ?? 0}`, 'gRPC upstream servers calserve-N:8081')
+    replace(/^(\s*)listen\s+8081(\s+http2)?;/gm, (_m, indent, http2) => `${indent}listen 127.0.0.1:${grpc.listenPort}${http2 ?? ''};`, 'listen 8081', 1)
   }
   const seen = new Set<number>()
   replace(
