@@ -15,7 +15,8 @@ const request = {
   inputs: [{ name: 'pixels', datatype: 'FP32', shape: [1, x.length] }],
   raw_input_contents: [Buffer.from(new Float32Array(x).buffer)], // little-endian float32, so the answer is raw too
 }
-client.ModelInfer(request, metadata, { deadline: Date.now() + 5000 }, (err: Error | null, res: any) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+client.ModelInfer(request, metadata, { deadline: Date.now() + 5000 }, (err: Error | null, res: any) => {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   if (err) throw err
   const params = Object.fromEntries(Object.entries(res.parameters).map(([k, p]: [string, any]) => [k, p[p.parameter_choice]])) // eslint-disable-line @typescript-eslint/no-explicit-any
   const label = res.raw_output_contents[res.outputs.findIndex((o: { name: string }) => o.name === 'label')]

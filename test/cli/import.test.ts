@@ -39,7 +39,7 @@ t.test('imports an export as version 1, then 2; the entry serves images', async 
   await importCommand.run([EXPORT, '--name', 'vit-pets', '--fine-tuning-classes', 'cat,dog', '--repository', repo])
   t.ok(readFileSync(join(repo, 'vit-pets', '2', 'model.onnx')).length > 0, 'a second import is version 2')
 
-  const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: repo }))
+  const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: repo, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' }))
   const info = (await app.inject('/v1/models/vit-pets')).json()
   t.equal(info.state, 'READY', info.reason)
   t.same(info.absent_classes, ['bird', 'fish'])

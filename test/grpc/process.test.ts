@@ -23,7 +23,9 @@ t.test('main.ts serves gRPC and drains it on SIGTERM', async (t) => {
     grpc: { health: { v1: { Health: new (a: string, c: unknown) => Client } } }
   }
   const { GRPCInferenceService } = (
-    loadPackageDefinition(loadSync(join(import.meta.dirname, '../../proto/grpc_predict_v2.proto'), { keepCase: true, longs: Number, defaults: true, oneofs: true })) as unknown as {
+    loadPackageDefinition(
+      loadSync(join(import.meta.dirname, '../../proto/grpc_predict_v2.proto'), { keepCase: true, longs: Number, defaults: true, oneofs: true }),
+    ) as unknown as {
       inference: { GRPCInferenceService: new (a: string, c: unknown) => Client }
     }
   ).inference

@@ -15,7 +15,7 @@ function withImage(dir: string, image: unknown) {
 t.test('an image block that fits the input: READY, and the info says where it came from', async (t) => {
   const dir = copyFixtures(t, ['image'])
   withImage(dir, { size: { height: 2, width: 2 }, image_mean: [0.5], image_std: [0.5] })
-  const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: dir }))
+  const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: dir, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' }))
   const info = (await app.inject('/v1/models/image')).json()
   t.equal(info.state, 'READY')
   t.match(info.image, { source: 'model.json', color: 'grayscale', layout: 'nchw', preprocessing: { size: { height: 2, width: 2 }, resample: 'bilinear' } })
@@ -24,7 +24,7 @@ t.test('an image block that fits the input: READY, and the info says where it ca
 t.test('BAD CALL - an image block that does not fit the input FAILS the model with the reason', async (t) => {
   const dir = copyFixtures(t, ['image'])
   withImage(dir, { size: { height: 3, width: 3 } })
-  const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: dir }))
+  const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: dir, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' }))
   const info = (await app.inject('/v1/models/image')).json()
   t.equal(info.state, 'FAILED')
   t.match(info.reason, /image block \(model.json\) does not fit input shape \[1, 2, 2\]: the block makes 3×3 images \(size\) but the input takes 2×2/)
@@ -46,7 +46,7 @@ t.test("Hugging Face's preprocessor_config.json beside model.json is read into t
       rescale_factor: 0.00392156862745098,
     }),
   )
-  const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: dir }))
+  const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: dir, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' }))
   const info = (await app.inject('/v1/models/image')).json()
   t.equal(info.state, 'READY')
   t.match(info.image, { source: 'preprocessor_config.json', preprocessing: { resample: 'bicubic', image_std: [0.25] } })
@@ -55,7 +55,7 @@ t.test("Hugging Face's preprocessor_config.json beside model.json is read into t
 t.test('BAD CALL - an unusable preprocessor_config.json FAILS the model naming the file', async (t) => {
   const dir = copyFixtures(t, ['image'])
   writeFileSync(join(dir, 'image', 'preprocessor_config.json'), JSON.stringify({ size: { height: 2, width: 2 }, resample: 4 }))
-  const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: dir }))
+  const app = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: dir, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' }))
   const info = (await app.inject('/v1/models/image')).json()
   t.equal(info.state, 'FAILED')
   t.match(info.reason, /preprocessor_config.json: resample 4 \(box\) is not one calserve applies/)

@@ -33,7 +33,7 @@ function bytesTensor(items: Buffer[]): Buffer {
 const logitsOf = (body: { predictions: Array<{ logits: number[] }> }) => body.predictions.map((p) => p.logits)
 
 async function app(t: { teardown(fn: () => unknown): void }): Promise<FastifyInstance> {
-  return build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: DEMO_MODELS }))
+  return build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: DEMO_MODELS, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' }))
 }
 
 t.test('every transport gives the same predictions as the tensors', async (t) => {
@@ -148,7 +148,7 @@ t.test('BAD CALL - bad images are 400s naming the image, in every transport', as
 })
 
 t.test('BAD CALL - a model without an image block refuses images, saying why', async (t) => {
-  const server = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: FIXTURE_MODELS }))
+  const server = await build(t, {}, testConfig(t, { CALSERVE_MODEL_REPOSITORY: FIXTURE_MODELS, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' }))
   const res = await server.inject({ method: 'POST', url: '/v1/models/tiny/predict', headers: { 'content-type': 'image/png' }, payload: pngs[0] })
   t.equal(res.statusCode, 400)
   t.match(res.json().error.message, /model 'tiny' takes tensors, not images/)

@@ -67,7 +67,11 @@ export function renderNginxConf(opts: NginxOptions, source = readFileSync(NGINX_
   const grpc = opts.grpc
   if (!grpc) replace(/^\s*# --- gRPC: begin[^]*?# --- gRPC: end ---\n/m, () => '', 'gRPC block', 1)
   else {
-    replace(/\bserver\s+calserve-(\d+):8081\b/g, (_m, i) => `server 127.0.0.1:${grpc.upstreamPorts[Number(i) - 1] ?? 0}`, 'gRPC upstream servers calserve-N:8081')
+    replace(
+      /\bserver\s+calserve-(\d+):8081\b/g,
+      (_m, i) => `server 127.0.0.1:${grpc.upstreamPorts[Number(i) - 1] ?? 0}`,
+      'gRPC upstream servers calserve-N:8081',
+    )
     replace(/^(\s*)listen\s+8081(\s+http2)?;/gm, (_m, indent, http2) => `${indent}listen 127.0.0.1:${grpc.listenPort}${http2 ?? ''};`, 'listen 8081', 1)
   }
   const seen = new Set<number>()
