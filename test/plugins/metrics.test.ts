@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { build, copyFixtures, until } from '../helper.js'
-import { TINY_X } from '../routes/expected.js'
+import { TINY_X } from '../http/expected.js'
 import { families } from './exposition.js'
 
 const predict = { inputs: [TINY_X[0]] }
@@ -41,14 +41,15 @@ t.test('shed requests are counted by reason: a full batching queue, and the proc
   const repo = copyFixtures(t, ['tiny'])
   const manifest = join(repo, 'tiny', 'model.json')
   writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), batching: { max_batch_size: 4, max_queue_delay_ms: 1000, max_queue_size: 1 } }))
-  const app = await build(t, { CALSERVE_MODEL_REPOSITORY: repo })
+  // Event-loop shedding off, so that only the queue sheds here (see test/deploy/grafana.test.ts).
+  const app = await build(t, { CALSERVE_MODEL_REPOSITORY: repo, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' })
   const statuses = await Promise.all(Array.from({ length: 6 }, () => app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: predict }).then((r) => r.statusCode)))
   const refused = statuses.filter((s) => s === 503).length
   t.ok(refused > 0, `${refused} of 6 refused by the full queue`)
   const text = (await app.inject({ url: '/metrics' })).body
   t.match(text, new RegExp(`calserve_shed_requests_total\\{route="/v1/models/:name/predict",model="tiny",reason="queue"\\} ${refused}\\n`))
 
-  const pressed = await build(t, { CALSERVE_MAX_HEAP_USED_BYTES: '1' })
+  const pressed = await build(t, { CALSERVE_MAX_HEAP_USED_BYTES: '1', CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' })
   let status = 0
   t.ok(await until(async () => (status = (await pressed.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: predict })).statusCode) === 503, 5000), 'under pressure a predict is shed')
   t.equal(status, 503)
