@@ -55,4 +55,7 @@ t.test('shed requests are counted by reason: a full batching queue, and the proc
   t.equal(status, 503)
   t.equal((await pressed.inject({ url: '/health/live' })).statusCode, 200, 'probes still answer')
   t.match((await pressed.inject({ url: '/metrics' })).body, /calserve_shed_requests_total\{route="\/v1\/models\/:name\/predict",model="tiny",reason="pressure"\} [1-9]/)
+  const v2 = await pressed.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: TINY_X[0] }] } })
+  t.equal(v2.statusCode, 503, 'v2 infer is shed too, with its own error body')
+  t.match((await pressed.inject({ url: '/metrics' })).body, /calserve_shed_requests_total\{route="\/v2\/models\/:name\/infer",model="tiny",reason="pressure"\} 1\n/, 'and counted')
 })
