@@ -45,7 +45,7 @@ const p = time('prepare', () => prepare(logits, labels, absent))
 const s = time("sweep('accuracy')", () => sweep(p, 'accuracy'))
 const curve = time('seenAbsentCurve', () => seenAbsentCurve(p))
 process.stdout.write(`${'prepare+sweep+curve'.padEnd(28)} ${(performance.now() - t0).toFixed(1).padStart(9)} ms\n`)
-const a = time('alg', () => alg(logits, labels, absent))
+const a = time('alg', () => alg(p))
 time('predict (k = 5, all rows)', () => predict(logits, absent, { gamma: s.gamma, temperature: 1 }, 5))
 process.stdout.write(
   `sweep γ = ${s.gamma.toFixed(4)} (Acc_Y/Y ${s.value.toFixed(4)}), alg γ = ${a.gamma.toFixed(4)}, ` +

@@ -43,8 +43,9 @@ const HELP = `usage: npm run bench -- [flags]
   --server-cpus LIST        taskset CPU list of every server and of raw onnxruntime (default 0)
   --client-cpus LIST        taskset CPU list of wrk (default 1)
   --no-pin                  don't pin (server and load generator share every core)
-  --cpu-prof                write V8 CPU profiles of every server to bench/tmp/profiles/ (summarize
-                            with npx tsx bench/profile.ts FILE); the numbers of such a run are slower
+  --cpu-prof                write V8 CPU profiles of every server to bench/tmp/profiles/<model>-<server>/
+                            (one per thread; summarize with npx tsx bench/profile.ts FILE...); a profiled
+                            run is slower, so profile one row at a time
   --out DIR                 results folder (default bench/results; quick: bench/tmp/results)
   --no-readme               don't rewrite the summary in bench/README.md (full runs into bench/results only)
 `
@@ -214,7 +215,8 @@ function contextFor(m: BenchModel, serverKey: string, tag: string): ServerContex
     logDir: LOG_DIR,
     cpus: cfg.pin.server,
     env: { ...(cfg.logLevel ? { CALSERVE_LOG_LEVEL: cfg.logLevel } : {}), ...variant?.env },
-    nodeArgs: cfg.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(TMP, 'profiles'), '--cpu-prof-name', `${m.key}-${tag}.cpuprofile`] : [],
+    // One folder per server start: node writes a profile per thread (main, the loader hooks, session workers).
+    nodeArgs: cfg.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(TMP, 'profiles', `${m.key}-${tag}`)] : [],
     tag,
     gamma: cfg.gamma,
   }

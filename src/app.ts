@@ -3,6 +3,7 @@
 import swagger from '@fastify/swagger'
 import rateLimit from '@fastify/rate-limit'
 import swaggerUi from '@fastify/swagger-ui'
+import multipart from '@fastify/multipart'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import {
@@ -136,6 +137,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       throw new CalserveError('OVERLOADED', `the server is overloaded (${type}${value === undefined ? '' : ` ${Math.round(value)}`}); retry shortly`)
     },
   })
+  // multipart/form-data (image parts for predict and fit); the routes read the parts themselves.
+  await app.register(multipart, { limits: { fileSize: config.predictBodyLimitBytes, files: config.maxPredictSamples, fields: 32, parts: config.maxPredictSamples + 32 } })
   await app.register(authPlugin, { config })
   if (config.rateLimitPerMinute > 0)
     await app.register(rateLimit, {
@@ -165,7 +168,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
   await app.register(healthRoutes)
   await app.register(modelRoutes)
-  await app.register(predictRoutes, { bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples })
+  await app.register(predictRoutes, { bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples, maxImagePixels: config.maxImagePixels })
   await app.register(calibrationRoutes)
   await app.register(repositoryRoutes)
   await app.register(fitRoutes, {
@@ -173,10 +176,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     fitBodyLimitBytes: config.fitBodyLimitBytes,
     fitJsonBodyLimitBytes: config.fitJsonBodyLimitBytes,
     fitMaxLineBytes: config.fitMaxLineBytes,
+    maxImagePixels: config.maxImagePixels,
   })
   await app.register(curveRoutes)
   await app.register(uiRoutes)
-  await app.register(v2Routes, { prefix: '/v2', version: API_VERSION, bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples })
+  await app.register(v2Routes, { prefix: '/v2', version: API_VERSION, bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples, maxImagePixels: config.maxImagePixels })
   return app
 }
 

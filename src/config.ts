@@ -29,6 +29,8 @@ const tokenList = z
 const ConfigSchema = z.object({
   CALSERVE_HOST: z.string().min(1).default('127.0.0.1'),
   CALSERVE_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  CALSERVE_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(8081).describe("the Open Inference Protocol over gRPC (8081 is KServe's gRPC port); 0 turns it off"),
+  CALSERVE_GRPC_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).optional().describe('largest gRPC message received; unset = CALSERVE_PREDICT_BODY_LIMIT_BYTES'),
   CALSERVE_MODEL_REPOSITORY: z.string().min(1).default('./models'),
   CALSERVE_MODEL_NAME: z
     .string()
@@ -68,6 +70,7 @@ const ConfigSchema = z.object({
   CALSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(0).describe('requests per minute per token (or per address without one); 0 = no limit'),
   CALSERVE_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000).describe('load shedding: answer 503 while the event loop lags more than this (0 = off)'),
   CALSERVE_MAX_HEAP_USED_BYTES: z.coerce.number().int().min(0).default(0),
+  CALSERVE_MAX_IMAGE_PIXELS: z.coerce.number().int().min(1).default(40_000_000),
 })
 
 /** CALSERVE_FIT_BODY_LIMIT_BYTES → fitBodyLimitBytes: the one naming rule from variable to field. */
@@ -76,8 +79,9 @@ type CamelParts<S extends string> = S extends `${infer Head}_${infer Tail}` ? `$
 const camel = (name: string) => name.slice('CALSERVE_'.length).toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())
 
 type Env = z.output<typeof ConfigSchema>
-/** The parsed configuration: one field per CALSERVE_* variable, named by `Camel` (see the schema for each one's meaning). */
-export type Config = { [K in keyof Env as Camel<K & string>]: Env[K] }
+type Fields = { [K in keyof Env as Camel<K & string>]: Env[K] }
+/** The parsed configuration: one field per CALSERVE_* variable, named by `Camel` (see the schema for each one's meaning); a default that depends on another variable is filled in. */
+export type Config = Omit<Fields, 'grpcMaxMessageBytes'> & { grpcMaxMessageBytes: number }
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
@@ -101,5 +105,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `refusing to listen on ${e.CALSERVE_HOST} with no CALSERVE_ADMIN_TOKENS: anyone who can reach it could change calibrations. ` +
         'Set CALSERVE_ADMIN_TOKENS=name:token (and CALSERVE_API_TOKENS for reads), or CALSERVE_ALLOW_INSECURE=1 to accept the risk.',
     )
-  return Object.fromEntries(Object.entries(e).map(([k, v]) => [camel(k), v])) as Config
+  const fields = Object.fromEntries(Object.entries(e).map(([k, v]) => [camel(k), v])) as Fields
+  return { ...fields, grpcMaxMessageBytes: fields.grpcMaxMessageBytes ?? fields.predictBodyLimitBytes }
 }

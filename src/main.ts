@@ -2,6 +2,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError, isLoopback, loadConfig } from './config.js'
+import { startGrpcServer, type GrpcServer } from './grpc/server.js'
 
 async function main(): Promise<void> {
   let config
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
     throw err
   }
   const app = await buildApp(config)
+  let grpc: GrpcServer | null = null
   // On SIGTERM: readiness turns 503, (optionally) a pause for load balancers to notice, then the
   // listener closes, in-flight requests and fit jobs finish, and the sessions and the store close.
   // Past the grace period close-with-grace exits anyway.
@@ -22,11 +24,18 @@ async function main(): Promise<void> {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
     app.lifecycle.draining = true
+    grpc?.drain()
     if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs))
+    // gRPC first: its in-flight calls need the models that app.close() closes.
+    await grpc?.close(config.shutdownGraceMs)
     await app.close()
     app.log.info('closed')
   })
   const address = await app.listen({ host: config.host, port: config.port })
+  if (config.grpcPort > 0) {
+    grpc = await startGrpcServer(app, config)
+    app.log.info({ port: grpc.port }, `gRPC (inference.GRPCInferenceService) listening on ${config.host}:${grpc.port}`)
+  }
   if (config.adminTokens.length === 0)
     app.log.warn(
       isLoopback(config.host)

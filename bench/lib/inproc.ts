@@ -1,7 +1,7 @@
 // In-process measurements: raw onnxruntime-node (the limit) and the calibration step's cost.
 import { performance } from 'node:perf_hooks'
 import * as ort from 'onnxruntime-node'
-import { predict } from '../../src/calibration/apply.js'
+import { predict } from '../../src/calibration/index.js'
 import { round } from './report.js'
 
 export interface RawBatch {

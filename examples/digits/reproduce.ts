@@ -63,7 +63,7 @@ export async function reproduce(): Promise<{ table: string; svg: string }> {
   const pFt = prepare(ftTest.logits, ftTest.labels, absent)
   const curvePre = seenAbsentCurve(pPre)
   const curveFt = seenAbsentCurve(pFt)
-  const gammaAlg = alg(ftTune.logits, ftTune.labels, absent).gamma
+  const gammaAlg = alg(prepare(ftTune.logits, ftTune.labels, absent)).gamma
   const gammaVal = sweep(prepare(ftVal.logits, ftVal.labels, absent), 'accuracy').gamma
   const gammaOracle = sweep(pFt, 'accuracy').gamma
 

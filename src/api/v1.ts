@@ -106,6 +106,16 @@ export const ModelInfoSchema = z
     execution_provider: z.string().nullable(),
     execution_provider_fallback: z.string().nullable().describe('why an earlier execution provider was not used'),
     description: z.string().nullable(),
+    image: z
+      .object({
+        source: z.enum(['model.json', 'preprocessor_config.json']).describe('where the preprocessing was read from'),
+        preprocessing: z.record(z.string(), z.unknown()).describe("the image block as applied (Hugging Face's field names)"),
+        color: z.string(),
+        layout: z.string(),
+      })
+      .nullable()
+      .optional()
+      .describe('how encoded images (PNG, JPEG, WebP) become the input; null: tensors only'),
     calibration: CalibrationRecordSchema.nullable(),
   })
   .meta({ id: 'ModelInfo' })
@@ -116,11 +126,16 @@ export const Sample = z
 
 export const PredictRequestSchema = z
   .strictObject({
-    inputs: z.array(Sample).describe('the samples to classify'),
+    inputs: z.array(Sample).optional().describe('the samples to classify (or images)'),
+    images: z
+      .array(z.string())
+      .optional()
+      .describe("instead of inputs, for a model with an image block: PNG, JPEG or WebP images, base64 (a data: URL prefix is allowed)"),
     top_k: z.number().int().min(1).default(1).describe('how many classes to return per sample, best first'),
     calibrated: z.boolean().default(true).describe('false: predict from the raw logits, γ not added'),
     return_logits: z.boolean().default(false).describe('return the raw model logits of each sample'),
   })
+  .refine((r) => (r.inputs === undefined) !== (r.images === undefined), 'give either inputs or images')
   .meta({ id: 'PredictRequest' })
 
 /** "true"/"false" (or 1/0) in a query string. */

@@ -1,11 +1,12 @@
 // The seen–absent curve (Acc_S/Y, Acc_U/Y) as γ runs over ℝ, and the area under it (AUSUC).
-import { breakpointTable, countBelow, intervalPoint, IntervalWalker } from './breakpoints.js'
+import { breakpointTable, countBelow, intervalPoint, IntervalWalker, onBreakpoint } from './breakpoints.js'
+import type { BreakpointTable } from './breakpoints.js'
 import { rate } from './rates.js'
 import type { CurvePoint, Prepared } from './types.js'
 
 /** Correct counts on every interval 0..m, in γ order. */
 interface Trace {
-  b: Float64Array
+  t: BreakpointTable
   correctS: Int32Array
   correctU: Int32Array
 }
@@ -21,7 +22,7 @@ function trace(p: Prepared): Trace {
     correctS[j] = w.correctS
     correctU[j] = w.correctU
   }
-  return { b: t.b, correctS, correctU }
+  return { t, correctS, correctU }
 }
 
 /**
@@ -77,13 +78,13 @@ export function seenAbsentCurve(p: Prepared, opts: CurveOptions = {}): { points:
   ausucCache.set(p, ausuc)
   const total = tr.correctS.length
   const points: CurvePoint[] = []
-  for (const j of chosen(total, maxPoints, keptIntervals(tr.b, opts.keep ?? []))) {
+  for (const j of chosen(total, maxPoints, keptIntervals(tr.t, opts.keep ?? []))) {
     const s = tr.correctS[j]!
     const u = tr.correctU[j]!
-    const g = intervalPoint(tr.b, j)
+    const g = intervalPoint(tr.t, j)
     points.push({
-      // An interval that holds no double (adjacent-double breakpoints) is shown at its lower end.
-      gamma: Number.isNaN(g) ? tr.b[j - 1]! : g,
+      // An interval that holds no double is shown at its lower end (rounded to a double).
+      gamma: Number.isNaN(g) ? tr.t.b[j - 1]! : g,
       acc_s_y: rate(s, p.nLabelledS),
       acc_u_y: rate(u, p.nLabelledU),
       acc_y_y: rate(s + u, p.n),
@@ -93,13 +94,13 @@ export function seenAbsentCurve(p: Prepared, opts: CurveOptions = {}): { points:
 }
 
 /** Intervals containing the kept γ values; a γ exactly on a breakpoint keeps both neighbours. */
-function keptIntervals(b: Float64Array, keep: number[]): number[] {
+function keptIntervals(t: BreakpointTable, keep: number[]): number[] {
   const out: number[] = []
   for (const g of keep) {
     if (!Number.isFinite(g)) continue
-    const k = countBelow(b, g)
+    const k = countBelow(t, g)
     out.push(k)
-    if (k < b.length && b[k] === g) out.push(k + 1)
+    if (onBreakpoint(t, k, g)) out.push(k + 1)
   }
   return out
 }

@@ -13,3 +13,24 @@ export class CalibrationInputError extends Error {
     this.name = 'CalibrationInputError'
   }
 }
+
+/**
+ * The constrained sweep found no γ meeting the floors. `field` is "constraints.<floor>"; `floor`
+ * names it, `value` is the floor asked for, and `best` the highest value of that metric any γ
+ * attains on this set while meeting the other floor (or alone, when this floor alone fails).
+ * A CalibrationInputError, so it is a 400 anyway; callers wanting a distinct code check it first.
+ */
+export class InfeasibleConstraintError extends CalibrationInputError {
+  constructor(
+    readonly floor: 'min_acc_s_y' | 'min_acc_u_y',
+    readonly value: number,
+    readonly best: number,
+  ) {
+    super(
+      `no γ meets ${floor} = ${value}: the best ${floor === 'min_acc_s_y' ? 'Acc_S/Y' : 'Acc_U/Y'} attainable` +
+        ` on this set is ${best}`,
+      `constraints.${floor}`,
+    )
+    this.name = 'InfeasibleConstraintError'
+  }
+}

@@ -1,6 +1,14 @@
-// Public API of the calibration math (pure: typed arrays in, plain objects out).
+// Public API of the calibration math (pure: typed arrays in, plain objects out). The only module
+// callers outside src/calibration import; every other module here has one job and no re-exports.
 export type {
+  AlgSamples,
   Calibration,
+  ConformalBy,
+  ConformalFit,
+  ConformalOptions,
+  ConformalParams,
+  ConformalScore,
+  Constraints,
   CurvePoint,
   FitMethod,
   FitOptions,
@@ -11,10 +19,21 @@ export type {
   Prediction,
   Prepared,
   ScoredClass,
+  TemperatureBound,
+  TemperatureFit,
 } from './types.js'
-export { CalibrationInputError } from './errors.js'
+export { CalibrationInputError, InfeasibleConstraintError } from './errors.js'
 export { addBias, predict } from './apply.js'
-export { ece, metricsAt, nll, prepare, seenAbsentCurve } from './metrics.js'
-export type { CurveOptions } from './metrics.js'
-export { alg, fitTemperature, sweep } from './fit.js'
+export { prepare } from './prepare.js'
+export { metricsAt } from './metrics.js'
+export { ece, nll } from './scores.js'
+export { seenAbsentCurve } from './curve.js'
+export type { CurveOptions } from './curve.js'
+export { alg } from './alg.js'
+export { sweep } from './sweep.js'
+export type { SweepResult } from './sweep.js'
+export { fitTemperature, TEMPERATURE_BOUNDS } from './temperature.js'
+export { referenceMetrics } from './reference.js'
+export type { ReferenceMetrics } from './reference.js'
+export { applyConformal, calibratedProbabilities, checkConformalOptions, conformalRank, fitConformal } from './conformal.js'
 export { fitCalibration } from './report.js'

@@ -6,12 +6,6 @@ import { harmonicMean, rate } from './rates.js'
 import type { Metrics, Prepared } from './types.js'
 import { checkGamma } from './validate.js'
 
-export { prepare } from './prepare.js'
-export { seenAbsentCurve } from './curve.js'
-export type { CurveOptions } from './curve.js'
-export { ece, nll } from './scores.js'
-export type { Prepared } from './types.js'
-
 /** All γ-dependent metrics at γ by direct O(N) evaluation (no ausuc). */
 export function gammaMetrics(p: Prepared, gamma: number): Omit<Metrics, 'ausuc'> {
   checkGamma(gamma)

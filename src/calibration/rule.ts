@@ -3,15 +3,14 @@
 // ŷ = argmax_c z_c + γ·[c ∈ U]. Within a group γ is a constant, so only each group's argmax can
 // win: sIdx (best of S) against uIdx (best of U). The winner depends on the gap
 // g = z[sIdx] − z[uIdx] alone: U wins iff γ > g. We never add γ into float32 and argmax, because at
-// large |γ| float32 rounding would merge distinct absent logits into false ties; comparing γ with
-// the gap in float64 orders the two candidates correctly for every finite γ.
+// large |γ| float32 rounding would merge distinct absent logits into false ties. Nor is g one
+// float64 subtraction: two float32 maxima far apart in magnitude (1e30 against 1e-30) have a
+// difference no double holds. g is kept as the two-double value hi + lo of `twoDiff` and compared
+// with γ exactly (`cmpExact`), so the two candidates are ordered correctly for every finite γ and
+// distinct switch points never merge.
+import { cmpExact, twoDiff } from './exact.js'
+import type { Groups } from './types.js'
 import { nonFiniteLogit } from './validate.js'
-
-/** Column indices of the fine-tuning classes S and of the absent classes U, in ascending order. */
-export interface Groups {
-  readonly s: Int32Array
-  readonly u: Int32Array
-}
 
 export function splitGroups(absent: Uint8Array): Groups {
   let nu = 0
@@ -31,7 +30,14 @@ export function splitGroups(absent: Uint8Array): Groups {
 export interface RowScan {
   sIdx: number
   uIdx: number
+  /** The switch point z[sIdx] − z[uIdx] rounded to a double (±Infinity when a group is empty)… */
   gap: number
+  /** …and its rounding error: the exact switch point is gap + gapLo (0 when gap is infinite). */
+  gapLo: number
+}
+
+export function newRowScan(): RowScan {
+  return { sIdx: -1, uIdx: -1, gap: 0, gapLo: 0 }
 }
 
 /**
@@ -70,16 +76,26 @@ export function scanRow(data: Float32Array, c: number, row: number, g: Groups, o
   if (finite !== 0) throw nonFiniteLogit(data, row, c)
   out.sIdx = sIdx
   out.uIdx = uIdx
-  // Both operands are float32 values held as doubles; the subtraction happens in float64.
-  out.gap = sIdx < 0 ? -Infinity : uIdx < 0 ? Infinity : sMax - uMax
+  if (sIdx < 0 || uIdx < 0) {
+    out.gap = sIdx < 0 ? -Infinity : Infinity
+    out.gapLo = 0
+  } else {
+    twoDiff(sMax, uMax, pair)
+    out.gap = pair.hi
+    out.gapLo = pair.lo
+  }
 }
 
+const pair = { hi: 0, lo: 0 }
+
 /**
- * The prediction at bias γ: uIdx when γ > g, sIdx when γ < g, and at γ === g (an exact tie of the
- * calibrated logits) the lower index, which is what argmax-with-lowest-index over z + γ·1U gives.
+ * The prediction at bias γ: uIdx when γ > g, sIdx when γ < g (g = gap + gapLo exactly), and at
+ * γ = g (an exact tie of the calibrated logits) the lower index, which is what
+ * argmax-with-lowest-index over z + γ·1U gives.
  */
-export function decide(sIdx: number, uIdx: number, gap: number, gamma: number): number {
-  if (gamma > gap) return uIdx
-  if (gamma < gap) return sIdx
+export function decide(sIdx: number, uIdx: number, gap: number, gapLo: number, gamma: number): number {
+  const s = cmpExact(gamma, gap, gapLo)
+  if (s > 0) return uIdx
+  if (s < 0) return sIdx
   return sIdx < uIdx ? sIdx : uIdx
 }

@@ -1,17 +1,15 @@
-// Probabilistic metrics of calibrated scores softmax((z + γ·1U)/T): NLL and ECE.
+// Probabilistic metrics of calibrated scores softmax((z + γ·1U)/T): NLL and ECE, over a prepared
+// set (its group maxima and switch points are reused; only the softmax touches every logit).
 import { CalibrationInputError } from './errors.js'
-import { decide, scanRow, splitGroups } from './rule.js'
-import type { RowScan } from './rule.js'
+import { loadScan, predictedAt } from './prepare.js'
+import { newRowScan } from './rule.js'
 import { expSum, shiftedRow } from './softmax.js'
-import type { Calibration, Logits } from './types.js'
-import { checkAbsent, checkCalibration, checkLabels, checkLogits } from './validate.js'
+import type { Calibration, Prepared } from './types.js'
+import { checkCalibration } from './validate.js'
 
-function checkAll(logits: Logits, labels: Int32Array, absent: Uint8Array, cal: Calibration, what: string): void {
-  checkLogits(logits)
-  checkAbsent(absent, logits.c)
-  checkLabels(labels, logits.n, logits.c)
+function checkScored(p: Prepared, cal: Calibration, what: string): void {
   checkCalibration(cal)
-  if (logits.n === 0) throw new CalibrationInputError(`${what} needs at least one labelled sample`, 'labels')
+  if (p.n === 0) throw new CalibrationInputError(`${what} needs at least one labelled sample`, 'labels')
 }
 
 /**
@@ -19,19 +17,18 @@ function checkAll(logits: Logits, labels: Int32Array, absent: Uint8Array, cal: C
  * −log p_y = log Σ_j exp(d_j) − d_y with the shifted logits d of softmax.ts, so it stays finite
  * for any finite γ (it is simply large when γ pushes the true class far down).
  */
-export function nll(logits: Logits, labels: Int32Array, absent: Uint8Array, cal: Calibration): number {
-  checkAll(logits, labels, absent, cal, 'nll')
-  const { data, n, c } = logits
-  const groups = splitGroups(absent)
-  const scan: RowScan = { sIdx: -1, uIdx: -1, gap: 0 }
+export function nll(p: Prepared, cal: Calibration): number {
+  checkScored(p, cal, 'nll')
+  const { data, c } = p.logits
+  const scan = newRowScan()
   const d = new Float64Array(c)
   let total = 0
-  for (let i = 0; i < n; i++) {
-    scanRow(data, c, i, groups, scan)
-    shiftedRow(data, c, i, groups, scan, cal.gamma, cal.temperature, d)
-    total += Math.log(expSum(d, c)) - d[labels[i]!]!
+  for (let i = 0; i < p.n; i++) {
+    loadScan(p, i, scan)
+    shiftedRow(data, c, i, p.groups, scan, cal.gamma, cal.temperature, d)
+    total += Math.log(expSum(d, c)) - d[p.label[i]!]!
   }
-  return total / n
+  return total / p.n
 }
 
 /**
@@ -39,25 +36,25 @@ export function nll(logits: Logits, labels: Int32Array, absent: Uint8Array, cal:
  * confidences in (b/bins, (b+1)/bins]. Confidence is the score of the predicted class (the max
  * score); ECE = Σ_b (n_b / N)·|acc_b − conf_b|.
  */
-export function ece(logits: Logits, labels: Int32Array, absent: Uint8Array, cal: Calibration, bins = 15): number {
-  checkAll(logits, labels, absent, cal, 'ece')
+export function ece(p: Prepared, cal: Calibration, bins = 15): number {
+  checkScored(p, cal, 'ece')
   if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`bins must be a positive integer, got ${bins}`)
-  const { data, n, c } = logits
-  const groups = splitGroups(absent)
-  const scan: RowScan = { sIdx: -1, uIdx: -1, gap: 0 }
+  const { data, c } = p.logits
+  const n = p.n
+  const scan = newRowScan()
   const d = new Float64Array(c)
   const count = new Float64Array(bins)
   const right = new Float64Array(bins)
   const conf = new Float64Array(bins)
   for (let i = 0; i < n; i++) {
-    scanRow(data, c, i, groups, scan)
-    shiftedRow(data, c, i, groups, scan, cal.gamma, cal.temperature, d)
-    const pred = decide(scan.sIdx, scan.uIdx, scan.gap, cal.gamma)
-    const p = Math.exp(d[pred]!) / expSum(d, c)
-    const b = Math.min(bins - 1, Math.max(0, Math.ceil(p * bins) - 1))
+    loadScan(p, i, scan)
+    shiftedRow(data, c, i, p.groups, scan, cal.gamma, cal.temperature, d)
+    const pred = predictedAt(p, i, cal.gamma)
+    const q = Math.exp(d[pred]!) / expSum(d, c)
+    const b = Math.min(bins - 1, Math.max(0, Math.ceil(q * bins) - 1))
     count[b]++
-    conf[b] += p
-    if (pred === labels[i]) right[b]++
+    conf[b] += q
+    if (pred === p.label[i]) right[b]++
   }
   let e = 0
   for (let b = 0; b < bins; b++) {

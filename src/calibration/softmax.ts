@@ -4,9 +4,12 @@
 // is shifted by the top of its own group and then by the offset between the two group tops:
 //   S class j:  d_j = ((z_j − z[sIdx]) + offS) / T
 //   U class j:  d_j = ((z_j − z[uIdx]) + offU) / T
-// where the winning group gets offset 0 and the other gets −|γ − g| (g = z[sIdx] − z[uIdx]).
+// where the winning group gets offset 0 and the other gets −|γ − g| (g = z[sIdx] − z[uIdx], the
+// exact two-double switch point of rule.ts, so the winner here is the group `decide` picks).
 // So max_j d_j = 0 exactly, every d_j ≤ 0, Σ exp(d_j) ∈ [1, C], and nothing is NaN for finite γ.
-import type { Groups, RowScan } from './rule.js'
+import { cmpExact } from './exact.js'
+import type { RowScan } from './rule.js'
+import type { Groups } from './types.js'
 
 /** Fill `out[0..c)` with the shifted calibrated logits d of row `row` (see above). */
 export function shiftedRow(
@@ -20,11 +23,12 @@ export function shiftedRow(
   out: Float64Array,
 ): void {
   const o = row * c
-  const { sIdx, uIdx, gap } = scan
-  // U's top z[uIdx] + γ is at least S's top z[sIdx] exactly when γ ≥ g.
-  const uWins = gamma >= gap
-  const offS = uWins ? gap - gamma : 0
-  const offU = uWins ? 0 : gamma - gap
+  const { sIdx, uIdx, gap, gapLo } = scan
+  // U's top z[uIdx] + γ is at least S's top z[sIdx] exactly when γ ≥ g. Rounding is monotone, so
+  // the loser's offset, (g − γ) or (γ − g) evaluated from the pair, is ≤ 0 as the exact one is.
+  const uWins = cmpExact(gamma, gap, gapLo) >= 0
+  const offS = uWins ? gap - gamma + gapLo : 0
+  const offU = uWins ? 0 : gamma - gap - gapLo
   const s = g.s
   if (s.length > 0) {
     const top = data[o + sIdx]!

@@ -3,29 +3,35 @@
 // With β = 1/T and the shifted calibrated logits d of softmax.ts (T = 1), per sample
 //   L(β) = log Σ_j exp(β d_j) − β d_y,   L'(β) = E_p[d] − d_y,   L''(β) = Var_p[d] ≥ 0,
 // so the mean NLL is convex in β and its minimiser is the root of the increasing L'. We solve
-// L'(β) = 0 by Newton, safeguarded by a sign bracket in [1e-3, 1e3] (T in [1e-3, 1e3]) with
-// geometric bisection whenever a Newton step leaves the bracket; T is clamped to the bracket when
-// the optimum lies outside it (e.g. a set the model separates perfectly wants T → 0).
+// L'(β) = 0 by Newton, safeguarded by a sign bracket in [1e-3, 1e3] with geometric bisection
+// whenever a Newton step leaves the bracket.
+//
+// Bounds (for the API and README): T is searched in [1e-3, 1e3]. When the NLL optimum lies at or
+// beyond an end, T is that end and the fit says so (`bound`: 'lower' for 1e-3, 'upper' for 1e3).
+// 'lower': the set is separated with a margin and the NLL keeps falling as T → 0; 'upper': the
+// labels carry no signal the scores can follow (or go against them) and the NLL keeps falling
+// as T → ∞ (the scores tend to uniform). Neither is a temperature worth trusting.
 import { CalibrationInputError } from './errors.js'
-import { prepare } from './prepare.js'
-import { splitGroups } from './rule.js'
-import type { RowScan } from './rule.js'
+import { loadScan } from './prepare.js'
+import { newRowScan } from './rule.js'
 import { shiftedRow } from './softmax.js'
-import type { Logits } from './types.js'
+import type { Prepared, TemperatureFit } from './types.js'
 import { checkGamma } from './validate.js'
 
-const BETA_MIN = 1e-3
-const BETA_MAX = 1e3
+/** The range T is searched in; exported for the API docs. */
+export const TEMPERATURE_BOUNDS = { min: 1e-3, max: 1e3 } as const
+// β = 1/T: β's bracket is the same interval, mirrored.
+const BETA_MIN = 1 / TEMPERATURE_BOUNDS.max
+const BETA_MAX = 1 / TEMPERATURE_BOUNDS.min
 const REL_TOL = 1e-12
 const MAX_ITER = 200
 
-export function fitTemperature(logits: Logits, labels: Int32Array, absent: Uint8Array, gamma: number): number {
-  const p = prepare(logits, labels, absent)
+export function fitTemperature(p: Prepared, gamma: number): TemperatureFit {
   checkGamma(gamma)
   if (p.n === 0) throw new CalibrationInputError('temperature fit needs at least one labelled sample', 'labels')
-  const { data, n, c } = logits
-  const groups = splitGroups(absent)
-  const scan: RowScan = { sIdx: -1, uIdx: -1, gap: 0 }
+  const { data, c } = p.logits
+  const { n, groups, label: labels } = p
+  const scan = newRowScan()
   const d = new Float64Array(c)
   const e = new Float64Array(c)
 
@@ -34,9 +40,7 @@ export function fitTemperature(logits: Logits, labels: Int32Array, absent: Uint8
     let g1 = 0
     let g2 = 0
     for (let i = 0; i < n; i++) {
-      scan.sIdx = p.sIdx[i]!
-      scan.uIdx = p.uIdx[i]!
-      scan.gap = p.gap[i]!
+      loadScan(p, i, scan)
       shiftedRow(data, c, i, groups, scan, gamma, 1, d)
       let sum = 0
       let sumD = 0
@@ -65,8 +69,9 @@ export function fitTemperature(logits: Logits, labels: Int32Array, absent: Uint8
 
   let lo = BETA_MIN
   let hi = BETA_MAX
-  if (derivatives(lo)[0] >= 0) return 1 / lo
-  if (derivatives(hi)[0] <= 0) return 1 / hi
+  // L' increasing in β: L'(β_min) ≥ 0 puts the optimum at β ≤ β_min, i.e. T at or above its max.
+  if (derivatives(lo)[0] >= 0) return { temperature: 1 / lo, bound: 'upper' }
+  if (derivatives(hi)[0] <= 0) return { temperature: 1 / hi, bound: 'lower' }
   let beta = 1
   for (let it = 0; it < MAX_ITER; it++) {
     const [g1, g2] = derivatives(beta)
@@ -79,5 +84,5 @@ export function fitTemperature(logits: Logits, labels: Int32Array, absent: Uint8
     beta = next
     if (done) break
   }
-  return 1 / beta
+  return { temperature: 1 / beta, bound: null }
 }

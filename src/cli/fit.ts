@@ -10,6 +10,7 @@ import { DatasetError, openDataset, findLabel, type Dataset } from './datasets.j
 import { Client, getModel, type ModelInfo, type Query } from './http.js'
 import { ApiError, out, outLine } from './output.js'
 import { Progress } from './progress.js'
+import { isImageData, listImages, TAR, tarOf } from './images.js'
 import { formatFixed, formatPairs, formatPercent, formatTable } from './table.js'
 
 type Job = z.infer<typeof JobSchema>
@@ -25,8 +26,10 @@ Fits γ (the bias of the absent classes) from a labelled set and stores it as th
 active calibration. The set is streamed to the server as ndjson; .csv and .json files are
 converted on the fly.
   --model NAME              the model
-  --data FILE               .ndjson ({"input": [...], "label": ...} per line, sent as it is),
-                            .csv (header row; a column named "label") or .json ({"inputs", "labels"})
+  --data FILE|DIR           .ndjson ({"input": [...], "label": ...} per line, sent as it is),
+                            .csv (header row; a column named "label") or .json ({"inputs", "labels"});
+                            or, for a model with an image block, a folder in ImageFolder layout
+                            (<label>/<name>.png|jpg|jpeg|webp), streamed as a tar
   --method sweep|alg        sweep: exact optimum (needs fine-tuning and absent samples);
                             alg: average logit gap (fine-tuning samples suffice). Default sweep
   --objective OBJ           what sweep maximises: accuracy, harmonic_mean or balanced_accuracy
@@ -74,6 +77,26 @@ export const fit: Command = {
       expected_version: intOption(values['expected-version'], 'expected-version', usage, 0),
       note: values.note,
       async: values.async || undefined,
+    }
+    if (await isImageData(data)) {
+      const client = new Client(values)
+      await getModel(client, name)
+      const files = await listImages(data)
+      const progress = new Progress({ label: `uploading ${files.length} images`, unit: 'bytes', total: files.reduce((a, f) => a + f.size, 0) })
+      let sent = 0
+      let answer
+      try {
+        answer = await client.request<FitResponse | JobAccepted>('POST', `/v1/models/${encodeURIComponent(name)}/calibration/fit`, {
+          query,
+          stream: tarOf(files, (bytes) => progress.update((sent += bytes))),
+          contentType: TAR,
+        })
+        progress.finish()
+      } finally {
+        progress.abort()
+      }
+      const result = answer.status === 202 ? await followJob(client, (answer.body as JobAccepted).job_id) : (answer.body as FitResponse)
+      return out(values.json ? `${JSON.stringify(result, null, 2)}\n` : fitReport(result))
     }
     const dataset = await openDataset(data)
     const client = new Client(values)

@@ -3,13 +3,14 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from './args.js'
 import { fit } from './fit.js'
+import { importCommand } from './import.js'
 import { models } from './models.js'
 import { openapi } from './openapi.js'
 import { CliError, errLine, out, UsageError } from './output.js'
 import { predict } from './predict.js'
 import { serve } from './serve.js'
 
-const COMMANDS: readonly Command[] = [serve, models, predict, fit, openapi]
+const COMMANDS: readonly Command[] = [serve, models, predict, fit, importCommand, openapi]
 
 const USAGE = `usage: calserve <command> [options]
 

@@ -7,11 +7,15 @@ import { openDataset, findLabel, type Sample } from './datasets.js'
 import { Client, getModel, type ModelInfo } from './http.js'
 import { CliError, out, outLine, UsageError } from './output.js'
 import { formatFixed, formatPercent } from './table.js'
+import { isImageData, listImages } from './images.js'
+import { readFile } from 'node:fs/promises'
 
 type PredictResponse = z.infer<typeof PredictResponseSchema>
 type Prediction = PredictResponse['predictions'][number]
 
 const CHUNK = 256
+/** Images per request: a predict body stays well under the default 16 MB limit. */
+const IMAGE_CHUNK = 32
 
 const usage = `usage: calserve predict --model NAME (--data FILE | --input JSON) [options]
 
@@ -22,6 +26,9 @@ accuracy at the end.
   --data FILE        .csv (header row; a column named "label" is the label, the others the sample),
                      .ndjson ({"input": [...], "label"?: ...} per line) or .json ({"inputs": [...]}
                      or an array of samples)
+  --data FILE|DIR    or, for a model with an image block, one .png/.jpg/.jpeg/.webp image, or a
+                     folder of images (in ImageFolder layout <label>/<name>.png the folder is the
+                     label, and the accuracy is printed)
   --input JSON       one sample inline, e.g. '[0.1, 0.5, ...]', or '{"inputs": [[...], ...]}'
   --top-k K          also show the K best classes of each sample
   --raw              predict from the raw logits, without the calibration
@@ -56,11 +63,23 @@ export const predict: Command = {
     if ((values.data === undefined) === (values.input === undefined)) throw new UsageError('give either --data FILE or --input JSON', usage)
     const topK = intOption(values['top-k'], 'top-k', usage, 1) ?? 1
     const limit = intOption(values.limit, 'limit', usage, 1) ?? Infinity
+    const client = new Client(values)
+    const path = `/v1/models/${encodeURIComponent(name)}/predict`
+    if (values.data !== undefined && (await isImageData(values.data))) {
+      const files = (await listImages(values.data)).slice(0, limit)
+      const model = await getModel(client, name)
+      const report = new Report(model, topK, values.json === true)
+      for (let i = 0; i < files.length; i += IMAGE_CHUNK) {
+        const chunk = files.slice(i, i + IMAGE_CHUNK)
+        const images = await Promise.all(chunk.map(async (f) => (await readFile(f.path)).toString('base64')))
+        const answer = await client.post<PredictResponse>(path, { images, top_k: topK, calibrated: !values.raw })
+        report.add(chunk.map((f) => ({ input: null, where: f.where, ...(f.label !== undefined ? { label: f.label } : {}) })), answer)
+      }
+      return report.end()
+    }
     const samples = values.data !== undefined ? await openDataset(values.data) : inlineSamples(values.input!)
 
-    const client = new Client(values)
     const model = await getModel(client, name)
-    const path = `/v1/models/${encodeURIComponent(name)}/predict`
     const report = new Report(model, topK, values.json === true)
     let chunk: Sample[] = []
     const send = async () => {

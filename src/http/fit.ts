@@ -8,9 +8,9 @@ import { FitBodySchema, FitQuerySchema, FitResponseSchema, JobAcceptedSchema, Jo
 import { NDJSON, OCTET_STREAM } from '../api/media-types.js'
 import { ModelParams } from '../api/v1.js'
 import { badInput, CalserveError, ErrorBody } from '../errors.js'
-import { float32FitSet, jsonFitSet, ndjsonFitSet } from '../inputs/fit-sets.js'
+import { float32FitSet, imageNdjsonFitSet, imagePartsFitSet, imageTarFitSet, jsonFitSet, ndjsonFitSet } from '../inputs/fit-sets.js'
 import { renderCurveSvg } from '../render/curve-svg.js'
-import { intakeFit } from '../serving/intake.js'
+import { intakeFit, type FitSet } from '../serving/intake.js'
 
 const LABELS_HEADER = 'calserve-labels'
 
@@ -21,7 +21,12 @@ export interface FitRouteOptions {
   /** JSON sets are parsed whole: bounded well below V8's string limit. */
   fitJsonBodyLimitBytes: number
   fitMaxLineBytes: number
+  maxImagePixels: number
 }
+
+// Image sets (issue 13): a tar in ImageFolder layout, optionally gzip-compressed; multipart parts.
+const IMAGE_TAR_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip']
+const MULTIPART = 'multipart/form-data'
 
 const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
   // Streamed bodies reach the handler as the raw stream; their readers count the bytes. A JSON body
@@ -29,6 +34,7 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
   // route-level bodyLimit here, since Fastify lets a route's limit override every parser's.
   app.addContentTypeParser(NDJSON, (_req, payload, done) => done(null, payload))
   app.addContentTypeParser(OCTET_STREAM, (_req, payload, done) => done(null, payload))
+  app.addContentTypeParser(IMAGE_TAR_TYPES, (_req, payload, done) => done(null, payload))
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: opts.fitJsonBodyLimitBytes }, app.getDefaultJsonParser('error', 'error'))
 
@@ -51,6 +57,10 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
             [OCTET_STREAM]: {
               schema: z.any().describe('n × prod(input.shape) float32, little-endian; labels in the query string or the calserve-labels header'),
             },
+            ...Object.fromEntries(
+              IMAGE_TAR_TYPES.map((t) => [t, { schema: z.any().describe('for a model with an image block: a tar (optionally gzip) of <label>/<name>.png|jpg|jpeg|webp') }]),
+            ),
+            [MULTIPART]: { schema: z.any().describe('for a model with an image block: image file parts whose field name is the label') },
           },
         } as unknown as typeof FitBodySchema,
         response: { 200: FitResponseSchema, 202: JobAcceptedSchema, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 503: ErrorBody },
@@ -58,21 +68,22 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
     },
     async (req, reply) => {
       const model = app.plane.model(req.params.name)
-      // No body and no content type: Fastify validates nothing, so refuse it here.
-      if ((req.body as unknown) == null) throw badInput('the body is empty: send the labelled set as JSON, ndjson or float32', { field: 'body' })
       const type = mediaType(req.headers['content-type'])
       const stream = req.body as unknown as Readable
-      let set
-      let options
-      if (type === OCTET_STREAM) {
-        const { labels, ...query } = req.query
-        options = query
-        set = float32FitSet(model, stream, labels ?? headerValue(req.headers[LABELS_HEADER]), opts.fitBodyLimitBytes, `the query string (labels=) or the ${LABELS_HEADER} header`)
-      } else if (type === NDJSON) {
-        const { labels: _unused, ...query } = req.query
-        options = query
-        set = ndjsonFitSet(model, stream, { maxBytes: opts.fitBodyLimitBytes, maxLineBytes: opts.fitMaxLineBytes })
-      } else {
+      const { labels: queryLabels, ...query } = req.query
+      const imageLimits = { maxBytes: opts.fitBodyLimitBytes, maxLineBytes: opts.fitMaxLineBytes, maxPixels: opts.maxImagePixels }
+      let set: FitSet
+      let options = query
+      if (type === MULTIPART) set = imagePartsFitSet(model, req.parts(), imageLimits)
+      else if ((req.body as unknown) == null)
+        // No body and no content type: Fastify validates nothing, so refuse it here.
+        throw badInput('the body is empty: send the labelled set as JSON, ndjson, float32 or images', { field: 'body' })
+      else if (IMAGE_TAR_TYPES.includes(type)) set = imageTarFitSet(model, stream, imageLimits)
+      else if (type === NDJSON)
+        set = model.image ? imageNdjsonFitSet(model, stream, imageLimits) : ndjsonFitSet(model, stream, { maxBytes: opts.fitBodyLimitBytes, maxLineBytes: opts.fitMaxLineBytes })
+      else if (type === OCTET_STREAM)
+        set = float32FitSet(model, stream, queryLabels ?? headerValue(req.headers[LABELS_HEADER]), opts.fitBodyLimitBytes, `the query string (labels=) or the ${LABELS_HEADER} header`)
+      else {
         const { inputs, labels, ...rest } = req.body
         options = rest
         set = jsonFitSet(model, inputs, labels)

@@ -21,6 +21,7 @@ export function modelInfo(app: FastifyInstance, m: ServedModel): z.infer<typeof 
     execution_provider: m.provider,
     execution_provider_fallback: m.fallback,
     description: m.manifest?.description ?? null,
+    image: m.image ? { source: m.image.source, preprocessing: m.image.block, color: m.image.color, layout: m.image.layout } : null,
     calibration: m.state === 'READY' && m.version !== null ? app.calibrations.get(m.name, m.version) : null,
   }
 }

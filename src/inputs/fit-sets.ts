@@ -1,5 +1,6 @@
 // One FitSet per encoding of a labelled set (see src/serving/intake.ts): JSON samples already in
-// memory, an ndjson stream, raw float32 with its labels. Each reads straight into the collector's
+// memory, an ndjson stream, raw float32 with its labels, and images (a tar in ImageFolder layout,
+// ndjson of base64 images, multipart parts named by their label; see image-fit.ts). Each reads straight into the collector's
 // batch, so a set of any size costs one batch of inputs in memory.
 import type { Readable } from 'node:stream'
 import { badInput } from '../errors.js'
@@ -7,6 +8,7 @@ import type { ReadyModel } from '../models/repository.js'
 import { resolveLabel } from '../serving/collector.js'
 import type { FitSet } from '../serving/intake.js'
 import { readFloat32Stream } from './float32-stream.js'
+import { readImageNdjson, readImageParts, readImageTar, type ImageSetLimits } from './image-fit.js'
 import { readNdjson, type StreamLimits } from './ndjson.js'
 import { decodeSample } from './tensor.js'
 
@@ -44,4 +46,23 @@ export function float32FitSet(model: ReadyModel, stream: Readable, list: string 
     .map((s) => s.trim())
     .map((item, i) => resolveLabel(model, /^[0-9]+$/.test(item) && !model.labelIndex.has(item) ? Number(item) : item, `labels[${i}]`))
   return { known: labels.length, streamed: true, check() {}, read: (collector) => readFloat32Stream(stream, collector, labels, maxBytes) }
+}
+
+export function imageTarFitSet(model: ReadyModel, stream: Readable, limits: ImageSetLimits): FitSet {
+  return { known: undefined, streamed: true, check() {}, read: (collector) => readImageTar(stream, model, collector, limits) }
+}
+
+export function imageNdjsonFitSet(model: ReadyModel, stream: Readable, limits: ImageSetLimits): FitSet {
+  return { known: undefined, streamed: true, check() {}, read: (collector) => readImageNdjson(stream, model, collector, limits) }
+}
+
+export function imagePartsFitSet(model: ReadyModel, parts: Parameters<typeof readImageParts>[0], limits: ImageSetLimits): FitSet {
+  return {
+    known: undefined,
+    streamed: true,
+    check() {},
+    read: async (collector) => {
+      await readImageParts(parts, model, collector, limits)
+    },
+  }
 }

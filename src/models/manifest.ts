@@ -32,6 +32,29 @@ export const SESSION_DEFAULTS = {
   thread: 'auto' as 'auto' | 'worker' | 'main',
 }
 
+const Size = z.strictObject({ height: z.number().int().positive(), width: z.number().int().positive() })
+
+/**
+ * How calserve turns an encoded image (PNG, JPEG, WebP) into this model's input tensor. The field
+ * names are those of Hugging Face's image processors (preprocessor_config.json), so users know
+ * them; src/inputs/image-plan.ts checks the block against the input shape at load and
+ * src/inputs/image.ts applies it: decode, colour, resize, center crop, ((p·rescale_factor) − mean) / std.
+ */
+export const ImageBlockSchema = z.strictObject({
+  size: z
+    .union([Size, z.strictObject({ shortest_edge: z.number().int().positive() })])
+    .optional()
+    .describe('resize to exactly {height, width}, or the shortest edge to S keeping the aspect ratio; absent: no resize'),
+  resample: z.enum(['nearest', 'bilinear', 'bicubic']).default('bilinear'),
+  crop_size: Size.optional().describe('center crop after the resize'),
+  rescale_factor: z.number().positive().default(1 / 255),
+  image_mean: z.array(z.number()).min(1).default([0]).describe('one per channel, or one for all'),
+  image_std: z.array(z.number().positive()).min(1).default([1]).describe('one per channel, or one for all'),
+  color: z.enum(['rgb', 'bgr', 'grayscale']).optional().describe("default from the input's channels: 1 grayscale, 3 rgb"),
+  layout: z.enum(['nchw', 'nhwc']).optional().describe('default from the input shape'),
+})
+export type ImageBlock = z.infer<typeof ImageBlockSchema>
+
 export const ExecutionProvider = z.enum(['cuda', 'cpu'])
 export type ExecutionProvider = z.infer<typeof ExecutionProvider>
 
@@ -68,6 +91,7 @@ export const ManifestSchema = z
         thread: z.enum(['auto', 'worker', 'main']).default(SESSION_DEFAULTS.thread),
       })
       .default(SESSION_DEFAULTS),
+    image: ImageBlockSchema.optional(),
     description: z.string().optional(),
   })
   .superRefine((m, ctx) => {

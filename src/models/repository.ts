@@ -11,6 +11,8 @@ import { AUTO_WORKER_MS, ManifestError, readManifest, type ExecutionProvider, ty
 import { Batcher, type BatchObserver } from './batcher.js'
 import { ModelLoadError, OnnxRunner, type SessionSettings, type TensorIO } from './runner.js'
 import { WorkerRunner, type Runner } from './worker-runner.js'
+import { ImagePlanError, planImage, type ImagePlan } from '../inputs/image-plan.js'
+import { PREPROCESSOR_CONFIG, PreprocessorConfigError, readPreprocessorConfig } from '../inputs/image-hf.js'
 
 const VERSION_FOLDER = /^[1-9][0-9]*$/
 
@@ -32,6 +34,8 @@ export interface ServedModel {
   provider: ExecutionProvider | null
   /** Set when a provider earlier in the list could not be used. */
   fallback: string | null
+  /** How encoded images become this model's input; null: the model takes tensors only. */
+  image: ImagePlan | null
 }
 
 export type ReadyModel = ServedModel & {
@@ -67,7 +71,11 @@ export class ModelRepository {
     try {
       const entries = await readdir(this.root, { withFileTypes: true })
       if (entries.some((e) => e.isFile() && e.name === 'model.json')) this.single = this.singleModelName
-      names = this.single !== null ? [this.single] : entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
+      // A symlink to a folder is a model folder, as the load route (stat) and Triton see it.
+      const isFolder = async (e: (typeof entries)[number]) =>
+        e.isDirectory() || (e.isSymbolicLink() && (await stat(join(this.root, e.name)).then((st) => st.isDirectory(), () => false)))
+      const folders = await Promise.all(entries.map(async (e) => ((await isFolder(e)) ? e.name : null)))
+      names = this.single !== null ? [this.single] : folders.filter((n): n is string => n !== null).sort()
     } catch (err) {
       throw new Error(`model repository ${this.root} cannot be read: ${(err as Error).message}`)
     }
@@ -158,6 +166,13 @@ export class ModelRepository {
       model.labelIndex = new Map(manifest.labels.map((l, i) => [l, i]))
       const fineTuning = new Set(manifest.fine_tuning_classes)
       model.absent = Uint8Array.from(manifest.labels, (l) => (fineTuning.has(l) ? 0 : 1))
+      // The image block: model.json's, or else Hugging Face's preprocessor_config.json beside it.
+      const hfConfig = join(dir, PREPROCESSOR_CONFIG)
+      const image = manifest.image
+        ? { block: manifest.image, source: 'model.json' as const }
+        : (await stat(hfConfig).then((s) => s.isFile(), () => false))
+          ? { block: await readPreprocessorConfig(hfConfig), source: PREPROCESSOR_CONFIG }
+          : null
       const file = join(dir, String(model.version), 'model.onnx')
       const loaded = await loadRunner(
         file,
@@ -171,6 +186,14 @@ export class ModelRepository {
         throw new ModelLoadError(
           `${join(dir, 'model.json')}: labels has ${manifest.labels.length} entries but output '${loaded.runner.io.output.name}' has ${loaded.runner.outputWidth} columns`,
         )
+      }
+      if (image) {
+        try {
+          model.image = planImage(image.block, loaded.runner.io.input.shape, image.source)
+        } catch (err) {
+          await loaded.runner.close()
+          throw err
+        }
       }
       const runner = loaded.runner
       const batcher = new Batcher(
@@ -189,7 +212,7 @@ export class ModelRepository {
       if (loaded.fallback) this.log.warn({ model: model.name, fallback: loaded.fallback }, 'execution provider fell back')
       this.log.info({ model: model.name, version: model.version, provider: loaded.provider }, 'model ready')
     } catch (err) {
-      const known = err instanceof ManifestError || err instanceof ModelLoadError
+      const known = err instanceof ManifestError || err instanceof ModelLoadError || err instanceof ImagePlanError || err instanceof PreprocessorConfigError
       const message = known ? err.message : `failed to load: ${(err as Error).message}`
       model.state = 'FAILED'
       // Clients see paths relative to the repository (tiny/model.json), not the server's layout;
@@ -283,6 +306,7 @@ function emptyModel(name: string): ServedModel {
     batcher: null,
     provider: null,
     fallback: null,
+    image: null,
   }
 }
 

@@ -15,6 +15,10 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access
   }
+  interface FastifyInstance {
+    /** The token check of every front-end (see createAuthorizer). */
+    authorize: Authorize
+  }
   interface FastifyRequest {
     /** The name of the token that authenticated the request; null when none did. */
     principal: string | null
@@ -37,35 +41,83 @@ function match(tokens: KnownToken[], presented: string): KnownToken | undefined 
   return found
 }
 
+/**
+ * Why a state-changing request came from another origin's page, or null when it did not. A
+ * browser sends a POST to any origin without asking (a no-cors fetch, a form) when it has no body
+ * or a "simple" content type — an unload has no body — and only the server can refuse it. Every
+ * current browser says where a request comes from in Sec-Fetch-Site ("same-origin", "same-site",
+ * "cross-site", or "none" when the user typed it); older ones still send Origin on every POST.
+ * Clients that are not browsers (curl, the CLI) send neither and are not affected.
+ */
+export function crossSiteReason(headers: Record<string, string | string[] | undefined>): string | null {
+  const site = headers['sec-fetch-site']
+  if (typeof site === 'string') return site === 'same-origin' || site === 'none' ? null : `Sec-Fetch-Site is ${site}`
+  const origin = headers.origin
+  if (typeof origin !== 'string') return null
+  let originHost: URL
+  try {
+    originHost = new URL(origin)
+  } catch {
+    return `Origin ${origin} is not an origin`
+  }
+  const host = (headers['x-forwarded-host'] ?? headers.host)?.toString().split(',')[0]?.trim().toLowerCase() ?? ''
+  // A proxy that passes nginx's $host drops the port: compare host names then.
+  const own = host.includes(':') && !host.endsWith(']') ? originHost.host : originHost.hostname
+  return own.toLowerCase() === host ? null : `Origin ${origin} is not this server`
+}
+
 function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')
   return m?.[1]
 }
 
+/**
+ * The access check every front-end shares (HTTP's hook below, gRPC's metadata): the principal the
+ * `Authorization` value names (null when none), or a CalserveError UNAUTHORIZED / FORBIDDEN.
+ */
+export type Authorize = (access: Access, authorization: string | undefined) => string | null
+
+export function createAuthorizer(config: Pick<Config, 'adminTokens' | 'apiTokens'>): Authorize {
+  const admin = config.adminTokens.map((t) => ({ name: t.name, digest: sha256(t.token), admin: true }))
+  const api = config.apiTokens.map((t) => ({ name: t.name, digest: sha256(t.token), admin: false }))
+  const all = [...admin, ...api]
+  return (access, authorization) => {
+    if (access === 'public') return null
+    const presented = bearer(authorization)
+    const token = presented === undefined ? undefined : match(all, presented)
+    // Reads are guarded once API tokens exist, writes once admin tokens do; an open route ignores
+    // a token it doesn't know rather than refusing it.
+    const guarded = access === 'admin' ? admin.length > 0 : api.length > 0
+    if (!guarded) return token?.name ?? null
+    if (presented === undefined)
+      throw new CalserveError('UNAUTHORIZED', `this ${access === 'admin' ? 'change' : 'request'} needs Authorization: Bearer <token>`)
+    if (!token || (access === 'admin' && !token.admin))
+      throw new CalserveError('FORBIDDEN', access === 'admin' ? 'this token may not change calibrations' : 'this token is not accepted')
+    return token.name
+  }
+}
+
 export default fp(
   async (app, opts: { config: Config }) => {
-    const admin = opts.config.adminTokens.map((t) => ({ name: t.name, digest: sha256(t.token), admin: true }))
-    const api = opts.config.apiTokens.map((t) => ({ name: t.name, digest: sha256(t.token), admin: false }))
-    const all = [...admin, ...api]
+    const authorize = createAuthorizer(opts.config)
+    app.decorate('authorize', authorize)
     app.decorateRequest('principal', null)
 
     app.addHook('onRequest', async (req, reply) => {
       // The documentation UI's own routes come from @fastify/swagger-ui and carry no config.
       const access = req.routeOptions.url?.startsWith('/docs') ? 'public' : (req.routeOptions.config?.access ?? 'read')
-      if (access === 'public') return
-      const presented = bearer(req.headers.authorization)
-      const token = presented === undefined ? undefined : match(all, presented)
-      req.principal = token?.name ?? null
-      // Reads are guarded once API tokens exist, writes once admin tokens do; an open route ignores
-      // a token it doesn't know rather than refusing it.
-      const guarded = access === 'admin' ? admin.length > 0 : api.length > 0
-      if (!guarded) return
-      if (presented === undefined) {
-        reply.header('www-authenticate', 'Bearer realm="calserve"')
-        throw new CalserveError('UNAUTHORIZED', `this ${access === 'admin' ? 'change' : 'request'} needs Authorization: Bearer <token>`)
+      // Writes refuse what another site's page made the browser send, token or not (see
+      // crossSiteReason); reads stay open to pages as before (they change nothing).
+      if (access === 'admin') {
+        const why = crossSiteReason(req.headers)
+        if (why) throw new CalserveError('FORBIDDEN', `a change may not come from another site's page (${why})`, { reason: 'cross-site' })
       }
-      if (!token || (access === 'admin' && !token.admin))
-        throw new CalserveError('FORBIDDEN', access === 'admin' ? 'this token may not change calibrations' : 'this token is not accepted')
+      try {
+        req.principal = authorize(access, req.headers.authorization)
+      } catch (err) {
+        if (err instanceof CalserveError && err.code === 'CALSERVE_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="calserve"')
+        throw err
+      }
     })
   },
   { name: 'calserve-auth' },

@@ -10,8 +10,8 @@ import { CalserveError } from '../errors.js'
 
 export interface ServiceMetrics {
   registry: Registry
-  requests: Counter<'route' | 'method' | 'model' | 'status'>
-  requestSeconds: Histogram<'route' | 'method' | 'model'>
+  requests: Counter<'route' | 'method' | 'model' | 'status' | 'protocol'>
+  requestSeconds: Histogram<'route' | 'method' | 'model' | 'protocol'>
   batchSize: Histogram<'model'>
   /** Requests refused with 503 CALSERVE_OVERLOADED: a full batching queue or the process under pressure. */
   shed: Counter<'route' | 'model' | 'reason'>
@@ -43,14 +43,14 @@ export function createMetrics(): ServiceMetrics {
     registry,
     requests: new Counter({
       name: 'calserve_requests_total',
-      help: 'HTTP requests by route, model and status',
-      labelNames: ['route', 'method', 'model', 'status'],
+      help: 'requests by protocol (http, grpc), route, model and status',
+      labelNames: ['route', 'method', 'model', 'status', 'protocol'],
       registers,
     }),
     requestSeconds: new Histogram({
       name: 'calserve_request_duration_seconds',
-      help: 'HTTP request latency, from receipt to response',
-      labelNames: ['route', 'method', 'model'],
+      help: 'request latency (HTTP and gRPC), from receipt to response',
+      labelNames: ['route', 'method', 'model', 'protocol'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers,
     }),
@@ -96,6 +96,24 @@ export function createMetrics(): ServiceMetrics {
   }
 }
 
+export interface RequestLabels {
+  protocol: 'http' | 'grpc'
+  /** HTTP: the route's URL pattern; gRPC: the method's path, /inference.GRPCInferenceService/ModelInfer. */
+  route: string
+  method: string
+  /** A model of the repository, or '' (never a name a client made up). */
+  model: string
+  /** HTTP: the status code; gRPC: the status name (OK, NOT_FOUND…). */
+  status: string
+}
+
+/** Counts and times one answered request, whichever front-end answered it. */
+export function observeRequest(metrics: ServiceMetrics, labels: RequestLabels, seconds: number): void {
+  const { status, ...timed } = labels
+  metrics.requests.inc({ ...timed, status })
+  metrics.requestSeconds.observe(timed, seconds)
+}
+
 /** Reads the calibration gauges from the in-memory state at scrape time, so they can't drift from it. */
 function collectCalibrations(app: FastifyInstance, metrics: ServiceMetrics): void {
   metrics.calibrationVersion.reset()
@@ -125,9 +143,7 @@ export default fp(
     }
     app.addHook('onResponse', async (req, reply) => {
       const route = req.routeOptions.url ?? 'unmatched'
-      const labels = { route, method: req.method, model: modelLabel(req) }
-      metrics.requests.inc({ ...labels, status: String(reply.statusCode) })
-      metrics.requestSeconds.observe(labels, reply.elapsedTime / 1000)
+      observeRequest(metrics, { protocol: 'http', route, method: req.method, model: modelLabel(req), status: String(reply.statusCode) }, reply.elapsedTime / 1000)
     })
     // Both kinds of shedding throw CALSERVE_OVERLOADED into the route's error handler (v1 and v2
     // bodies differ, the error does not): the batcher's full queue says how full it was.

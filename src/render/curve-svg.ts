@@ -1,7 +1,7 @@
 // A standalone SVG of the seen–absent curve: Acc_U/Y on x, Acc_S/Y on y, both over [0, 1], with the
 // calibrations of interest (uncalibrated, active, fitted, …) marked. No dependencies, no DOM:
 // every piece of text that came from outside is XML-escaped.
-import type { CurvePoint } from '../calibration/types.js'
+import type { CurvePoint } from '../calibration/index.js'
 
 export interface CurveSvgInput {
   title: string

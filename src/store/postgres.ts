@@ -92,6 +92,11 @@ export class PostgresStore implements Store {
   private reconnects = 0
   private closed = false
   private lastError: string | null = null
+  /**
+   * Why the last write failed while the connection was up (the database read-only, a disk full, a
+   * permission taken away); readiness reports it until a write succeeds again.
+   */
+  private writeError: string | null = null
   private readonly channel: string
 
   constructor(private readonly target: PostgresTarget) {
@@ -208,7 +213,8 @@ export class PostgresStore implements Store {
 
   state(): StoreState {
     if (this.closed) return { state: 'closed' }
-    return this.listening ? { state: 'open' } : { state: 'unavailable', error: this.lastError }
+    if (!this.listening) return { state: 'unavailable', error: this.lastError }
+    return this.writeError ? { state: 'unavailable', error: this.writeError } : { state: 'open' }
   }
 
   async close(): Promise<void> {
@@ -291,8 +297,34 @@ export class PostgresStore implements Store {
     return rows[0] ? rowToCurve(rows[0]) : null
   }
 
+  /**
+   * A write's failure as the caller sees it: calserve's own refusals (a version conflict) as they
+   * are, and any failure of the database (read-only, out of space, a permission) as
+   * STORE_UNAVAILABLE, never a 500: the request was right and may succeed later.
+   */
+  private writeFailure(err: unknown): unknown {
+    if (err instanceof CalserveError) return err
+    this.writeError = (err as Error).message ?? String(err)
+    return new CalserveError('STORE_UNAVAILABLE', `the calibration store (PostgreSQL) refused the write: ${this.writeError}`, { store: 'postgres' })
+  }
+
+  private async write<T>(work: () => Promise<T>): Promise<T> {
+    let result: T
+    try {
+      result = await work()
+    } catch (err) {
+      throw this.writeFailure(err)
+    }
+    this.writeError = null
+    return result
+  }
+
   /** Runs `work` in one transaction on one pooled connection; COMMIT on success. */
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  private transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.write(() => this.transactionOnce(work))
+  }
+
+  private async transactionOnce<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.checkAvailable()
     let client: pg.PoolClient
     try {
@@ -370,14 +402,16 @@ export class PostgresStore implements Store {
   }
 
   async putJob(job: JobRecord): Promise<void> {
-    await this.query(numbered(UPSERT_JOB), jobValues(job))
+    await this.write(() => this.query(numbered(UPSERT_JOB), jobValues(job)))
   }
 
   async sweepJobs(staleBefore: string, finishedBefore: string): Promise<{ orphaned: number; expired: number }> {
-    return this.transaction(async (client) => ({
-      orphaned: (await client.query(numbered(FAIL_ORPHANED_JOBS), [ORPHANED_JOB_ERROR, new Date().toISOString(), staleBefore])).rowCount ?? 0,
-      expired: (await client.query(numbered(DELETE_EXPIRED_JOBS), [finishedBefore])).rowCount ?? 0,
-    }))
+    return this.write(() =>
+      this.transaction(async (client) => ({
+        orphaned: (await client.query(numbered(FAIL_ORPHANED_JOBS), [ORPHANED_JOB_ERROR, new Date().toISOString(), staleBefore])).rowCount ?? 0,
+        expired: (await client.query(numbered(DELETE_EXPIRED_JOBS), [finishedBefore])).rowCount ?? 0,
+      })),
+    )
   }
 
   async getJob(id: string): Promise<JobRecord | null> {

@@ -2,7 +2,7 @@
 // acknowledged write survives a crash; BEGIN IMMEDIATE so two processes sharing the file can't
 // both take the same next version.
 import { EventEmitter } from 'node:events'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { CalserveError } from '../errors.js'
@@ -29,6 +29,26 @@ import type { ModelAction, ModelDirective, CalibrationChange, CalibrationRecord,
 const MIGRATIONS = migrations('sqlite')
 
 
+/** Which file a path names now: a deleted or replaced file has another identity (or none). */
+interface FileIdentity {
+  dev: number
+  ino: number
+}
+
+function identity(path: string): FileIdentity | null {
+  try {
+    const st = statSync(path)
+    return { dev: st.dev, ino: st.ino }
+  } catch {
+    return null
+  }
+}
+
+const sameFile = (a: FileIdentity | null, b: FileIdentity | null) => a !== null && b !== null && a.dev === b.dev && a.ino === b.ino
+
+const unavailable = (why: string) =>
+  new CalserveError('STORE_UNAVAILABLE', `the calibration store (SQLite) refuses writes: ${why}`, { store: 'sqlite' })
+
 export function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/, '')
 }
@@ -37,6 +57,14 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const
   private db: Database.Database | undefined
   private readonly changes = new EventEmitter()
+  /**
+   * The database file and its write-ahead log as opened. A connection keeps writing to files that
+   * were deleted or replaced under it, and the next start reads the path, not those files: a
+   * write is acknowledged only while the path still names them.
+   */
+  private files: { db: FileIdentity | null; wal: FileIdentity | null } = { db: null, wal: null }
+  /** Why the last write failed; cleared by the next write that succeeds. */
+  private lastError: string | null = null
 
   constructor(private readonly path: string) {}
 
@@ -55,10 +83,49 @@ export class SqliteStore implements Store {
       }
     }).immediate()
     this.db = db
+    if (this.path !== ':memory:') this.files = { db: identity(this.path), wal: identity(`${this.path}-wal`) }
   }
 
   state(): StoreState {
-    return this.db ? { state: 'open' } : { state: 'closed' }
+    if (!this.db) return { state: 'closed' }
+    const moved = this.moved()
+    if (moved) return { state: 'unavailable', error: moved }
+    return this.lastError ? { state: 'unavailable', error: this.lastError } : { state: 'open' }
+  }
+
+  /** Why the files open are no longer the ones at the path, or null while they are. */
+  private moved(): string | null {
+    if (this.path === ':memory:') return null
+    if (!sameFile(this.files.db, identity(this.path))) return `${this.path} was deleted or replaced since it was opened; restart calserve`
+    const wal = identity(`${this.path}-wal`)
+    // The log appears with the first write when the file had none at start.
+    if (this.files.wal === null && wal !== null) this.files.wal = wal
+    else if (this.files.wal !== null && !sameFile(this.files.wal, wal))
+      return `${this.path}-wal was deleted or replaced since it was opened; restart calserve`
+    return null
+  }
+
+  /**
+   * Every write: refused while the files were moved, and any failure of SQLite itself (read-only
+   * file, full disk, I/O error, lock timeout) is STORE_UNAVAILABLE, never a 500. Checked again
+   * after the commit: a write that landed in a file the next start won't read is not acknowledged.
+   */
+  private write<T>(work: (db: Database.Database) => T): T {
+    const db = this.conn
+    const before = this.moved()
+    if (before) throw unavailable(before)
+    let result: T
+    try {
+      result = work(db)
+    } catch (err) {
+      if (err instanceof CalserveError) throw err
+      this.lastError = (err as Error).message
+      throw unavailable(this.lastError)
+    }
+    const after = this.moved()
+    if (after) throw unavailable(after)
+    this.lastError = null
+    return result
   }
 
   async close(): Promise<void> {
@@ -109,8 +176,8 @@ export class SqliteStore implements Store {
   }
 
   async append(c: NewCalibration, expectedVersion?: number): Promise<CalibrationRecord> {
-    const db = this.conn
-    const row = db
+    const row = this.write((db) =>
+      db
       .transaction((): CalibrationRow => {
         const { v: active } = db
           .prepare('SELECT COALESCE(MAX(version), 0) AS v FROM calibrations WHERE model = ? AND model_version = ?')
@@ -123,22 +190,24 @@ export class SqliteStore implements Store {
         ).run({ ...next, curve: c.curve ? JSON.stringify(c.curve) : null })
         return next
       })
-      .immediate()
+      .immediate(),
+    )
     const record = rowToRecord(row)
     this.changes.emit('change', { model: record.model, model_version: record.model_version, version: record.version })
     return record
   }
 
   async putJob(job: JobRecord): Promise<void> {
-    this.conn.prepare(UPSERT_JOB).run(...jobValues(job))
+    this.write((db) => db.prepare(UPSERT_JOB).run(...jobValues(job)))
   }
 
   async sweepJobs(staleBefore: string, finishedBefore: string): Promise<{ orphaned: number; expired: number }> {
-    const db = this.conn
-    return db.transaction(() => ({
-      orphaned: db.prepare(FAIL_ORPHANED_JOBS).run(ORPHANED_JOB_ERROR, new Date().toISOString(), staleBefore).changes,
-      expired: db.prepare(DELETE_EXPIRED_JOBS).run(finishedBefore).changes,
-    }))()
+    return this.write((db) =>
+      db.transaction(() => ({
+        orphaned: db.prepare(FAIL_ORPHANED_JOBS).run(ORPHANED_JOB_ERROR, new Date().toISOString(), staleBefore).changes,
+        expired: db.prepare(DELETE_EXPIRED_JOBS).run(finishedBefore).changes,
+      }))(),
+    )
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
@@ -147,8 +216,8 @@ export class SqliteStore implements Store {
   }
 
   async putModelDirective(model: string, action: ModelAction, createdBy: string | null = null): Promise<ModelDirective> {
-    const db = this.conn
-    const directive = db
+    const directive = this.write((db) =>
+      db
       .transaction((): ModelDirective => {
         const { g } = db.prepare('SELECT COALESCE(MAX(generation), 0) AS g FROM model_directives WHERE model = ?').get(model) as { g: number }
         const d: ModelDirective = { model, generation: g + 1, action, created_at: new Date().toISOString(), created_by: createdBy }
@@ -157,7 +226,8 @@ export class SqliteStore implements Store {
         ).run(d)
         return d
       })
-      .immediate()
+      .immediate(),
+    )
     this.changes.emit('directive', directive)
     return directive
   }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addBias, predict } from '../../src/calibration/apply.js'
+import { addBias, predict } from '../../src/calibration/index.js'
 import { L, mask } from './fixtures/helpers.js'
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)

@@ -1,7 +1,10 @@
 import t from 'tap'
-import { alg, fitTemperature, sweep } from '../../src/calibration/fit.js'
-import { metricsAt, nll, prepare } from '../../src/calibration/metrics.js'
+import { alg, fitTemperature, metricsAt, nll, prepare, sweep } from '../../src/calibration/index.js'
+import type { Logits } from '../../src/calibration/index.js'
 import { ex, L, labelsOf, mask, near, throwsField } from './fixtures/helpers.js'
+
+// The fitted T of a fresh prepared set (fitTemperature takes the prepared set).
+const fitT = (z: Logits, y: Int32Array, m: Uint8Array, gamma: number) => fitTemperature(prepare(z, y, m), gamma).temperature
 
 t.test('sweep on the running example, all three objectives', async (t) => {
   const p = prepare(ex.logits, ex.labels, ex.absent)
@@ -89,14 +92,14 @@ t.test('alg by hand', async (t) => {
   // γ = (1.5 + 1.5 + 0)/3 − (0.5 + 0.5 + 0.5)/3 = 1 − 0.5 = 0.5
   const a = mask([0, 0, 0, 1, 1])
   const z = L([[4, 1, 2, 0, 1], [0, 3, 5, 2, -1], [1, 6, -1, 1, 0], [9, 9, 9, 9, 9]])
-  t.same(alg(z, labelsOf([0, 2, 1, 4]), a), { gamma: 0.5, n_used: 3, n_ignored: 1 })
+  t.same(alg(prepare(z, labelsOf([0, 2, 1, 4]), a)), { gamma: 0.5, n_used: 3, n_ignored: 1 })
   // no U-labelled samples needed
   const z3 = L([[4, 1, 2, 0, 1], [0, 3, 5, 2, -1], [1, 6, -1, 1, 0]])
-  t.same(alg(z3, labelsOf([0, 2, 1]), a), { gamma: 0.5, n_used: 3, n_ignored: 0 })
+  t.same(alg(prepare(z3, labelsOf([0, 2, 1]), a)), { gamma: 0.5, n_used: 3, n_ignored: 0 })
   // errors
-  throwsField(t, () => alg(L([[9, 9, 9, 9, 9]]), labelsOf([4]), a), 'labels', /no(ne)?/)
-  throwsField(t, () => alg(L([[1, 0, 0]]), labelsOf([0]), mask([0, 1, 1])), 'method', /at least 2 fine-tuning classes/)
-  throwsField(t, () => alg(L([[1, 0]]), labelsOf([0]), mask([0, 0])), 'model', /no absent classes/)
+  throwsField(t, () => alg(prepare(L([[9, 9, 9, 9, 9]]), labelsOf([4]), a)), 'labels', /no(ne)?/)
+  throwsField(t, () => alg(prepare(L([[1, 0, 0]]), labelsOf([0]), mask([0, 1, 1]))), 'method', /at least 2 fine-tuning classes/)
+  throwsField(t, () => alg(prepare(L([[1, 0]]), labelsOf([0]), mask([0, 0]))), 'model', /no absent classes/)
 })
 
 t.test('temperature fit recovers a known optimum', async (t) => {
@@ -107,11 +110,11 @@ t.test('temperature fit recovers a known optimum', async (t) => {
   const z = L([[a, 0], [a, 0], [a, 0], [a, 0]])
   const y = labelsOf([0, 0, 0, 1])
   const m = mask([0, 1])
-  const T = fitTemperature(z, y, m, 0.5)
+  const T = fitT(z, y, m, 0.5)
   near(t, T, (a - 0.5) / Math.log(3), 1e-10)
   near(t, T, 2, 1e-6)
   // NLL is larger on both sides
-  const at = (temperature: number) => nll(z, y, m, { gamma: 0.5, temperature })
+  const at = (temperature: number) => nll(prepare(z, y, m), { gamma: 0.5, temperature })
   t.ok(at(T * (1 + 1e-4)) > at(T) && at(T * (1 - 1e-4)) > at(T))
 })
 
@@ -119,8 +122,8 @@ t.test('temperature fit: derivative ≈ 0 on a mixed set; clamps at the bracket'
   const z = L([[2, 1, 0.5, 1.5], [0, 1, 3, -1], [1, 1, 1, 2], [3, -2, 0, 0.5], [0.2, 0.1, 0.4, 0.3]])
   const y = labelsOf([0, 2, 3, 1, 2])
   const gamma = 0.3
-  const T = fitTemperature(z, y, ex.absent, gamma)
-  const f = (temperature: number) => nll(z, y, ex.absent, { gamma, temperature })
+  const T = fitT(z, y, ex.absent, gamma)
+  const f = (temperature: number) => nll(prepare(z, y, ex.absent), { gamma, temperature })
   // d NLL / dβ by central difference at β = 1/T
   const beta = 1 / T
   const h = 1e-5
@@ -128,11 +131,11 @@ t.test('temperature fit: derivative ≈ 0 on a mixed set; clamps at the bracket'
   t.ok(Math.abs(deriv) < 1e-8, `dNLL/dβ = ${deriv}`)
   t.ok(f(T * 1.001) > f(T) && f(T * 0.999) > f(T))
   // perfectly separated with margin: NLL keeps falling as T → 0 → clamp to 1e-3
-  t.equal(fitTemperature(L([[5, 0], [6, 0]]), labelsOf([0, 0]), mask([0, 1]), 0), 1e-3)
+  t.equal(fitT(L([[5, 0], [6, 0]]), labelsOf([0, 0]), mask([0, 1]), 0), 1e-3)
   // every label against the model: NLL falls as T → ∞ → clamp to 1e3
-  t.equal(fitTemperature(L([[5, 0], [6, 0]]), labelsOf([1, 1]), mask([0, 1]), 0), 1e3)
+  t.equal(fitT(L([[5, 0], [6, 0]]), labelsOf([1, 1]), mask([0, 1]), 0), 1e3)
   // huge γ stays finite
-  const big = fitTemperature(z, y, ex.absent, 1e300)
+  const big = fitT(z, y, ex.absent, 1e300)
   t.ok(Number.isFinite(big) && big > 0)
-  throwsField(t, () => fitTemperature({ data: new Float32Array(0), n: 0, c: 4 }, labelsOf([]), ex.absent, 0), 'labels')
+  throwsField(t, () => fitT({ data: new Float32Array(0), n: 0, c: 4 }, labelsOf([]), ex.absent, 0), 'labels')
 })

@@ -1,6 +1,5 @@
 import t from 'tap'
-import { ece, metricsAt, nll, prepare, seenAbsentCurve } from '../../src/calibration/metrics.js'
-import { CalibrationInputError } from '../../src/calibration/errors.js'
+import { CalibrationInputError, ece, metricsAt, nll, prepare, seenAbsentCurve } from '../../src/calibration/index.js'
 import { ex, L, labelsOf, mask, near, throwsField } from './fixtures/helpers.js'
 
 // The running example `ex` (five samples, S = {0, 1}, U = {2, 3}) is spelled out in fixtures/helpers.ts.
@@ -168,16 +167,16 @@ t.test('NLL by hand', async (t) => {
   // z = [2, 1, 0.5, 1.5], y = 0, γ = 1, T = 2: w = [1, 0.5, 0.75, 1.25]
   //   NLL = log(e^1 + e^0.5 + e^0.75 + e^1.25) − 1
   const z = L([[2, 1, 0.5, 1.5]])
-  const v = nll(z, labelsOf([0]), ex.absent, { gamma: 1, temperature: 2 })
+  const v = nll(prepare(z, labelsOf([0]), ex.absent), { gamma: 1, temperature: 2 })
   t.ok(Math.abs(v - (Math.log(Math.exp(1) + Math.exp(0.5) + Math.exp(0.75) + Math.exp(1.25)) - 1)) < 1e-15)
   // two rows average; y = 3 on the same row: log(...) − 1.25
-  const two = nll(L([[2, 1, 0.5, 1.5], [2, 1, 0.5, 1.5]]), labelsOf([0, 3]), ex.absent, { gamma: 1, temperature: 2 })
+  const two = nll(prepare(L([[2, 1, 0.5, 1.5], [2, 1, 0.5, 1.5]]), labelsOf([0, 3]), ex.absent), { gamma: 1, temperature: 2 })
   const lse = Math.log(Math.exp(1) + Math.exp(0.5) + Math.exp(0.75) + Math.exp(1.25))
   t.ok(Math.abs(two - (lse - 1 + lse - 1.25) / 2) < 1e-15)
   // huge γ: the S-labelled row costs ≈ (γ − g)/T, finite
-  const big = nll(z, labelsOf([0]), ex.absent, { gamma: 1e300, temperature: 1 })
+  const big = nll(prepare(z, labelsOf([0]), ex.absent), { gamma: 1e300, temperature: 1 })
   t.ok(Number.isFinite(big) && big > 9.99e299)
-  throwsField(t, () => nll({ data: new Float32Array(0), n: 0, c: 4 }, labelsOf([]), ex.absent, { gamma: 0, temperature: 1 }), 'labels')
+  throwsField(t, () => nll(prepare({ data: new Float32Array(0), n: 0, c: 4 }, labelsOf([]), ex.absent), { gamma: 0, temperature: 1 }), 'labels')
 })
 
 t.test('ECE by hand (15 bins)', async (t) => {
@@ -189,13 +188,13 @@ t.test('ECE by hand (15 bins)', async (t) => {
   // ECE = (1/4)|1 − 1/2| + (2/4)|1/2 − 3/4| + (1/4)|1 − 9/10| = 0.125 + 0.125 + 0.025 = 0.275
   // (ln 3 and ln 9 are rounded to float32, so the confidences are off by ~1e-8.)
   const z = L([[0, 0], [Math.log(3), 0], [Math.log(9), 0], [Math.log(3), 0]])
-  const v = ece(z, labelsOf([0, 1, 0, 0]), mask([0, 1]), { gamma: 0, temperature: 1 })
+  const v = ece(prepare(z, labelsOf([0, 1, 0, 0]), mask([0, 1])), { gamma: 0, temperature: 1 })
   t.ok(Math.abs(v - 0.275) < 1e-7, `${v}`)
   // exactly, with the float32 logits: conf c(a) = 1/(1 + e^−fround(a))
   const c = (a: number) => 1 / (1 + Math.exp(-Math.fround(a)))
   const exact = (0.5 + Math.abs(1 - 2 * c(Math.log(3))) + (1 - c(Math.log(9)))) / 4
   t.ok(Math.abs(v - exact) < 1e-15)
   // one bin only: ECE = |acc − conf|
-  t.ok(Math.abs(ece(z, labelsOf([0, 1, 0, 0]), mask([0, 1]), { gamma: 0, temperature: 1 }, 1) - Math.abs(0.75 - (0.5 + 2 * c(Math.log(3)) + c(Math.log(9))) / 4)) < 1e-15)
-  t.throws(() => ece(z, labelsOf([0, 1, 0, 0]), mask([0, 1]), { gamma: 0, temperature: 1 }, 0), RangeError)
+  t.ok(Math.abs(ece(prepare(z, labelsOf([0, 1, 0, 0]), mask([0, 1])), { gamma: 0, temperature: 1 }, 1) - Math.abs(0.75 - (0.5 + 2 * c(Math.log(3)) + c(Math.log(9))) / 4)) < 1e-15)
+  t.throws(() => ece(prepare(z, labelsOf([0, 1, 0, 0]), mask([0, 1])), { gamma: 0, temperature: 1 }, 0), RangeError)
 })

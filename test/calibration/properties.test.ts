@@ -1,63 +1,13 @@
 // Property tests: every fast path against a brute force that re-predicts every sample with the
-// public `predict` (or, for alg, a plain double loop). Seeded, so failures reproduce.
+// public `predict` (the curve: the exact BigInt rule of fixtures/helpers.ts; alg: a plain double
+// loop). Seeded, so failures reproduce.
 import t from 'tap'
 import fc from 'fast-check'
-import { predict } from '../../src/calibration/apply.js'
-import { alg, sweep } from '../../src/calibration/fit.js'
-import { metricsAt, prepare, seenAbsentCurve } from '../../src/calibration/metrics.js'
-import { fitCalibration } from '../../src/calibration/report.js'
-import type { Logits, Objective } from '../../src/calibration/types.js'
-import { bruteGaps, bruteMetrics, candidates, close, predsAt } from './fixtures/helpers.js'
-
-const RUNS = { seed: 20240601, numRuns: 300 }
-
-interface Case {
-  logits: Logits
-  labels: Int32Array
-  absent: Uint8Array
-}
-
-// A few repeated values create ties inside rows and equal gaps across rows; the doubles spread
-// the breakpoints. Stored as float32, like real model outputs.
-const logit = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom(-2, -1, -0.5, 0, 0.5, 1, 2, 3) },
-  { weight: 1, arbitrary: fc.double({ min: -8, max: 8, noNaN: true }) },
-)
-
-const caseArb = (minN: number) =>
-  fc
-    .integer({ min: 2, max: 8 })
-    .chain((c) =>
-      fc.record({
-        c: fc.constant(c),
-        // both groups non-empty: rotate a mask with at least one 0 and one 1
-        absent: fc
-          .tuple(fc.array(fc.boolean(), { minLength: c - 2, maxLength: c - 2 }), fc.nat(c - 1))
-          .map(([bits, rot]) => {
-            const m = [1, 0, ...bits.map(Number)]
-            return Uint8Array.from(m.map((_, j) => m[(j + rot) % c]!))
-          }),
-        rows: fc.array(fc.tuple(fc.array(logit, { minLength: c, maxLength: c }), fc.nat(c - 1)), {
-          minLength: minN,
-          maxLength: 60,
-        }),
-      }),
-    )
-    .map(({ c, absent, rows }): Case => ({
-      logits: { data: Float32Array.from(rows.flatMap((r) => r[0])), n: rows.length, c },
-      labels: Int32Array.from(rows.map((r) => r[1])),
-      absent,
-    }))
-
-const hasBoth = (k: Case) => {
-  let s = false
-  let u = false
-  for (const y of k.labels) {
-    if (k.absent[y]) u = true
-    else s = true
-  }
-  return s && u
-}
+import { alg, fitCalibration, metricsAt, predict, prepare, seenAbsentCurve, sweep } from '../../src/calibration/index.js'
+import type { Objective } from '../../src/calibration/index.js'
+import { caseArb, hasBoth, RUNS } from './fixtures/cases.js'
+import type { Case } from './fixtures/cases.js'
+import { bruteGaps, bruteMetrics, candidates, close, exactIntervals, exactPredsIn, insideExact, predsAt } from './fixtures/helpers.js'
 
 const OBJ: Array<[Objective, 'acc_y_y' | 'harmonic_mean' | 'balanced_accuracy']> = [
   ['accuracy', 'acc_y_y'],
@@ -121,12 +71,17 @@ t.test('AUSUC and curve equal a brute-force trace at every interval midpoint', a
   fc.assert(
     fc.property(caseArb(0), (k) => {
       const p = prepare(k.logits, k.labels, k.absent)
-      const cands = candidates(k.logits, k.absent)
-      const trace = cands.map((g) => bruteMetrics(predsAt(k.logits, k.absent, g), k.labels, k.absent))
+      // One point per exact interval (issue 15: distinct switch points never merge), traced by
+      // the exact BigInt rule; γ is the float midpoint when both ends are doubles, else inside.
+      const cands = exactIntervals(k.logits, k.absent)
+      const trace = cands.map((iv) => bruteMetrics(exactPredsIn(k.logits, k.absent, iv), k.labels, k.absent))
       const { points, ausuc } = seenAbsentCurve(p)
       if (points.length !== cands.length) throw new Error('point count')
       points.forEach((q, j) => {
-        if (q.gamma !== cands[j]) throw new Error(`γ ${q.gamma} vs ${cands[j]}`)
+        const iv = cands[j]!
+        if (iv.endsAreDoubles && iv.gamma !== null) {
+          if (q.gamma !== iv.gamma) throw new Error(`γ ${q.gamma} vs ${iv.gamma}`)
+        } else if (iv.gamma !== null && !insideExact(q.gamma, iv)) throw new Error(`γ ${q.gamma} outside its interval`)
         for (const key of ['acc_s_y', 'acc_u_y', 'acc_y_y'] as const) {
           if (!close(q[key], trace[j]![key])) throw new Error(`${key} at point ${j}`)
         }
@@ -183,13 +138,13 @@ t.test('alg equals a plain double loop', async (t) => {
       }
       if (used === 0 || nS < 2) {
         try {
-          alg(k.logits, k.labels, k.absent)
+          alg(prepare(k.logits, k.labels, k.absent))
         } catch {
           return
         }
         throw new Error('alg should throw')
       }
-      const r = alg(k.logits, k.labels, k.absent)
+      const r = alg(prepare(k.logits, k.labels, k.absent))
       if (!close(r.gamma, sumS / used - sumU / used, 1e-12)) throw new Error(`alg ${r.gamma}`)
       if (r.n_used !== used || r.n_ignored !== n - used) throw new Error('counts')
     }),

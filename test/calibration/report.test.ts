@@ -1,6 +1,5 @@
 import t from 'tap'
-import { fitCalibration } from '../../src/calibration/report.js'
-import { ece, metricsAt, nll, prepare } from '../../src/calibration/metrics.js'
+import { ece, fitCalibration, fitConformal, metricsAt, nll, prepare } from '../../src/calibration/index.js'
 import { ex, L, labelsOf, mask, throwsField } from './fixtures/helpers.js'
 
 const opts = { method: 'sweep', objective: 'accuracy', fitTemperature: false, active: { gamma: 0, temperature: 1 } } as const
@@ -25,12 +24,12 @@ t.test('nll/ece appear when a temperature is fitted or active', async (t) => {
   const r = fitCalibration(ex.logits, ex.labels, ex.absent, { ...opts, fitTemperature: true })
   t.ok(r.temperature > 0 && r.temperature !== 1)
   const cal = { gamma: r.gamma, temperature: r.temperature }
-  t.equal(r.metrics.fitted.nll, nll(ex.logits, ex.labels, ex.absent, cal))
-  t.equal(r.metrics.fitted.ece, ece(ex.logits, ex.labels, ex.absent, cal))
-  t.equal(r.metrics.uncalibrated.nll, nll(ex.logits, ex.labels, ex.absent, { gamma: 0, temperature: 1 }))
+  t.equal(r.metrics.fitted.nll, nll(prepare(ex.logits, ex.labels, ex.absent), cal))
+  t.equal(r.metrics.fitted.ece, ece(prepare(ex.logits, ex.labels, ex.absent), cal))
+  t.equal(r.metrics.uncalibrated.nll, nll(prepare(ex.logits, ex.labels, ex.absent), { gamma: 0, temperature: 1 }))
   t.type(r.metrics.active.ece, 'number')
   // fitted T minimises NLL at the fitted γ: beats T = 1
-  t.ok(r.metrics.fitted.nll! <= nll(ex.logits, ex.labels, ex.absent, { gamma: r.gamma, temperature: 1 }))
+  t.ok(r.metrics.fitted.nll! <= nll(prepare(ex.logits, ex.labels, ex.absent), { gamma: r.gamma, temperature: 1 }))
   const s = fitCalibration(ex.logits, ex.labels, ex.absent, { ...opts, active: { gamma: 0, temperature: 2 } })
   t.equal(s.temperature, 1)
   t.type(s.metrics.active.nll, 'number')
@@ -55,4 +54,13 @@ t.test('report errors', async (t) => {
   throwsField(t, () => fitCalibration(L([[1, 0]]), labelsOf([0]), mask([0, 0]), { ...opts, method: 'alg' }), 'model')
   throwsField(t, () => fitCalibration(L([[3, 0, 1, 0]]), labelsOf([0]), ex.absent, opts), 'labels', /absent classes \(U\)/)
   t.throws(() => fitCalibration(ex.logits, ex.labels, ex.absent, { ...opts, active: { gamma: 0, temperature: -1 } }), RangeError)
+})
+
+t.test('optional parts of the report appear only when asked for', async (t) => {
+  const plain = fitCalibration(ex.logits, ex.labels, ex.absent, opts)
+  for (const key of ['temperature_bound', 'alg_samples', 'constraints', 'conformal']) t.notOk(key in plain, `no ${key}`)
+  const r = fitCalibration(ex.logits, ex.labels, ex.absent, { ...opts, fitTemperature: true, conformal: { alpha: 0.3, score: 'aps' } })
+  const p = prepare(ex.logits, ex.labels, ex.absent)
+  t.same(r.conformal, fitConformal(p, { gamma: r.gamma, temperature: r.temperature }, { alpha: 0.3, score: 'aps' }), 'conformal at the fitted γ and T')
+  t.equal(r.temperature_bound, null)
 })

@@ -125,7 +125,7 @@ t.test('against a real server', async (t) => {
     t.match(r.stdout, /^NAME\s+VERSION\s+STATE\s+PROVIDER\s+CALIBRATION\s+γ$/m)
     t.match(r.stdout, new RegExp(`^${MODEL}\\s+1\\s+READY\\s+cpu\\s+0 \\(none\\)\\s+0\\.0000$`, 'm'))
     const json = await cli(['models', '--json'])
-    t.same(JSON.parse(json.stdout).models.map((m: { name: string }) => m.name).sort(), ['digits-finetuned', 'digits-pretrained'])
+    t.same(JSON.parse(json.stdout).models.map((m: { name: string }) => m.name).sort(), ['digits-finetuned', 'digits-pretrained', 'fashion-finetuned', 'fashion-pretrained'])
   })
 
   t.test('fit streams val.ndjson and prints the γ the server stored', async (t) => {

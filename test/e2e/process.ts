@@ -45,6 +45,8 @@ export async function start(t: Teardown, env: Record<string, string>, opts: { po
       ...cleanEnv(),
       CALSERVE_HOST: '127.0.0.1',
       CALSERVE_PORT: String(port),
+      // No gRPC listener unless a test asks for one: the default port 8081 would be shared by every process.
+      CALSERVE_GRPC_PORT: '0',
       CALSERVE_MODEL_REPOSITORY: 'test/fixtures/models',
       CALSERVE_LOG_LEVEL: 'info',
       ...env,

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { renderCurveSvg } from '../../src/render/curve-svg.js'
-import { metricsAt, prepare, seenAbsentCurve } from '../../src/calibration/metrics.js'
+import { metricsAt, prepare, seenAbsentCurve } from '../../src/calibration/index.js'
 import { ex } from '../calibration/fixtures/helpers.js'
 
 const p = prepare(ex.logits, ex.labels, ex.absent)

@@ -9,7 +9,10 @@ import { z } from 'zod'
 import { OCTET_STREAM } from '../../api/media-types.js'
 import type { ReadyModel } from '../../models/repository.js'
 import { fastSerializerCompiler } from '../fast-serializer.js'
+import { checkJsonBudget, sampleBudget } from '../../inputs/json-budget.js'
+import { MAX_SAMPLE_DEPTH } from '../../inputs/tensor.js'
 import { decodeInput, encodeResponse, parseInferRequest } from './codec.js'
+import { bytesElements, decodeImages } from '../../inputs/image-batch.js'
 import { v2Error, v2ErrorHandler } from './errors.js'
 import { buildOutputs, outputDatatype, outputNames, planOutputs, responseParameters } from '../../serving/v2-outputs.js'
 import {
@@ -33,6 +36,8 @@ export interface V2Options {
   version: string
   bodyLimit: number
   maxSamples: number
+  /** CALSERVE_MAX_IMAGE_PIXELS, for BYTES inputs of encoded images. */
+  maxImagePixels: number
 }
 
 const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
@@ -100,7 +105,12 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
       name: model.name,
       versions: [String(model.version)],
       platform: 'onnxruntime_onnx',
-      inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...input.shape] }],
+      // A model with an image block also takes its input as BYTES [N], one encoded image per
+      // element (the convention of Triton's DALI pipelines).
+      inputs: [
+        { name: input.name, datatype: 'FP32', shape: [-1, ...input.shape] },
+        ...(model.image ? [{ name: input.name, datatype: 'BYTES', shape: [-1] }] : []),
+      ],
       outputs: outputNames(model).map((name) => ({ name, datatype: outputDatatype(model, name), shape: name === output.name ? [-1, classes] : [-1] })),
       parameters: {
         classes,
@@ -116,10 +126,23 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
   const infer = async (req: FastifyRequest<{ Params: { name: string; version?: string } }>, reply: FastifyReply) => {
     const model = app.plane.model(req.params.name, req.params.version)
     const header = req.headers['inference-header-content-length']
-    const parsed = parseInferRequest(req.body as Buffer | undefined, Array.isArray(header) ? header[0] : header, parseJson)
+    const headerLength = Array.isArray(header) ? header[0] : header
+    // The JSON part is scanned before it is parsed (src/inputs/json-budget.ts): nothing deeper or
+    // larger than a request of maxSamples samples is handed to JSON.parse. Envelope:
+    // {inputs: [{data: sample…}]}, one level more for parameters.
+    const body = req.body as Buffer | undefined
+    if (body) {
+      const jsonEnd = headerLength !== undefined && /^\d+$/.test(headerLength.trim()) ? Math.min(Number(headerLength.trim()), body.byteLength) : body.byteLength
+      checkJsonBudget(body, sampleBudget(opts.maxSamples, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 4), 0, jsonEnd)
+    }
+    const parsed = parseInferRequest(body, headerLength, parseJson)
     const { request } = parsed
     const plan = planOutputs(model, request)
-    const { data, n } = decodeInput(parsed, model.runner.io.input, opts.maxSamples)
+    const first = request.inputs[0]
+    const { data, n } =
+      first?.datatype === 'BYTES' && model.image && request.inputs.length === 1 && first.name === model.runner.io.input.name
+        ? await decodeImages(model, bytesElements({ ...first, bytes: parsed.binary[0] ?? null }, opts.maxSamples), { maxPixels: opts.maxImagePixels })
+        : decodeInput(parsed, model.runner.io.input, opts.maxSamples)
     const result = await app.plane.classify(model, data, n, { calibrated: plan.calibrated, topK: plan.topK })
     const head = {
       model_name: model.name,
