@@ -61,7 +61,7 @@ export async function reproduceFashion(): Promise<string> {
   const rows: Array<[string, number, ReturnType<typeof prepare>, number | null]> = [
     ['pre-trained', 0, pPre, ausucPre],
     ['fine-tuned', 0, pFt, ausucFt],
-    ['fine-tuned + γ from ALG (fine-tuning images only)', alg(ftTune.logits, ftTune.labels, absent).gamma, pFt, ausucFt],
+    ['fine-tuned + γ from ALG (fine-tuning images only)', alg(prepare(ftTune.logits, ftTune.labels, absent)).gamma, pFt, ausucFt],
     ['fine-tuned + γ from sweep (validation images)', sweep(prepare(ftVal.logits, ftVal.labels, absent), 'accuracy').gamma, pFt, ausucFt],
     ['fine-tuned + oracle γ (sweep on the test images)', sweep(pFt, 'accuracy').gamma, pFt, ausucFt],
   ]

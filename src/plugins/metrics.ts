@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { CalserveError } from '../errors.js'
 
 export interface ServiceMetrics {
   registry: Registry
@@ -148,13 +149,12 @@ export default fp(
         reply.elapsedTime / 1000,
       )
     })
-    // Shedding answers 503 from two places (the batcher's full queue through the error handler,
-    // under-pressure's handler before routing), and both bodies carry the code; only 503s are read.
-    app.addHook('onSend', async (req, reply, payload) => {
-      if (reply.statusCode !== 503 || typeof payload !== 'string' || !payload.includes('"CALSERVE_OVERLOADED"')) return payload
-      const reason = payload.includes('queue of this model is full') ? 'queue' : 'pressure'
+    // Both kinds of shedding throw CALSERVE_OVERLOADED into the route's error handler (v1 and v2
+    // bodies differ, the error does not): the batcher's full queue says how full it was.
+    app.addHook('onError', async (req, _reply, err) => {
+      if (!(err instanceof CalserveError) || err.code !== 'CALSERVE_OVERLOADED') return
+      const reason = (err.details as { max_queue_size?: number } | undefined)?.max_queue_size === undefined ? 'pressure' : 'queue'
       metrics.shed.inc({ route: req.routeOptions.url ?? 'unmatched', model: modelLabel(req), reason })
-      return payload
     })
   },
   { name: 'calserve-metrics' },

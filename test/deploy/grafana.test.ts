@@ -93,7 +93,9 @@ t.test('every metric the dashboard queries is served, with samples', async (t) =
     manifest,
     JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), batching: { max_batch_size: 4, max_queue_delay_ms: 1000, max_queue_size: 1 } }),
   )
-  const app = await build(t, { CALSERVE_MODEL_REPOSITORY: repo })
+  // Event-loop shedding off: on a loaded machine under-pressure may shed everything (a sampling
+  // interval without samples reads as an infinite delay), and this test wants the queue's shedding.
+  const app = await build(t, { CALSERVE_MODEL_REPOSITORY: repo, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' })
   const statuses = await Promise.all(
     Array.from({ length: 8 }, () => app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: { inputs: [TINY_X[0]] } }).then((r) => r.statusCode)),
   )

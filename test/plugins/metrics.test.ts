@@ -53,7 +53,8 @@ t.test('shed requests are counted by reason: a full batching queue, and the proc
     manifest,
     JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), batching: { max_batch_size: 4, max_queue_delay_ms: 1000, max_queue_size: 1 } }),
   )
-  const app = await build(t, { CALSERVE_MODEL_REPOSITORY: repo })
+  // Event-loop shedding off, so that only the queue sheds here (see test/deploy/grafana.test.ts).
+  const app = await build(t, { CALSERVE_MODEL_REPOSITORY: repo, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' })
   const statuses = await Promise.all(
     Array.from({ length: 6 }, () => app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: predict }).then((r) => r.statusCode)),
   )
@@ -62,7 +63,7 @@ t.test('shed requests are counted by reason: a full batching queue, and the proc
   const text = (await app.inject({ url: '/metrics' })).body
   t.match(text, new RegExp(`calserve_shed_requests_total\\{route="/v1/models/:name/predict",model="tiny",reason="queue"\\} ${refused}\\n`))
 
-  const pressed = await build(t, { CALSERVE_MAX_HEAP_USED_BYTES: '1' })
+  const pressed = await build(t, { CALSERVE_MAX_HEAP_USED_BYTES: '1', CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' })
   let status = 0
   t.ok(
     await until(async () => (status = (await pressed.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: predict })).statusCode) === 503, 5000),
@@ -73,5 +74,16 @@ t.test('shed requests are counted by reason: a full batching queue, and the proc
   t.match(
     (await pressed.inject({ url: '/metrics' })).body,
     /calserve_shed_requests_total\{route="\/v1\/models\/:name\/predict",model="tiny",reason="pressure"\} [1-9]/,
+  )
+  const v2 = await pressed.inject({
+    method: 'POST',
+    url: '/v2/models/tiny/infer',
+    payload: { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: TINY_X[0] }] },
+  })
+  t.equal(v2.statusCode, 503, 'v2 infer is shed too, with its own error body')
+  t.match(
+    (await pressed.inject({ url: '/metrics' })).body,
+    /calserve_shed_requests_total\{route="\/v2\/models\/:name\/infer",model="tiny",reason="pressure"\} 1\n/,
+    'and counted',
   )
 })
