@@ -23,6 +23,7 @@ import storePlugin from './plugins/store.js'
 import calibrationRoutes from './http/calibration.js'
 import curveRoutes from './http/curve.js'
 import healthRoutes from './http/health.js'
+import { closeUnreadBodies } from './http/linger.js'
 import modelRoutes from './http/models.js'
 import fitRoutes from './http/fit.js'
 import predictRoutes from './http/predict.js'
@@ -43,11 +44,45 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
 }
 
+/** Query parameters whose values are secrets wherever a client puts them (calserve reads none). */
+const SECRET_PARAM = /token|key|secret|password|passwd|auth|signature|sig$/i
+
+/**
+ * A URL as logged: the value of any query parameter named like a secret replaced. A client that
+ * puts its token in the query string (?token=…, ?access_token=…) must not find it in the logs.
+ */
+export function redactQuery(url: string): string {
+  const q = url.indexOf('?')
+  if (q < 0) return url
+  const parts = url.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=')
+    const name = eq < 0 ? pair : pair.slice(0, eq)
+    let decoded = name
+    try {
+      decoded = decodeURIComponent(name)
+    } catch {
+      // keep the raw name
+    }
+    return eq >= 0 && SECRET_PARAM.test(decoded) ? `${name}=[redacted]` : pair
+  })
+  return `${url.slice(0, q)}?${parts.join('&')}`
+}
+
 export function loggerOptions(config: Config) {
   return {
     level: config.logLevel,
     // Tokens never reach the log (the admin-auth work adds more paths).
     redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+    serializers: {
+      // Fastify's request serializer, with secrets in the query string redacted.
+      req: (req: FastifyRequest) => ({
+        method: req.method,
+        url: redactQuery(req.url),
+        host: req.host,
+        remoteAddress: req.ip,
+        remotePort: req.socket?.remotePort,
+      }),
+    },
   }
 }
 
@@ -86,6 +121,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     if (lifecycle.draining) reply.header('connection', 'close')
     done(null, payload)
   })
+  // An answer sent before its body was read closes the connection (src/http/linger.ts).
+  closeUnreadBodies(app)
 
   // External plugins.
   await app.register(swagger, {
@@ -164,7 +201,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
 function errorHandler(this: FastifyInstance, err: Error & { statusCode?: number; code?: string }, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof CalserveError) {
-    if (err.statusCode >= 500) req.log.warn({ err, method: req.method, url: req.url }, err.message)
+    if (err.statusCode >= 500) req.log.warn({ err, method: req.method, url: redactQuery(req.url) }, err.message)
     // Shed load tells the client when to come back rather than letting it retry at once.
     if (err.code === 'CALSERVE_OVERLOADED' || err.code === 'CALSERVE_STORE_UNAVAILABLE') reply.header('retry-after', '1')
     return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.details))
@@ -186,7 +223,7 @@ function errorHandler(this: FastifyInstance, err: Error & { statusCode?: number;
     const name = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_INPUT'
     return reply.code(status).send(errorBody(`CALSERVE_${name}`, err.message, err.code ? { fastify_code: err.code } : undefined))
   }
-  req.log.error({ err, method: req.method, url: req.url, params: req.params }, 'request failed')
+  req.log.error({ err, method: req.method, url: redactQuery(req.url), params: req.params }, 'request failed')
   return reply.code(status).send(errorBody('CALSERVE_INTERNAL', 'internal error; see the server log'))
 }
 

@@ -28,6 +28,8 @@ export function v2ErrorHandler(err: Error & { statusCode?: number; code?: string
   }
   const status = err.statusCode ?? 500
   // Fastify's own client errors: body too large, unsupported content type…
+  if (status === 415)
+    return reply.code(415).send(v2Error(`${err.message}; send application/json, or application/octet-stream with Inference-Header-Content-Length`))
   if (status >= 400 && status < 500) return reply.code(status).send(v2Error(err.message))
   req.log.error({ err, method: req.method, url: req.url, params: req.params }, 'request failed')
   return reply.code(status >= 500 && status < 600 ? status : 500).send(v2Error('internal error; see the server log'))
