@@ -10,6 +10,8 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { Config } from './config.js'
 import { CalserveError, errorBody } from './errors.js'
 import { errorHandler } from './http/error-handler.js'
+import { closeUnreadBodies } from './http/linger.js'
+import { redactQuery } from './http/redact.js'
 import { transform, transformObject } from './http/openapi-transform.js'
 import authPlugin from './plugins/auth.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -45,6 +47,16 @@ export function loggerOptions(config: Config) {
     level: config.logLevel,
     // Tokens never reach the log (the admin-auth work adds more paths).
     redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+    serializers: {
+      // Fastify's request serializer, with secrets in the query string redacted.
+      req: (req: FastifyRequest) => ({
+        method: req.method,
+        url: redactQuery(req.url),
+        host: req.host,
+        remoteAddress: req.ip,
+        remotePort: req.socket?.remotePort,
+      }),
+    },
   }
 }
 
@@ -86,6 +98,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     if (lifecycle.draining) reply.header('connection', 'close')
     done(null, payload)
   })
+  // An answer sent before its body was read closes the connection (src/http/linger.ts).
+  closeUnreadBodies(app)
 
   // The access log: one line per answered request ('all'), only for answers of 400 and above
   // ('errors', the default: failures stay visible, successes cost nothing), or none ('off'). The

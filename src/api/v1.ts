@@ -172,10 +172,23 @@ export const PredictResponseSchema = z
   .meta({ id: 'PredictResponse' })
 export type PredictResponse = z.infer<typeof PredictResponseSchema>
 
+/** |γ| past any logit scale a classifier has, and far inside float32: z + γ stays finite. */
+export const MAX_GAMMA = 1e30
+/** (z + γ) / T stays within float32 for |z + γ| ≤ 1e30 + float32-sized logits. */
+export const MIN_TEMPERATURE = 1e-6
+export const MAX_TEMPERATURE = 1e6
+
 export const SetCalibrationSchema = z
   .strictObject({
-    gamma: z.number().describe('finite bias for the absent classes'),
-    temperature: z.number().positive().default(1).describe('score temperature; argmax is unaffected'),
+    // Bounded so the calibrated logits stay finite in float32 (max 3.4e38) whatever the model's own
+    // logits: γ = 1e308 was stored, after which every v2 JSON infer failed (issue 18 item 12).
+    gamma: z.number().min(-MAX_GAMMA).max(MAX_GAMMA).describe(`bias for the absent classes, |γ| ≤ ${MAX_GAMMA}`),
+    temperature: z
+      .number()
+      .min(MIN_TEMPERATURE)
+      .max(MAX_TEMPERATURE)
+      .default(1)
+      .describe(`score temperature in [${MIN_TEMPERATURE}, ${MAX_TEMPERATURE}]; argmax is unaffected`),
     expected_version: z.number().int().min(0).optional().describe('refuse with 409 unless this is the active calibration version'),
     note: z.string().max(2000).optional(),
   })

@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { BODY_TYPES } from '../api/media-types.js'
 import { CalserveError } from '../errors.js'
+import { redactQuery } from './redact.js'
 
 /** What a 415 may name as accepted: the body types any route has a parser for. */
 const ACCEPTABLE = ['application/json', ...BODY_TYPES]
@@ -18,7 +19,7 @@ type HandledError = Error & { statusCode?: number; code?: string }
 export function errorHandler(body: ErrorBodyOf) {
   return function handle(err: HandledError, req: FastifyRequest, reply: FastifyReply) {
     if (err instanceof CalserveError) {
-      if (err.statusCode >= 500) req.log.warn({ err, method: req.method, url: req.url }, err.message)
+      if (err.statusCode >= 500) req.log.warn({ err, method: req.method, url: redactQuery(req.url) }, err.message)
       // Shed load tells the client when to come back rather than letting it retry at once.
       if (err.code === 'CALSERVE_OVERLOADED' || err.code === 'CALSERVE_STORE_UNAVAILABLE') reply.header('retry-after', '1')
       return reply.code(err.statusCode).send(body(err.code, err.message, err.details))
@@ -43,7 +44,7 @@ export function errorHandler(body: ErrorBodyOf) {
       const name = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_INPUT'
       return reply.code(status).send(body(`CALSERVE_${name}`, err.message, err.code ? { fastify_code: err.code } : undefined))
     }
-    req.log.error({ err, method: req.method, url: req.url, params: req.params }, 'request failed')
+    req.log.error({ err, method: req.method, url: redactQuery(req.url), params: req.params }, 'request failed')
     return reply.code(status >= 500 && status < 600 ? status : 500).send(body('CALSERVE_INTERNAL', 'internal error; see the server log'))
   }
 }

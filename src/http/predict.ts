@@ -21,6 +21,9 @@ interface PredictOptions {
   return_logits: boolean
 }
 
+/** What a request for a model that cannot serve may hold before it is refused unparsed. */
+const UNSERVED_BUDGET = { maxDepth: MAX_SAMPLE_DEPTH + 2, maxValues: 65_536, because: 'the model cannot serve' }
+
 const routes: FastifyPluginAsyncZod<{
   bodyLimit: number
   maxSamples: number
@@ -36,10 +39,19 @@ const routes: FastifyPluginAsyncZod<{
   // (CALSERVE_MAX_PREDICT_SAMPLES samples of its size) is refused before JSON.parse, the schema and
   // the decoder spend event-loop time on it (src/inputs/json-budget.ts). Envelope: {inputs: [sample]}.
   const defaultJson = app.getDefaultJsonParser('error', 'error')
+  const modelOrNull = (name: string) => {
+    try {
+      return app.plane.model(name)
+    } catch {
+      return null
+    }
+  }
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (req, body: Buffer, done) => {
     try {
-      const model = app.plane.model((req.params as { name: string }).name)
-      checkJsonBudget(body, sampleBudget(opts.maxSamples, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 2))
+      // A model that can't serve gets a small budget: its request fails anyway (400 on its name,
+      // 404, 503), and only after the body was parsed and the params validated, in that order.
+      const model = modelOrNull((req.params as { name: string }).name)
+      checkJsonBudget(body, model ? sampleBudget(opts.maxSamples, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 2) : UNSERVED_BUDGET)
     } catch (err) {
       done(err as Error, undefined)
       return

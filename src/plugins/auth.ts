@@ -66,6 +66,13 @@ export function crossSiteReason(headers: Record<string, string | string[] | unde
   return own.toLowerCase() === host ? null : `Origin ${origin} is not this server`
 }
 
+/** How many times a header was sent (rawHeaders alternates names and values). */
+function countHeader(rawHeaders: string[], name: string): number {
+  let n = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === name) n++
+  return n
+}
+
 function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')
   return m?.[1]
@@ -112,6 +119,10 @@ export default fp(
         const why = crossSiteReason(req.headers)
         if (why) throw new CalserveError('FORBIDDEN', `a change may not come from another site's page (${why})`, { reason: 'cross-site' })
       }
+      // Node keeps the first of two Authorization headers and drops the other without a word; a
+      // proxy may have added one, or a client sent two tokens: refuse rather than guess which counts.
+      if (countHeader(req.raw.rawHeaders, 'authorization') > 1)
+        throw new CalserveError('BAD_INPUT', 'the request has more than one Authorization header; send one', { field: 'authorization' })
       try {
         req.principal = authorize(access, req.headers.authorization)
       } catch (err) {

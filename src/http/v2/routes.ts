@@ -39,8 +39,11 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
   // Every body reaches the handler as bytes: a JSON request, or a JSON header followed by binary
   // tensor data, whatever the content type says. The handler parses it (codec.ts), so the
   // body schema below documents the request and is not run by Fastify a second time.
+  // Only the protocol's two types: text/plain, forms and a body with no type are what a page on
+  // another site can make a browser send without a preflight (issue 18 item 12); anything else is
+  // 415 naming the accepted types.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body))
+  app.addContentTypeParser(['application/json', OCTET_STREAM], { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body))
   app.setValidatorCompiler((route) =>
     route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler(route as Parameters<typeof validatorCompiler>[0]),
   )

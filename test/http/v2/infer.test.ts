@@ -341,13 +341,19 @@ t.test('errors of the URL: unknown model 404, another version 404; the served ve
   t.equal(res.model_version, '2')
 })
 
-t.test('a request is answered whatever its content type says', async (t) => {
+t.test('a request is answered as JSON or octet-stream; the types a cross-site page can send are 415', async (t) => {
   const app = await build(t)
   const payload = JSON.stringify({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }], outputs: [{ name: 'label' }] })
-  for (const type of ['application/json', 'application/json; charset=utf-8', 'text/plain', 'application/octet-stream', undefined]) {
-    const res = await app.inject({ method: 'POST', url: '/v2/models/tiny/infer', headers: type ? { 'content-type': type } : {}, payload })
+  for (const type of ['application/json', 'application/json; charset=utf-8', 'application/octet-stream']) {
+    const res = await app.inject({ method: 'POST', url: '/v2/models/tiny/infer', headers: { 'content-type': type }, payload })
     t.equal(res.statusCode, 200, `${type}: ${res.body}`)
     conforms(t, 'definitions/inference_response', res.json(), String(type))
+  }
+  // Issue 18 item 12: text/plain, a form and no type at all used to be inferred too.
+  for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', undefined]) {
+    const res = await app.inject({ method: 'POST', url: '/v2/models/tiny/infer', headers: type ? { 'content-type': type } : {}, payload })
+    t.equal(res.statusCode, 415, `${type}: ${res.body}`)
+    t.match(res.json().error, /application\/json/, 'the answer names the accepted types')
   }
 })
 
