@@ -102,6 +102,7 @@ export const fit: Command = {
     const client = new Client(values)
     const model = await getModel(client, name)
     const path = `/v1/models/${encodeURIComponent(name)}/calibration/fit`
+    await checkAccess(client, path)
 
     const progress = new Progress({ label: `uploading ${basename(data)}`, unit: 'bytes', total: dataset.size })
     const body = bodyOf(dataset, model)
@@ -133,6 +134,20 @@ export const fit: Command = {
     const result = answer.status === 202 ? await followJob(client, (answer.body as JobAccepted).job_id) : (answer.body as FitResponse)
     out(values.json ? `${JSON.stringify(result, null, 2)}\n` : fitReport(result))
   },
+}
+
+/**
+ * Asks the fit route whether this token may fit, before the set is sent: an empty JSON fit passes
+ * the route's access check (401 or 403 otherwise) and is then refused as bad input, storing nothing.
+ * A large set is not uploaded only to learn that the token was wrong.
+ */
+async function checkAccess(client: Client, path: string): Promise<void> {
+  try {
+    await client.request('POST', path, { json: {} })
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 400) return
+    throw e
+  }
 }
 
 /**

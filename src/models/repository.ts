@@ -223,6 +223,16 @@ export class ModelRepository {
     return model
   }
 
+  /**
+   * The model folders in the repository now, loaded or not, sorted: what the repository index lists
+   * (as Triton's does), so a folder added since the start shows before anyone loads it.
+   */
+  async listOnDisk(): Promise<string[]> {
+    if (this.single !== null) return [this.single]
+    const entries = await readdir(this.root, { withFileTypes: true })
+    return entries.filter((e) => e.isDirectory() && MODEL_NAME.test(e.name)).map((e) => e.name).sort()
+  }
+
   list(): ServedModel[] {
     return [...this.models.values()]
   }

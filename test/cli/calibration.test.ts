@@ -2,6 +2,8 @@
 // models, admin tokens set, a real SQLite file).
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { createServer, connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { REPO_ROOT, start, waitReady } from '../e2e/process.js'
@@ -80,6 +82,43 @@ t.test('calibration set, history and rollback', async (t) => {
   const one = await calserve(['predict', '--model', 'tiny', '--input', '[1, 0.5, 0.25]'], env)
   t.equal(one.code, 0, one.stderr)
   t.match(one.stdout, /^1 sample · tiny v2 · calibration 6 /m, 'predict of one sample says "1 sample"')
+
+  // calserve fit learns that its token is refused before it uploads the set.
+  // A proxy in front of the server counts the bytes the CLI sends.
+  const fitSet = join(dir, 'set.ndjson')
+  const labels = ['cat', 'dog', 'bird', 'fish']
+  const lines = Array.from({ length: 100_000 }, (_, i) => JSON.stringify({ input: [i % 7, (i * 3) % 5, i % 2], label: labels[i % 4] }))
+  writeFileSync(fitSet, lines.join('\n') + '\n')
+  let sent = 0
+  const proxy = createServer((client) => {
+    const upstream = connect(server.port, '127.0.0.1')
+    client.on('data', (b: Buffer) => (sent += b.length))
+    client.pipe(upstream).pipe(client)
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+  })
+  proxy.listen(0, '127.0.0.1')
+  await once(proxy, 'listening')
+  t.teardown(() => proxy.close())
+  const viaProxy = { CALSERVE_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` }
+  const fitAs = async (token?: string) => {
+    sent = 0
+    const r = await calserve(['fit', '--model', 'tiny', '--data', fitSet, '--dry-run'], token === undefined ? viaProxy : { ...viaProxy, CALSERVE_TOKEN: token })
+    return { ...r, sent }
+  }
+  const anonymous = await fitAs()
+  const wrong = await fitAs('not-a-token')
+  const right = await fitAs(ADMIN)
+  for (const r of [anonymous, wrong]) t.ok(r.sent < 100_000, `refused before the ${lines.length}-line set was sent (${r.sent} bytes sent)`)
+  t.ok(right.sent > 1_000_000, `with the admin token the set is sent (${right.sent} bytes)`)
+  t.equal(anonymous.code, 1)
+  t.match(anonymous.stderr, /^calserve: CALSERVE_UNAUTHORIZED: /m)
+  t.equal(wrong.code, 1)
+  t.match(wrong.stderr, /^calserve: CALSERVE_FORBIDDEN: /m)
+  t.equal(right.code, 0, right.stderr)
+  t.match(right.stderr, /uploading set\.ndjson: 100%/)
+  t.match(right.stdout, /^samples\s+100000 /m)
+  t.equal((await active()).version, 6, 'the access check stored nothing')
 
   const usage = await Promise.all([
     cli(['history', '--gamma', '1'], env),

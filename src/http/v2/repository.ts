@@ -1,5 +1,5 @@
 // Model repository control, as in the Open Inference Protocol's repository extension (Triton):
-// list models with their state, (re)load one from the repository — a new version folder becomes
+// list the models on disk with their state (a folder not loaded is UNAVAILABLE), (re)load one from the repository — a new version folder becomes
 // the served version once it is warm — and unload one. Admin-protected like the other writes; a
 // load or unload through one replica reaches every replica (models/directives.ts).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
@@ -37,11 +37,13 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: z.array(IndexEntry), ...errors },
       },
     },
-    async (req) =>
-      app.models
-        .list()
-        .filter((m) => !req.body?.ready || m.state === 'READY')
-        .map(entry),
+    async (req) => {
+      // What is on disk, as Triton lists it: a folder not loaded (yet) is UNAVAILABLE.
+      const known = app.models.list()
+      const onDisk = (await app.models.listOnDisk()).filter((name) => !app.models.has(name))
+      const all = [...known.map(entry), ...onDisk.map((name) => ({ name, state: 'UNAVAILABLE' as const, reason: 'not loaded' }))]
+      return all.filter((m) => !req.body?.ready || m.state === 'READY').sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    },
   )
 
   app.post(
