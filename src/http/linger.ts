@@ -19,6 +19,7 @@ export function closeUnreadBodies(app: FastifyInstance): void {
       // Node ends the socket after a `connection: close` answer and destroys it once the FIN is
       // out (destroySoon); keep it open, discarding what arrives, until the client stops or the
       // linger ends.
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- the very listener Node added
       socket.removeListener('finish', socket.destroy)
       const timer = setTimeout(() => socket.destroy(), LINGER_MS)
       timer.unref()

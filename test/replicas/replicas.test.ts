@@ -18,6 +18,8 @@ import { REPO_ROOT, start, stop, waitReady, type Server } from '../e2e/process.j
 import { freePort } from '../support/ports.js'
 import { checkNginxConf, findNginx, nginxRuns, startNginx, type Nginx } from './nginx.js'
 import { startTcpProxy } from './tcp-proxy.js'
+import { credentials, loadPackageDefinition, type Client } from '@grpc/grpc-js'
+import { loadSync } from '@grpc/proto-loader'
 
 const PG_URL = process.env.CALSERVE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const MODEL = 'digits-finetuned'
@@ -184,7 +186,9 @@ async function replicas(t: Test, nginxBin: string): Promise<void> {
     CALSERVE_SHUTDOWN_GRACE_MS: '3000',
   }
   // All three start at once on the empty schema: the migration's advisory lock is exercised too.
-  const servers = await Promise.all([0, 1, 2].map(() => start(t, env)))
+  // Each also serves the Open Inference Protocol over gRPC, which nginx proxies (http2, grpc_pass).
+  const grpcPorts = await Promise.all([0, 1, 2].map(() => freePort()))
+  const servers = await Promise.all(grpcPorts.map((grpcPort) => start(t, { ...env, CALSERVE_GRPC_PORT: String(grpcPort) })))
   // Should the test process die without its teardown, the replicas must not outlive it.
   const killAll = () => servers.forEach((s) => s.proc.exitCode === null && s.proc.signalCode === null && s.proc.kill('SIGKILL'))
   process.once('exit', killAll)
@@ -197,7 +201,13 @@ async function replicas(t: Test, nginxBin: string): Promise<void> {
   for (const s of servers) await http(s.url, 'POST', `/v1/models/${MODEL}/predict`, { inputs: [SAMPLE] })
 
   const dir = tempDir(t, 'calserve-nginx-')
-  const nginx: Nginx = await startNginx(t, nginxBin, { dir, listenPort: await freePort(), upstreamPorts: servers.map((s) => s.port) })
+  const grpcListen = await freePort()
+  const nginx: Nginx = await startNginx(t, nginxBin, {
+    dir,
+    listenPort: await freePort(),
+    upstreamPorts: servers.map((s) => s.port),
+    grpc: { listenPort: grpcListen, upstreamPorts: grpcPorts },
+  })
   const lb = nginx.url
   const replicaOf = new Map(servers.map((s, i) => [`127.0.0.1:${s.port}`, `replica ${i + 1}`]))
   const spread = (lines: ReturnType<Nginx['accessLog']>) => {
@@ -238,6 +248,40 @@ async function replicas(t: Test, nginxBin: string): Promise<void> {
       t.match(p.json?.calibration, { applied: true, version }, `replica :${s.port} predicts with version ${version}`)
     }
     t.comment(`PUTs spread by nginx: ${spread(nginx.accessLog().filter((l) => l.method === 'PUT'))}`)
+  })
+
+  await t.test('gRPC through nginx: a calibration change made through REST on one replica reaches gRPC answers from all three', async (t) => {
+    const proto = loadPackageDefinition(
+      loadSync(join(REPO_ROOT, 'proto/grpc_predict_v2.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true }),
+    ) as unknown as { inference: { GRPCInferenceService: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client } }
+    const clientFor = (port: number) => new proto.inference.GRPCInferenceService(`127.0.0.1:${port}`, credentials.createInsecure())
+    const viaNginx = clientFor(grpcListen)
+    const direct = grpcPorts.map(clientFor)
+    t.teardown(() => [viaNginx, ...direct].forEach((c) => c.close()))
+    type InferResponse = { parameters: Record<string, { int64_param?: number; double_param?: number }> }
+    const infer = (client: Client) =>
+      new Promise<InferResponse>((res, rej) =>
+        (client as unknown as { ModelInfer: (r: unknown, cb: (e: Error | null, v: InferResponse) => void) => void }).ModelInfer(
+          { model_name: MODEL, inputs: [{ name: 'pixels', datatype: 'FP32', shape: [1, SAMPLE.length], contents: { fp32_contents: SAMPLE } }] },
+          (e, v) => (e ? rej(e) : res(v)),
+        ),
+      )
+    const versionOf = (r: InferResponse) => r.parameters['calibration_version']?.int64_param
+    const r = await put(servers[0]!.url, 5.25, undefined, 'gRPC propagation')
+    t.equal(r.status, 200, r.text)
+    const stored = r.json.version as number
+    await untilEveryReplica(servers, stored, performance.now(), 5000)
+    for (const [i, client] of direct.entries()) {
+      const answer = await infer(client)
+      t.equal(versionOf(answer), stored, `replica ${i + 1} answers gRPC with calibration version ${stored}`)
+      t.equal(answer.parameters['gamma']?.double_param, 5.25)
+    }
+    const throughNginx = await Promise.all(Array.from({ length: 9 }, () => infer(viaNginx)))
+    t.ok(
+      throughNginx.every((a) => versionOf(a) === stored),
+      'nine gRPC calls through nginx all carry the new version',
+    )
+    version = stored
   })
 
   await t.test('100 concurrent writes with expected_version through nginx: no gap, no duplicate', async (t) => {
