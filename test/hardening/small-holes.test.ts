@@ -82,7 +82,11 @@ t.test('a token in the query string is not logged; two Authorization headers are
   t.match(log, /page=2/, 'other parameters stay')
 
   // light-my-request sends an array as repeated header lines.
-  const two = await app.inject({ method: 'GET', url: '/v1/models', headers: { authorization: ['Bearer app-secret-1', 'Bearer other-token-x'] as unknown as string } })
+  const two = await app.inject({
+    method: 'GET',
+    url: '/v1/models',
+    headers: { authorization: ['Bearer app-secret-1', 'Bearer other-token-x'] as unknown as string },
+  })
   t.equal(two.statusCode, 400)
   t.match(two.json().error.message, /more than one Authorization header/)
   t.equal((await app.inject({ method: 'GET', url: '/v1/models', headers: { authorization: 'Bearer app-secret-1' } })).statusCode, 200)
