@@ -28,7 +28,8 @@ const HELP = `usage: npm run bench -- [flags]
   --models small,cnn,large  which models (default all three)
   --rows LIST               which rows (default ${ROWS.map((r) => r.flag).join(',')});
                             ROW@VARIANT runs a row on calserve with a --variant's overrides
-  --variant NAME=JSON       a calserve configuration: '{"manifest": {...}, "env": {...}}', e.g.
+  --variant NAME=JSON       a calserve configuration: '{"manifest": {...}, "env": {...}, "root": DIR}' (root:
+                            another checkout to run, e.g. a worktree of the previous main), e.g.
                             --variant 'main={"manifest":{"session":{"thread":"main"}}}' --rows v1json,v1json@main
   --connections 1,16,64     wrk connections per cell
   --duration-small S        measured seconds per cell: MLP (default 5), --duration-cnn (5), --duration-large (10)
@@ -226,6 +227,7 @@ function contextFor(m: BenchModel, serverKey: string, tag: string): ServerContex
     nodeArgs: cfg.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(TMP, 'profiles', `${m.key}-${tag}`)] : [],
     tag,
     gamma: cfg.gamma,
+    root: variant?.root ?? '.',
   }
 }
 

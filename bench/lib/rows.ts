@@ -3,6 +3,7 @@
 // v1 and v2, JSON and binary, from one start). To add a row — gRPC, images — add a ServerSpec if it
 // needs a new process, and a RowSpec (see bench/README.md, "Adding a row").
 import os from 'node:os'
+import { join } from 'node:path'
 import { freePort } from '../../test/support/ports.js'
 import { startServer, type ServerChild } from './child.js'
 import type { BenchModel } from './models.js'
@@ -22,6 +23,8 @@ export interface ServerContext {
   nodeArgs: string[]
   /** A label that makes log file names unique. */
   tag: string
+  /** The checkout whose src/main.ts runs (a variant's `root`: another commit, for before/after rows). */
+  root: string
   /** γ that setup() sets on calserve. */
   gamma: number
 }
@@ -164,7 +167,7 @@ export const SERVERS: ServerSpec[] = [
       const port = await freePort()
       return startServer({
         name: `calserve-${ctx.model.key}-${ctx.tag}`,
-        script: 'src/main.ts',
+        script: join(ctx.root, 'src/main.ts'),
         env: {
           CALSERVE_HOST: '127.0.0.1',
           CALSERVE_PORT: String(port),
@@ -267,6 +270,8 @@ export interface Variant {
   name: string
   manifest?: Record<string, unknown>
   env?: Record<string, string>
+  /** Another checkout of calserve to run (e.g. a worktree of the previous main), for before/after rows in one run. */
+  root?: string
 }
 
 /** `name={"manifest": {...}, "env": {...}}` → a Variant. */
@@ -275,9 +280,10 @@ export function parseVariant(text: string): Variant {
   if (eq <= 0) throw new Error(`--variant takes NAME=JSON, got ${text}`)
   const name = text.slice(0, eq)
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`--variant name must be letters, digits, _ or -: ${name}`)
-  const v = JSON.parse(text.slice(eq + 1)) as { manifest?: Record<string, unknown>; env?: Record<string, string> }
-  for (const k of Object.keys(v)) if (k !== 'manifest' && k !== 'env') throw new Error(`--variant ${name}: unknown key ${k} (manifest, env)`)
-  return { name, manifest: v.manifest, env: v.env }
+  const v = JSON.parse(text.slice(eq + 1)) as { manifest?: Record<string, unknown>; env?: Record<string, string>; root?: string }
+  for (const k of Object.keys(v))
+    if (k !== 'manifest' && k !== 'env' && k !== 'root') throw new Error(`--variant ${name}: unknown key ${k} (manifest, env, root)`)
+  return { name, manifest: v.manifest, env: v.env, root: v.root }
 }
 
 /** The row of `spec` under `variant`: id and label carry the variant's name; it also compares to the base row. */
