@@ -3,9 +3,8 @@
 import swagger from '@fastify/swagger'
 import rateLimit from '@fastify/rate-limit'
 import swaggerUi from '@fastify/swagger-ui'
-import multipart from '@fastify/multipart'
 import underPressure from '@fastify/under-pressure'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Config } from './config.js'
 import { CalserveError, errorBody } from './errors.js'
@@ -66,7 +65,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     ...(isPinoInstance(logger) ? { loggerInstance: logger } : { logger }),
     // Fastify's own two lines per request cost about a fifth of a small model's throughput
     // (bench/README.md); calserve writes at most one, as CALSERVE_ACCESS_LOG says (see below).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     // A client that trickles a body can't hold a connection forever.
     requestTimeout: config.requestTimeoutMs,
@@ -102,12 +101,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   closeUnreadBodies(app)
 
   // The access log: one line per answered request ('all'), only for answers of 400 and above
-  // ('errors', the default: failures stay visible, successes cost nothing), or none ('off'). The
-  // query string is left out: it can carry a token.
+  // ('errors', the default: failures stay visible, successes cost nothing), or none ('off'). Values
+  // in the query string named like secrets are redacted (src/http/redact.ts).
   if (config.accessLog !== 'off')
     app.addHook('onResponse', (req, reply, done) => {
       if (config.accessLog === 'all' || reply.statusCode >= 400)
-        req.log.info({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 1000) / 1000 }, 'request')
+        req.log.info({ method: req.method, url: redactQuery(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 1000) / 1000 }, 'request')
       done()
     })
 
@@ -140,10 +139,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       if (req.routeOptions.config?.access === 'public') return
       throw new CalserveError('OVERLOADED', `the server is overloaded (${type}${value === undefined ? '' : ` ${Math.round(value)}`}); retry shortly`)
     },
-  })
-  // multipart/form-data (image parts for predict and fit); the routes read the parts themselves.
-  await app.register(multipart, {
-    limits: { fileSize: config.predictBodyLimitBytes, files: config.maxPredictSamples, fields: 32, parts: config.maxPredictSamples + 32 },
   })
   await app.register(authPlugin, { config })
   if (config.rateLimitPerMinute > 0)
@@ -182,6 +177,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     fitJsonBodyLimitBytes: config.fitJsonBodyLimitBytes,
     fitMaxLineBytes: config.fitMaxLineBytes,
     maxImagePixels: config.maxImagePixels,
+    maxImageBytes: config.predictBodyLimitBytes,
   })
   await app.register(curveRoutes)
   await app.register(uiRoutes)

@@ -2,6 +2,7 @@
 // only picks the reader for the body's encoding (src/inputs/fit-sets.ts); the intake
 // (src/serving/intake.ts) runs the set through the model and fits, now or as a job.
 import type { Readable } from 'node:stream'
+import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { FitBodySchema, FitQuerySchema, FitResponseSchema, JobAcceptedSchema, JobSchema } from '../api/fit.js'
@@ -22,6 +23,8 @@ export interface FitRouteOptions {
   fitJsonBodyLimitBytes: number
   fitMaxLineBytes: number
   maxImagePixels: number
+  /** The largest encoded image part of a multipart set. */
+  maxImageBytes: number
 }
 
 const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
@@ -31,6 +34,8 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
   app.addContentTypeParser(NDJSON, (_req, payload, done) => done(null, payload))
   app.addContentTypeParser(OCTET_STREAM, (_req, payload, done) => done(null, payload))
   app.addContentTypeParser(IMAGE_SET_TYPES, (_req, payload, done) => done(null, payload))
+  // Image parts named by their label; the readers bound the set's bytes, each part one image.
+  await app.register(multipart, { limits: { fileSize: opts.maxImageBytes, files: Number.MAX_SAFE_INTEGER, fields: 32 } })
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: opts.fitJsonBodyLimitBytes }, app.getDefaultJsonParser('error', 'error'))
 

@@ -4,18 +4,25 @@
 // nginx's lingering_close does: the answer goes out with a FIN, what the client still sends is
 // read and dropped for at most LINGER_MS, then the socket is destroyed. Destroying it at once
 // would send a reset that can make the client's TCP stack drop the answer before it is read.
-import type { FastifyInstance } from 'fastify'
+import { Socket } from 'node:net'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 
 export const LINGER_MS = 2000
 
+/** A request on a real connection whose body was not read to its end (app.inject's have no socket). */
+const unread = (req: FastifyRequest): Socket | null => {
+  const socket = req.raw.socket
+  return !req.raw.complete && socket instanceof Socket && !socket.destroyed ? socket : null
+}
+
 export function closeUnreadBodies(app: FastifyInstance): void {
   app.addHook('onSend', (req, reply, payload, done) => {
-    if (!req.raw.complete) reply.header('connection', 'close')
+    if (unread(req)) reply.header('connection', 'close')
     done(null, payload)
   })
   app.addHook('onResponse', (req, _reply, done) => {
-    const socket = req.raw.socket
-    if (!req.raw.complete && socket && !socket.destroyed) {
+    const socket = unread(req)
+    if (socket) {
       // Node ends the socket after a `connection: close` answer and destroys it once the FIN is
       // out (destroySoon); keep it open, discarding what arrives, until the client stops or the
       // linger ends.

@@ -3,6 +3,7 @@
 // model with an image block also images: one PNG/JPEG/WebP body (options in the query string),
 // multipart/form-data file parts (options as fields), or JSON {"images": [base64, …]}. Decodes the
 // samples, calls the data plane, encodes its classification as API v1's response.
+import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { MULTIPART, OCTET_STREAM } from '../api/media-types.js'
@@ -34,7 +35,9 @@ const routes: FastifyPluginAsyncZod<{
   const limits = { maxPixels: opts.maxImagePixels }
   app.addContentTypeParser(OCTET_STREAM, { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body))
   app.addContentTypeParser([...IMAGE_MEDIA_TYPES], { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body))
-  // multipart/form-data is @fastify/multipart's (registered in app.ts): parts are read in the handler.
+  // multipart/form-data: @fastify/multipart, registered here so that only predict and fit take it;
+  // the handler reads the parts.
+  await app.register(multipart, { limits: { fileSize: opts.bodyLimit, files: opts.maxSamples, fields: 32, parts: opts.maxSamples + 32 } })
   // JSON is scanned before it is parsed: a body deeper or larger than any request the model accepts
   // (CALSERVE_MAX_PREDICT_SAMPLES samples of its size) is refused before JSON.parse, the schema and
   // the decoder spend event-loop time on it (src/inputs/json-budget.ts). Envelope: {inputs: [sample]}.

@@ -1,5 +1,5 @@
-// The access log writes at most one line per request, as CALSERVE_ACCESS_LOG says, and never the
-// query string (it can carry a token). Fastify's own two lines per request are off.
+// The access log writes at most one line per request, as CALSERVE_ACCESS_LOG says, with secrets in
+// the query string redacted. Fastify's own two lines per request are off.
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import t, { type Test } from 'tap'
@@ -22,13 +22,13 @@ async function appWithLog(t: Test, accessLog: string) {
   return { app, requests: () => lines.filter((l) => l['msg'] === 'request' || l['msg'] === 'incoming request' || l['msg'] === 'request completed') }
 }
 
-t.test('errors (the default): a 200 writes nothing, a 404 one line without its query string', async (t) => {
+t.test('errors (the default): a 200 writes nothing, a 404 one line, its token redacted', async (t) => {
   const { app, requests } = await appWithLog(t, 'errors')
   await app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: { inputs: [[0, 1, 2]] } })
   t.equal(requests().length, 0)
   await app.inject({ url: '/v1/models/nope?token=secret-token' })
   t.equal(requests().length, 1)
-  t.match(requests()[0], { msg: 'request', method: 'GET', url: '/v1/models/nope', status: 404 })
+  t.match(requests()[0], { msg: 'request', method: 'GET', url: '/v1/models/nope?token=[redacted]', status: 404 })
   t.notMatch(JSON.stringify(requests()), /secret-token/)
 })
 

@@ -7,8 +7,22 @@ import { errorOf } from './expected.js'
 t.test('BAD CALL - a body type the route does not take: 415 naming the ones it does', async (t) => {
   const app = await build(t)
   const cases = [
-    { url: '/v1/models/tiny/predict', accepted: ['application/json', 'application/octet-stream'] },
-    { url: '/v1/models/tiny/calibration/fit', accepted: ['application/json', 'application/x-ndjson', 'application/octet-stream'] },
+    {
+      url: '/v1/models/tiny/predict',
+      accepted: ['application/json', 'application/octet-stream', 'image/png', 'image/jpeg', 'image/webp', 'multipart/form-data'],
+    },
+    {
+      url: '/v1/models/tiny/calibration/fit',
+      accepted: [
+        'application/json',
+        'application/x-ndjson',
+        'application/octet-stream',
+        'multipart/form-data',
+        'application/x-tar',
+        'application/gzip',
+        'application/x-gzip',
+      ],
+    },
     { url: '/v1/models/tiny/calibration/rollback', accepted: ['application/json'] },
   ]
   for (const { url, accepted } of cases) {
