@@ -82,9 +82,15 @@ async function writer(server: Server, ledger: Ledger, id: string, dead: () => bo
 async function verify(t: Test, server: Server, ledger: Ledger, round: string): Promise<void> {
   const active = await call(server, 'GET', MODEL)
   t.equal(active.status, 200, `${round}: GET calibration ${active.text.slice(0, 200)}`)
-  const history = await call(server, 'GET', `${MODEL}/history`)
-  t.equal(history.status, 200, `${round}: GET history`)
-  const versions = history.json.versions as Array<{ version: number; gamma: number; note: string; method: string; temperature: number }>
+  // The history comes in pages: walk them all.
+  const versions: Array<{ version: number; gamma: number; note: string; method: string; temperature: number }> = []
+  for (let before: number | null | undefined = undefined; ;) {
+    const history = await call(server, 'GET', `${MODEL}/history?limit=500${before ? `&before=${before}` : ''}`)
+    t.equal(history.status, 200, `${round}: GET history`)
+    versions.push(...(history.json.versions as typeof versions))
+    before = history.json.next as number | null
+    if (before === null || before === undefined) break
+  }
   const max = versions.length
   t.same(
     versions.map((v) => v.version),

@@ -2,6 +2,7 @@
 // after the JSON (Inference-Header-Content-Length, binary_data_size), outputs asked as binary data
 // (binary_data, binary_data_output) parsed back byte for byte. The JSON parts of requests and
 // responses are checked against the spec's schemas as the extension amends them.
+import { activate } from '../../../src/serving/activate.js'
 import t, { type Test } from 'tap'
 import { build } from '../../helper.js'
 import { expectedPrediction, fixture, logitsOf } from '../expected.js'
@@ -190,7 +191,10 @@ t.test('binary inputs of other datatypes are converted; a 4-D input', async (t) 
 
 t.test('a γ past the float32 range: binary logits carry ±Infinity, JSON refuses to lose them', async (t) => {
   const app = await build(t)
-  await calibrate(t, app, { gamma: 1e39 })
+  // PUT refuses |γ| > 1e30 now; a record stored before that bound (or by another writer) is still
+  // served exactly, so it goes into the store directly.
+  const model = app.plane.model('tiny')
+  await activate(app, { model: 'tiny', model_version: model.version, gamma: 1e39, temperature: 1, method: 'manual' })
   const res = await send(t, app, { parameters: { binary_data_output: true }, inputs: [fp32Input(1, 12)], outputs: [{ name: 'logits' }, { name: 'label' }] }, [
     f32(X[0]!),
   ])
@@ -210,6 +214,20 @@ t.test('a γ past the float32 range: binary logits carry ±Infinity, JSON refuse
     payload: { parameters: { calibrated: false }, inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: X[0] }] },
   })
   t.equal(raw.statusCode, 200, 'the raw logits are finite')
+  // The classification extension writes the value as C's printf("%f") does (issue 18 item 20).
+  const top = await app.inject({
+    method: 'POST',
+    url: URL,
+    payload: { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: X[0] }], outputs: [{ name: 'logits', parameters: { classification: 2 } }] },
+  })
+  t.equal(top.statusCode, 200, top.body)
+  const strings = top.json().outputs[0].data as string[]
+  t.equal(strings.length, 2)
+  t.ok(
+    strings.every((s) => s.startsWith('inf:')),
+    `the top two are absent classes at +inf: ${strings.join(', ')}`,
+  )
+  t.equal(strings[0], 'inf:2:bird', 'ties at +inf keep the exact rule’s order')
 })
 
 t.test('bad binary requests are 400 with the reason', async (t) => {
