@@ -33,7 +33,16 @@ export const API_VERSION = '0.1.0'
 declare module 'fastify' {
   interface FastifyInstance {
     lifecycle: { draining: boolean }
+    /** Every route as registered, with the access it asks for and its own body limit. */
+    routeTable: RouteEntry[]
   }
+}
+
+export interface RouteEntry {
+  method: string
+  url: string
+  access: 'public' | 'read' | 'admin'
+  bodyLimit: number | undefined
 }
 
 export interface AppDeps {
@@ -79,6 +88,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     },
   }).withTypeProvider<ZodTypeProvider>()
 
+  // The route table, kept as routes register: tests generate the access and body-limit checks of
+  // every write route from it, so a new route can't be left out of them.
+  const routeTable: RouteEntry[] = []
+  app.decorate('routeTable', routeTable)
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat())
+      routeTable.push({ method, url: route.url, access: route.config?.access ?? 'read', bodyLimit: route.bodyLimit })
+  })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.setErrorHandler(errorHandler(errorBody))
