@@ -93,8 +93,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const routeTable: RouteEntry[] = []
   app.decorate('routeTable', routeTable)
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat())
-      routeTable.push({ method, url: route.url, access: route.config?.access ?? 'read', bodyLimit: route.bodyLimit })
+    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url, access: route.config?.access ?? 'read', bodyLimit: route.bodyLimit })
   })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
