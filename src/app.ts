@@ -56,10 +56,12 @@ export function loggerOptions(config: Config) {
     // Tokens never reach the log (the admin-auth work adds more paths).
     redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
     serializers: {
-      // Fastify's request serializer, with secrets in the query string redacted.
-      req: (req: FastifyRequest) => ({
+      // Fastify's request serializer, with secrets in the query string redacted (and the headers
+      // kept, for the redact paths above); a plain object logged as `req` passes through the same.
+      req: (req: Partial<FastifyRequest>) => ({
         method: req.method,
-        url: redactQuery(req.url),
+        url: typeof req.url === 'string' ? redactQuery(req.url) : req.url,
+        headers: req.headers,
         host: req.host,
         remoteAddress: req.ip,
         remotePort: req.socket?.remotePort,
