@@ -11,7 +11,7 @@ import type { ReadyModel } from '../models/repository.js'
 import { resolveLabel, type LogitCollector } from '../serving/collector.js'
 import { base64Image, imagePlanOf, type EncodedImage } from './image-batch.js'
 import { imageToTensor, type ImageLimits } from './image.js'
-import { boundedLines } from './lines.js'
+import { jsonLines } from './lines.js'
 import { decodeSample } from './tensor.js'
 
 /** Encoded images held (and decoded concurrently) at once. */
@@ -58,14 +58,6 @@ class ImageBatcher {
 }
 
 /** Counts the body's bytes and fails the stream past the limit. */
-function limitBytes(stream: Readable, maxBytes: number): void {
-  let bytes = 0
-  stream.on('data', (chunk: Buffer) => {
-    bytes += chunk.length
-    if (bytes > maxBytes) stream.destroy(new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${maxBytes} bytes`, { limit: maxBytes }))
-  })
-}
-
 /** The label of a tar member: the folder that holds it (ImageFolder: <label>/<file>). */
 function folderLabel(model: ReadyModel, path: string): number {
   const parts = path.replace(/^\.\//, '').split('/').filter(Boolean)
@@ -134,16 +126,8 @@ async function maybeGunzip(body: AsyncIterable<Buffer>, maxBytes: number): Promi
 
 /** ndjson lines {"image": base64, "label"} (or {"input": [...], "label"} tensors) into `collector`. */
 export async function readImageNdjson(body: Readable, model: ReadyModel, collector: LogitCollector, limits: ImageSetLimits): Promise<void> {
-  limitBytes(body, limits.maxBytes)
   const batcher = new ImageBatcher(model, collector, limits)
-  for await (const { line, number: lineNo } of boundedLines(body, limits.maxLineBytes)) {
-    if (line.trim() === '') continue
-    let record: unknown
-    try {
-      record = JSON.parse(line)
-    } catch (err) {
-      throw badInput(`line ${lineNo} is not valid JSON: ${(err as Error).message}`, { field: 'body', line: lineNo })
-    }
+  for await (const { record, number: lineNo } of jsonLines(body, limits)) {
     const r = record as { image?: unknown; input?: unknown; label?: unknown } | null
     if (typeof r !== 'object' || r === null || Array.isArray(r) || !('label' in r) || 'image' in r === 'input' in r)
       throw badInput(`line ${lineNo} must be an object with "image" (or "input") and "label"`, { field: 'body', line: lineNo })

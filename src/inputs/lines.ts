@@ -3,7 +3,7 @@
 // newline ends in `RangeError: Invalid string length`. Splitting on the byte 0x0A is safe in UTF-8,
 // where that byte never occurs inside a multi-byte character.
 import type { Readable } from 'node:stream'
-import { badInput } from '../errors.js'
+import { badInput, CalserveError } from '../errors.js'
 
 const NEWLINE = 0x0a
 
@@ -39,5 +39,29 @@ export async function* boundedLines(stream: Readable, maxLineBytes: number): Asy
     const line = take(Buffer.alloc(0))
     number++
     yield { line, number }
+  }
+}
+
+/** A body of at most `maxBytes`: past it the stream fails with 413 (counted as it arrives). */
+export function limitBytes(stream: Readable, maxBytes: number): void {
+  let bytes = 0
+  stream.on('data', (chunk: Buffer) => {
+    bytes += chunk.length
+    if (bytes > maxBytes) stream.destroy(new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${maxBytes} bytes`, { limit: maxBytes }))
+  })
+}
+
+/** ndjson: each non-blank line parsed as JSON, numbered from 1; a line that is not JSON is a 400 naming it. */
+export async function* jsonLines(stream: Readable, limits: { maxBytes: number; maxLineBytes: number }): AsyncGenerator<{ record: unknown; number: number }> {
+  limitBytes(stream, limits.maxBytes)
+  for await (const { line, number } of boundedLines(stream, limits.maxLineBytes)) {
+    if (line.trim() === '') continue
+    let record: unknown
+    try {
+      record = JSON.parse(line)
+    } catch (err) {
+      throw badInput(`line ${number} is not valid JSON: ${(err as Error).message}`, { field: 'body', line: number })
+    }
+    yield { record, number }
   }
 }
