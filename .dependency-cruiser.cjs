@@ -27,6 +27,13 @@ module.exports = {
       to: { path: '^src/(http|grpc|cli|plugins|app\\.ts|main\\.ts)' },
     },
     {
+      name: 'front-ends-are-apart',
+      severity: 'error',
+      comment: 'REST and gRPC share what they share through src/serving and src/inputs, not through each other',
+      from: { path: '^src/grpc/' },
+      to: { path: '^src/http/' },
+    },
+    {
       name: 'front-ends-use-the-store-interface',
       severity: 'error',
       comment: 'front-ends see the Store interface, never an implementation',

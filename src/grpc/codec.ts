@@ -3,9 +3,8 @@
 // decodeTensor as REST v2 (typed contents as `data`, raw_input_contents as `bytes`), so datatype,
 // shape, count and every value are checked the same way with the same messages.
 import { badInput } from '../errors.js'
-import { binaryData } from '../http/v2/codec.js'
 import { decodeTensor, type ModelInput } from '../inputs/oip-tensor.js'
-import type { OutputRequest, OutputTensor, Parameters } from '../serving/v2-outputs.js'
+import { binaryData, type OutputRequest, type OutputTensor, type Parameters } from '../serving/v2-outputs.js'
 import type { InferOutputTensor, ModelInferRequest, WireContents, WireParameter, WireParameters } from './proto.js'
 
 /** Where each datatype's values travel as typed contents (InferTensorContents). */

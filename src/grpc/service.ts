@@ -10,8 +10,7 @@ import { MODEL_NAME } from '../api/names.js'
 import type { ServedModel } from '../models/repository.js'
 import type { Access } from '../plugins/auth.js'
 import { observeRequest } from '../plugins/metrics.js'
-import { V2_EXTENSIONS } from '../http/v2/routes.js'
-import { buildOutputs, outputDatatype, outputNames, planOutputs, responseParameters } from '../serving/v2-outputs.js'
+import { buildOutputs, modelMetadata, planOutputs, responseParameters, V2_EXTENSIONS } from '../serving/v2-outputs.js'
 import { boolParameter, decodeInferInput, doubleParameter, encodeOutputs, int64Parameter, outputRequest, usesRawContents } from './codec.js'
 import { callError, toServiceError } from './errors.js'
 import { SERVICE_NAME, type ModelInferRequest, type ModelInferResponse, type ModelRef, type RepositoryModelRequest } from './proto.js'
@@ -94,15 +93,8 @@ export function inferenceService(app: FastifyInstance, opts: ServiceOptions): Un
     ModelMetadata: unary<ModelRef, unknown>('ModelMetadata', 'read', (req, ctx) => {
       ctx.model(req.name)
       const model = app.plane.model(req.name, version(req.version))
-      const { input, output } = model.runner.io
-      const classes = model.manifest.labels.length
-      return {
-        name: model.name,
-        versions: [String(model.version)],
-        platform: 'onnxruntime_onnx',
-        inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...input.shape] }],
-        outputs: outputNames(model).map((name) => ({ name, datatype: outputDatatype(model, name), shape: name === output.name ? [-1, classes] : [-1] })),
-      }
+      const { parameters: _calibration, ...metadata } = modelMetadata(model, app.plane.calibration(model))
+      return metadata
     }),
     ModelInfer: unary<ModelInferRequest, ModelInferResponse>('ModelInfer', 'read', async (req, ctx) => {
       ctx.model(req.model_name)

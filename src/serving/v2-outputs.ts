@@ -3,9 +3,16 @@
 // shapes and encode the tensors back. The model's logits output comes back calibrated (γ added to
 // the absent classes) unless the request says `calibrated: false`; label, score and class_index
 // are the classification's predictions, and so is the order of the classification extension's top k.
+import { endianness } from 'node:os'
 import { badInput } from '../errors.js'
 import type { ReadyModel } from '../models/repository.js'
+import type { CalibrationRecord } from '../store/types.js'
 import type { Classification } from './plane.js'
+
+const LITTLE_ENDIAN = endianness() === 'LE'
+
+/** The protocol extensions calserve speaks, for the server metadata of REST v2 and gRPC. */
+export const V2_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'calibration']
 
 /** Outputs calserve adds beside the model's logits, one value per sample. */
 export const EXTRA_OUTPUTS = [
@@ -58,6 +65,34 @@ export function outputNames(model: ReadyModel): string[] {
 /** The datatype of each output name of `model`. */
 export function outputDatatype(model: ReadyModel, name: string): string {
   return name === model.runner.io.output.name ? 'FP32' : (EXTRA_OUTPUTS.find((e) => e.name === name)?.datatype ?? 'FP32')
+}
+
+/**
+ * A model's metadata as the protocol has it (REST v2 answers all of it; gRPC's
+ * ModelMetadataResponse has no parameters). A model with an image block also takes its input as
+ * BYTES [N], one encoded image per element (the convention of Triton's DALI pipelines).
+ */
+export function modelMetadata(model: ReadyModel, calibration: CalibrationRecord) {
+  const { input, output } = model.runner.io
+  const classes = model.manifest.labels.length
+  return {
+    name: model.name,
+    versions: [String(model.version)],
+    platform: 'onnxruntime_onnx',
+    inputs: [
+      { name: input.name, datatype: 'FP32', shape: [-1, ...input.shape] },
+      ...(model.image ? [{ name: input.name, datatype: 'BYTES', shape: [-1] }] : []),
+    ],
+    outputs: outputNames(model).map((name) => ({ name, datatype: outputDatatype(model, name), shape: name === output.name ? [-1, classes] : [-1] })),
+    parameters: {
+      classes,
+      absent_classes: model.absent.reduce((a, b) => a + b, 0),
+      calibration_version: calibration.version,
+      calibration_method: calibration.method,
+      gamma: calibration.gamma,
+      temperature: calibration.temperature,
+    },
+  }
 }
 
 export function planOutputs(model: ReadyModel, request: OutputRequest): OutputPlan {
@@ -160,4 +195,27 @@ export function formatFixed6(x: number): string {
   }
   const digits = scaled.toString().padStart(7, '0')
   return `${negative ? '-' : ''}${digits.slice(0, -6)}.${digits.slice(-6)}`
+}
+
+/** Little-endian, row-major; BYTES elements as a 4-byte length and the UTF-8 bytes. */
+export function binaryData(o: OutputTensor): Buffer {
+  if (o.datatype === 'FP32') {
+    const buf = Buffer.allocUnsafe(o.values.length * 4)
+    if (LITTLE_ENDIAN) buf.set(new Uint8Array(o.values.buffer, o.values.byteOffset, o.values.byteLength))
+    else for (let i = 0; i < o.values.length; i++) buf.writeFloatLE(o.values[i]!, i * 4)
+    return buf
+  }
+  if (o.datatype === 'INT64') {
+    const buf = Buffer.allocUnsafe(o.values.length * 8)
+    for (let i = 0; i < o.values.length; i++) buf.writeBigInt64LE(BigInt(o.values[i]!), i * 8)
+    return buf
+  }
+  const parts: Buffer[] = []
+  for (const s of o.values) {
+    const bytes = Buffer.from(s, 'utf8')
+    const len = Buffer.allocUnsafe(4)
+    len.writeUInt32LE(bytes.byteLength, 0)
+    parts.push(len, bytes)
+  }
+  return Buffer.concat(parts)
 }

@@ -4,13 +4,10 @@
 // row-major), split into its JSON request and each input's bytes; and the response, as JSON or as a
 // JSON header followed by binary outputs. It touches no request, reply or model; the tensors are
 // decoded by src/inputs/oip-tensor.ts, as gRPC's are.
-import { endianness } from 'node:os'
 import { badInput } from '../../errors.js'
 import { decodeTensor, type ModelInput } from '../../inputs/oip-tensor.js'
-import type { OutputTensor } from '../../serving/v2-outputs.js'
+import { binaryData, type OutputTensor } from '../../serving/v2-outputs.js'
 import { V2InferenceRequest, type V2InferenceResponse } from '../../api/v2.js'
-
-const LITTLE_ENDIAN = endianness() === 'LE'
 
 /** A request whose JSON part was validated, with each input's binary data where it had some. */
 export interface ParsedRequest {
@@ -109,29 +106,6 @@ function jsonData(o: OutputTensor): Array<number | string> {
     if (!Number.isFinite(v))
       throw badInput(`output '${o.name}' holds ${v}, which JSON cannot carry (γ overflows float32); ask for it with parameters.binary_data: true`)
   return out
-}
-
-/** Little-endian, row-major; BYTES elements as a 4-byte length and the UTF-8 bytes. */
-export function binaryData(o: OutputTensor): Buffer {
-  if (o.datatype === 'FP32') {
-    const buf = Buffer.allocUnsafe(o.values.length * 4)
-    if (LITTLE_ENDIAN) buf.set(new Uint8Array(o.values.buffer, o.values.byteOffset, o.values.byteLength))
-    else for (let i = 0; i < o.values.length; i++) buf.writeFloatLE(o.values[i]!, i * 4)
-    return buf
-  }
-  if (o.datatype === 'INT64') {
-    const buf = Buffer.allocUnsafe(o.values.length * 8)
-    for (let i = 0; i < o.values.length; i++) buf.writeBigInt64LE(BigInt(o.values[i]!), i * 8)
-    return buf
-  }
-  const parts: Buffer[] = []
-  for (const s of o.values) {
-    const bytes = Buffer.from(s, 'utf8')
-    const len = Buffer.allocUnsafe(4)
-    len.writeUInt32LE(bytes.byteLength, 0)
-    parts.push(len, bytes)
-  }
-  return Buffer.concat(parts)
 }
 
 /** A zod error as one line naming the first bad field: `inputs[0].shape: expected array…`. */

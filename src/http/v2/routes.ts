@@ -14,10 +14,9 @@ import { MAX_SAMPLE_DEPTH } from '../../inputs/tensor.js'
 import { decodeInput, encodeResponse, parseInferRequest } from './codec.js'
 import { bytesElements, decodeImages } from '../../inputs/image-batch.js'
 import { v2Error, v2ErrorHandler } from './errors.js'
-import { buildOutputs, outputDatatype, outputNames, planOutputs, responseParameters } from '../../serving/v2-outputs.js'
+import { buildOutputs, modelMetadata, planOutputs, responseParameters, V2_EXTENSIONS } from '../../serving/v2-outputs.js'
 import { V2Error, V2InferenceRequest, V2InferenceResponse, V2ModelMetadata, V2ModelParams, V2ServerMetadata, V2VersionParams } from '../../api/v2.js'
 
-export const V2_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'calibration']
 const TAGS = ['open inference protocol']
 
 const errors = { 400: V2Error, 401: V2Error, 403: V2Error, 404: V2Error, 503: V2Error }
@@ -92,31 +91,7 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
     },
   )
 
-  const metadata = (model: ReadyModel): V2ModelMetadata => {
-    const calibration = app.plane.calibration(model)
-    const { input, output } = model.runner.io
-    const classes = model.manifest.labels.length
-    return {
-      name: model.name,
-      versions: [String(model.version)],
-      platform: 'onnxruntime_onnx',
-      // A model with an image block also takes its input as BYTES [N], one encoded image per
-      // element (the convention of Triton's DALI pipelines).
-      inputs: [
-        { name: input.name, datatype: 'FP32', shape: [-1, ...input.shape] },
-        ...(model.image ? [{ name: input.name, datatype: 'BYTES', shape: [-1] }] : []),
-      ],
-      outputs: outputNames(model).map((name) => ({ name, datatype: outputDatatype(model, name), shape: name === output.name ? [-1, classes] : [-1] })),
-      parameters: {
-        classes,
-        absent_classes: model.absent.reduce((a, b) => a + b, 0),
-        calibration_version: calibration.version,
-        calibration_method: calibration.method,
-        gamma: calibration.gamma,
-        temperature: calibration.temperature,
-      },
-    }
-  }
+  const metadata = (model: ReadyModel): V2ModelMetadata => modelMetadata(model, app.plane.calibration(model))
 
   const infer = async (req: FastifyRequest<{ Params: { name: string; version?: string } }>, reply: FastifyReply) => {
     const model = app.plane.model(req.params.name, req.params.version)
