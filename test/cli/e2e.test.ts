@@ -41,6 +41,8 @@ async function startServer(t: Parameters<typeof tempDir>[0]): Promise<string> {
     env: childEnv({
       CALSERVE_HOST: '127.0.0.1',
       CALSERVE_PORT: String(port),
+      // 0: no gRPC listener, so this test never races another process for the default port 8081.
+      CALSERVE_GRPC_PORT: '0',
       CALSERVE_MODEL_REPOSITORY: 'models',
       CALSERVE_STORE_URL: `sqlite:${db}`,
       CALSERVE_LOG_LEVEL: 'warn',
