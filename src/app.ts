@@ -20,6 +20,7 @@ import planePlugin from './plugins/plane.js'
 import storePlugin from './plugins/store.js'
 import calibrationRoutes from './http/calibration.js'
 import curveRoutes from './http/curve.js'
+import exportRoutes from './http/export.js'
 import healthRoutes from './http/health.js'
 import modelRoutes from './http/models.js'
 import fitRoutes from './http/fit.js'
@@ -198,6 +199,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     maxImageBytes: config.predictBodyLimitBytes,
   })
   await app.register(curveRoutes)
+  await app.register(exportRoutes)
   await app.register(uiRoutes)
   await app.register(v2Routes, {
     prefix: '/v2',

@@ -202,6 +202,16 @@ export const RollbackSchema = z
   })
   .meta({ id: 'Rollback' })
 
+export const ExportQuerySchema = z.strictObject({
+  version: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .optional()
+    .describe('the stored calibration version to bake in (default: the active one; 0 is the uncalibrated identity)'),
+})
+
 /** A history page: the newest versions by default; `before` is the `next` of the previous page. */
 export const HISTORY_DEFAULT_LIMIT = 50
 export const HISTORY_MAX_LIMIT = 500

@@ -94,6 +94,32 @@ export class Client {
     return { status: res.status, headers: res.headers, body: parsed as T }
   }
 
+  /** GET a binary answer (an exported model) as bytes; an error answer still becomes `CODE: message`. */
+  async getBytes(path: string, query?: Query): Promise<Answer<Uint8Array>> {
+    const url = this.url(path, query)
+    const headers: Record<string, string> = { accept: 'application/octet-stream, application/json' }
+    if (this.token) headers.authorization = `Bearer ${this.token}`
+    let res: Response
+    let body: Uint8Array
+    try {
+      res = await fetch(url, { headers })
+      body = new Uint8Array(await res.arrayBuffer())
+    } catch (e) {
+      throw this.networkError(e)
+    }
+    if (!res.ok) {
+      const text = Buffer.from(body).toString('utf8')
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(text)
+      } catch {
+        parsed = undefined
+      }
+      throw errorFromAnswer(res.status, parsed, text)
+    }
+    return { status: res.status, headers: res.headers, body }
+  }
+
   private networkError(e: unknown): CliError {
     if (e instanceof CliError) return e
     const cause = (e as { cause?: { code?: string; message?: string } }).cause

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from './args.js'
 import { calibration } from './calibration.js'
+import { exportCommand } from './export.js'
 import { fit } from './fit.js'
 import { importCommand } from './import.js'
 import { models } from './models.js'
@@ -11,7 +12,7 @@ import { CliError, errLine, out, UsageError } from './output.js'
 import { predict } from './predict.js'
 import { serve } from './serve.js'
 
-const COMMANDS: readonly Command[] = [serve, models, predict, fit, calibration, importCommand, openapi]
+const COMMANDS: readonly Command[] = [serve, models, predict, fit, calibration, exportCommand, importCommand, openapi]
 
 const USAGE = `usage: calserve <command> [options]
 

@@ -1,5 +1,5 @@
 // Export a served ONNX model with its active calibration baked in: the logits output becomes
-//   (z + b) / T,   b_j = γ for absent classes (U), 0 for fine-tuning classes (S),
+//   (z + b) / T,   b_j = γ for absent classes (U), −0 for fine-tuning classes (S),
 // as one Add of a constant float32 vector and, when T ≠ 1, one Div by a float32 scalar. The graph's
 // output keeps its name (the original producer's edge is renamed internally), so a client of the
 // exported model reads the same output as before, now calibrated. Float32 throughout, so the Add
@@ -85,8 +85,11 @@ export function exportCalibratedOnnx(onnxBytes: Uint8Array, params: ExportParams
   producer.output = (producer.output ?? []).map((x) => (x === outputName ? raw : x))
   for (const n of nodes) if (n !== producer) n.input = (n.input ?? []).map((x) => (x === outputName ? raw : x))
 
+  // −0 where nothing is added: x + (−0) is x for every float32 x, −0 included, whereas x + 0 turns
+  // −0 into +0; so the S columns (and every column when γ = 0) come out as the raw bits, as
+  // addBias leaves them.
   const bias = new Float32Array(absent.length)
-  for (let j = 0; j < absent.length; j++) bias[j] = absent[j] ? gamma : 0
+  for (let j = 0; j < absent.length; j++) bias[j] = absent[j] && gamma !== 0 ? gamma : -0
   const biasName = fresh('gamma_bias')
   initializers.push(floatTensor(biasName, [absent.length], bias))
   const divide = temperature !== 1

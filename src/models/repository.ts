@@ -36,10 +36,13 @@ export interface ServedModel {
   fallback: string | null
   /** How encoded images become this model's input; null: the model takes tensors only. */
   image: ImagePlan | null
+  /** The model.onnx the served version was loaded from (what an export rewrites); null until loaded. */
+  file: string | null
 }
 
 export type ReadyModel = ServedModel & {
   version: number
+  file: string
   manifest: Manifest
   runner: Runner
   batcher: Batcher
@@ -208,7 +211,7 @@ export class ModelRepository {
         },
         this.observer(model.name),
       )
-      Object.assign(model, { runner, batcher, provider: loaded.provider, fallback: loaded.fallback, state: 'READY' })
+      Object.assign(model, { runner, batcher, provider: loaded.provider, fallback: loaded.fallback, file, state: 'READY' })
       if (loaded.fallback) this.log.warn({ model: model.name, fallback: loaded.fallback }, 'execution provider fell back')
       this.log.info({ model: model.name, version: model.version, provider: loaded.provider }, 'model ready')
     } catch (err) {
@@ -317,6 +320,7 @@ function emptyModel(name: string): ServedModel {
     provider: null,
     fallback: null,
     image: null,
+    file: null,
   }
 }
 

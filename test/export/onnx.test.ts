@@ -97,3 +97,23 @@ t.test('BAD CALL - export errors', async (t) => {
   t.throws(() => exportCalibratedOnnx(TINY, { ...base, temperature: 0 }), RangeError)
   t.throws(() => exportCalibratedOnnx(TINY, { ...base, gamma: Infinity }), RangeError)
 })
+
+t.test('−0 logits keep their sign where nothing is added (S columns, and every column when γ = 0)', async (t) => {
+  // z → Identity → logits, so the raw logits are the input itself.
+  const vi = (name: string) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }] } } } })
+  const graph = onnx.GraphProto.create({
+    name: 'identity',
+    input: [vi('z')],
+    output: [vi('logits')],
+    node: [onnx.NodeProto.create({ opType: 'Identity', input: ['z'], output: ['logits'] })],
+  })
+  const model = onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 7, opsetImport: [{ domain: '', version: 13 }], graph })).finish()
+  const absent = Uint8Array.from([0, 0, 1, 1])
+  const z = Float32Array.from([-0, 0, -0, 0, -0, 1.5, -0, -2])
+  for (const gamma of [0, 0.25, -0]) {
+    const { out } = await run(exportCalibratedOnnx(model, { outputName: 'logits', absent, gamma, temperature: 1, metadata: {} }), z, [2, 4])
+    const mine = z.slice()
+    addBias(mine, 4, absent, gamma)
+    t.same(bits(out), bits(mine), `γ = ${Object.is(gamma, -0) ? '-0' : gamma}: addBias's bits, −0 included`)
+  }
+})
