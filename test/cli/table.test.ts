@@ -114,6 +114,9 @@ t.test('fitReport: NLL and ECE rows when present, alg, a stored version', async 
       n_samples: 180,
       digest: null,
       metrics: null,
+      alg_samples: 'fine_tuning',
+      conformal: null,
+      reference: null,
     },
   })
   const text = fitReport(r)
@@ -158,6 +161,9 @@ t.test('modelsTable lists name, version, state, provider, calibration and γ; FA
         n_samples: 1,
         digest: null,
         metrics: null,
+        alg_samples: null,
+        conformal: null,
+        reference: null,
       },
     },
     { ...base, name: 'broken', version: null, state: 'FAILED', reason: 'no model.onnx', execution_provider: null, calibration: null },
