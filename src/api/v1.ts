@@ -39,7 +39,8 @@ export const CurvePointSchema = z
 
 export const CurveMarkSchema = z
   .object({
-    name: z.string().describe('which calibration this point is: uncalibrated, fitted, …'),
+    name: z.string().describe('which calibration this point is: uncalibrated, fitted, reference, …'),
+    model: z.string().optional().describe("the reference mark's model (its point is that model's, uncalibrated)"),
     gamma: z.number(),
     acc_s_y: nullableRate,
     acc_u_y: nullableRate,
@@ -135,9 +136,9 @@ export const CalibrationRecordSchema = z
 /** A stored calibration. Version 0 (method "none") is the implicit identity of an uncalibrated model. */
 export type CalibrationRecord = z.infer<typeof CalibrationRecordSchema>
 
-export const ModelParams = z.object({
-  name: z.string().regex(MODEL_NAME, 'a model name holds only letters, digits, ".", "_" and "-"'),
-})
+export const ModelNameSchema = z.string().regex(MODEL_NAME, 'a model name holds only letters, digits, ".", "_" and "-"')
+
+export const ModelParams = z.object({ name: ModelNameSchema })
 
 export const ModelStateSchema = z
   .enum(['READY', 'LOADING', 'FAILED', 'UNAVAILABLE'])
