@@ -196,6 +196,11 @@ t.test('bad input is a 400 naming the problem, and stores nothing', async (t) =>
     ['an unknown conformal field', () => fitJson(a, { ...set, conformal: { alpha: 0.1, beta: 1 } }), /beta|unrecognized/i],
     ['a reference with other labels', () => fitJson(a, { ...set, reference_model: 'tiny-other' }), /other labels.*lacks fish.*has horse/],
     ['a reference with other labels in the query', () => fitNdjson(a, set, 'reference_model=tiny-other'), /other labels/],
+    [
+      'a reference with other labels, as a job: refused before any job or inference',
+      () => fitJson(a, { ...set, async: true, reference_model: 'tiny-other' }),
+      /other labels/,
+    ],
     ['a reference that is not served', () => fitJson(a, { ...set, reference_model: 'nope' }), /reference_model 'nope'.*not in the repository/],
     ['a floor on a side the set has no samples of', () => fitJson(a, { ...sOnly, constraints: { min_acc_u_y: 0.5 } }), /no samples labelled/],
     [
@@ -233,4 +238,21 @@ t.test('an infeasible floor names the floor and the best attainable value; a ref
   t.ok(error.details.best < 1, `best attainable ${error.details.best}`)
   t.match(error.message, new RegExp(`${error.details.floor} = 1.*best.*${String(error.details.best).slice(0, 6)}`))
   t.equal(await versions(a), 0)
+})
+
+t.test('as a job: the reference runs beside the fit model, and the job result carries its metrics', async (t) => {
+  const a = await app(t)
+  const set = makeSet(50, 17)
+  const ref = await expectedReference(a, set)
+  const res = await fitJson(a, { ...set, async: true, reference_model: 'tiny-ref', conformal: { alpha: 0.2 } })
+  t.equal(res.statusCode, 202, res.body)
+  let job: { state: string; result?: { metrics: { reference: unknown }; calibration: { reference: unknown; conformal: unknown } } }
+  do {
+    await new Promise((r) => setTimeout(r, 20))
+    job = (await a.inject({ url: res.json().location })).json()
+  } while (job.state === 'queued' || job.state === 'running')
+  t.equal(job.state, 'succeeded', JSON.stringify(job).slice(0, 300))
+  t.same(job.result!.metrics.reference, ref)
+  t.same(job.result!.calibration.reference, { model: 'tiny-ref', version: 1, metrics: ref })
+  t.match(job.result!.calibration.conformal, { alpha: 0.2, score: 'lac', by: 'marginal' })
 })
