@@ -6,6 +6,7 @@ import { z } from 'zod'
 
 export const ErrorCode = {
   BAD_INPUT: 400,
+  INFEASIBLE: 400,
   MODEL_LOAD_FAILED: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,

@@ -1,7 +1,7 @@
 // The wire shapes of API v1. Each is registered in zod's global registry with an id, so the
 // OpenAPI document refers to it as a component instead of repeating it per route.
 import { z } from 'zod'
-import type { CurvePoint, Metrics } from '../calibration/index.js'
+import type { ConformalParams, CurvePoint, Metrics, ReferenceMetrics } from '../calibration/index.js'
 import { MODEL_NAME } from './names.js'
 
 const nullableRate = z.number().min(0).max(1).nullable()
@@ -39,7 +39,8 @@ export const CurvePointSchema = z
 
 export const CurveMarkSchema = z
   .object({
-    name: z.string().describe('which calibration this point is: uncalibrated, fitted, …'),
+    name: z.string().describe('which calibration this point is: uncalibrated, fitted, reference, …'),
+    model: z.string().optional().describe("the reference mark's model (its point is that model's, uncalibrated)"),
     gamma: z.number(),
     acc_s_y: nullableRate,
     acc_u_y: nullableRate,
@@ -62,6 +63,55 @@ export const CalibrationCurveSchema = z
   })
   .meta({ id: 'CalibrationCurve' })
 
+export const AlgSamplesSchema = z
+  .enum(['fine_tuning', 'all'])
+  .describe("which samples ALG averages over: fine_tuning (the paper's text: samples labelled in S) or all (its released code: every sample)")
+  .meta({ id: 'AlgSamples' })
+
+export const ConformalScoreSchema = z
+  .enum(['lac', 'aps'])
+  .describe('lac: 1 − p of the label; aps: cumulative p down to the label')
+  .meta({ id: 'ConformalScore' })
+export const ConformalBySchema = z
+  .enum(['marginal', 'group'])
+  .describe('marginal: one q̂; group (lac only): q̂_S and q̂_U, a coverage guarantee per group')
+  .meta({ id: 'ConformalBy' })
+
+/** q̂ is null for +∞: the set was too small for this α, and every class is in every set. */
+const qhat = z.number().nullable()
+
+export const ConformalParamsSchema = z
+  .object({
+    alpha: z.number().gt(0).lt(1).describe('miscoverage level: sets hold the label with probability ≥ 1 − α'),
+    score: ConformalScoreSchema,
+    by: ConformalBySchema,
+    qhat: qhat.optional().describe('by marginal: the score threshold (null: +∞)'),
+    qhat_s: qhat.optional().describe('by group: the threshold of the fine-tuning classes (null: +∞)'),
+    qhat_u: qhat.optional().describe('by group: the threshold of the absent classes (null: +∞)'),
+  })
+  .describe('a split-conformal calibration at the stored γ and temperature')
+  .meta({ id: 'ConformalParams' }) satisfies z.ZodType<ConformalParams>
+
+export const ReferenceMetricsSchema = z
+  .object({
+    acc_s_y: nullableRate,
+    acc_u_y: nullableRate,
+    acc_y_y: nullableRate,
+    harmonic_mean: nullableRate,
+    balanced_accuracy: nullableRate,
+    ausuc: nullableRate.describe("area under the reference model's own seen–absent curve"),
+  })
+  .describe("a reference model's metrics on the fit set at γ = 0, over the fit model's S and U")
+  .meta({ id: 'ReferenceMetrics' }) satisfies z.ZodType<ReferenceMetrics>
+
+export const CalibrationReferenceSchema = z
+  .object({
+    model: z.string().describe('the served model run over the fit set as the reference'),
+    version: z.number().int().describe('its model version'),
+    metrics: ReferenceMetricsSchema,
+  })
+  .meta({ id: 'CalibrationReference' })
+
 export const CalibrationRecordSchema = z
   .object({
     model: z.string(),
@@ -78,14 +128,17 @@ export const CalibrationRecordSchema = z
     n_samples: z.number().int().nullable(),
     digest: z.string().nullable().describe('sha256 of the fit set'),
     metrics: MetricsSchema.nullable(),
+    alg_samples: AlgSamplesSchema.nullable().describe('for an alg fit: which samples it averaged over'),
+    conformal: ConformalParamsSchema.nullable().describe('the conformal calibration fitted with this version, if any'),
+    reference: CalibrationReferenceSchema.nullable().describe('the reference model of a fit, with its metrics on the fit set'),
   })
   .meta({ id: 'CalibrationRecord' })
 /** A stored calibration. Version 0 (method "none") is the implicit identity of an uncalibrated model. */
 export type CalibrationRecord = z.infer<typeof CalibrationRecordSchema>
 
-export const ModelParams = z.object({
-  name: z.string().regex(MODEL_NAME, 'a model name holds only letters, digits, ".", "_" and "-"'),
-})
+export const ModelNameSchema = z.string().regex(MODEL_NAME, 'a model name holds only letters, digits, ".", "_" and "-"')
+
+export const ModelParams = z.object({ name: ModelNameSchema })
 
 export const ModelStateSchema = z
   .enum(['READY', 'LOADING', 'FAILED', 'UNAVAILABLE'])

@@ -8,7 +8,7 @@ import type { MetricsSchema } from '../api/v1.js'
 import { choiceOption, CLIENT, CLIENT_USAGE, HELP, intOption, parseArgs, parseOrUsage, required, type Command } from './args.js'
 import { DatasetError, openDataset, findLabel, type Dataset } from './datasets.js'
 import { Client, getModel, type ModelInfo, type Query } from './http.js'
-import { ApiError, out } from './output.js'
+import { ApiError, out, UsageError } from './output.js'
 import { Progress } from './progress.js'
 import { isImageData, listImages, TAR, tarOf } from './images.js'
 import { formatFixed, formatPairs, formatPercent, formatTable } from './table.js'
@@ -38,6 +38,17 @@ converted on the fly.
   --expected-version N      refuse unless N is the active calibration version
   --note TEXT               stored with the new version
   --async                   run as a job on the server and follow its progress
+  --constraint FLOOR=VALUE  sweep only, repeatable: min_acc_s_y or min_acc_u_y, VALUE a rate in
+                            [0, 1] or "reference" (the reference model's value on the set)
+  --reference-model NAME    a served model with the same labels (the pre-trained one, say), run
+                            over the same set: its metrics are reported beside the others
+  --alg-samples fine_tuning|all
+                            alg only: the paper's text (fine-tuning samples, the default) or its
+                            released code (every sample)
+  --conformal-alpha A       also fit conformal prediction sets of coverage 1 − A, A in (0, 1)
+  --conformal-score lac|aps the conformal score (default lac)
+  --conformal-by marginal|group
+                            one threshold, or one per group (fine-tuning / absent; lac only)
 ${CLIENT_USAGE}
 `
 
@@ -61,6 +72,12 @@ export const fit: Command = {
           'expected-version': { type: 'string' },
           note: { type: 'string' },
           async: { type: 'boolean' },
+          constraint: { type: 'string', multiple: true },
+          'reference-model': { type: 'string' },
+          'alg-samples': { type: 'string' },
+          'conformal-alpha': { type: 'string' },
+          'conformal-score': { type: 'string' },
+          'conformal-by': { type: 'string' },
         },
         strict: true,
         allowPositionals: false,
@@ -77,6 +94,12 @@ export const fit: Command = {
       expected_version: intOption(values['expected-version'], 'expected-version', usage, 0),
       note: values.note,
       async: values.async || undefined,
+      ...constraintsOf(values.constraint ?? []),
+      reference_model: values['reference-model'],
+      alg_samples: choiceOption(values['alg-samples'], 'alg-samples', ['fine_tuning', 'all'], usage),
+      conformal_alpha: alphaOption(values['conformal-alpha']),
+      conformal_score: choiceOption(values['conformal-score'], 'conformal-score', ['lac', 'aps'], usage),
+      conformal_by: choiceOption(values['conformal-by'], 'conformal-by', ['marginal', 'group'], usage),
     }
     if (await isImageData(data)) {
       const client = new Client(values)
@@ -134,6 +157,31 @@ export const fit: Command = {
     const result = answer.status === 202 ? await followJob(client, (answer.body as JobAccepted).job_id) : (answer.body as FitResponse)
     out(values.json ? `${JSON.stringify(result, null, 2)}\n` : fitReport(result))
   },
+}
+
+const FLOORS = ['min_acc_s_y', 'min_acc_u_y'] as const
+
+/** `--constraint min_acc_u_y=reference --constraint min_acc_s_y=0.9` as the query's floors. */
+function constraintsOf(specs: string[]): Query {
+  const query: Query = {}
+  for (const spec of specs) {
+    const [floor, value, ...rest] = spec.split('=')
+    if (!(FLOORS as readonly string[]).includes(floor ?? '') || value === undefined || rest.length > 0)
+      throw new UsageError(`--constraint takes FLOOR=VALUE with FLOOR one of ${FLOORS.join(', ')}, not '${spec}'`, usage)
+    if (floor! in query) throw new UsageError(`--constraint ${floor} is given twice`, usage)
+    const rate = Number(value)
+    if (value !== 'reference' && (value.trim() === '' || !(rate >= 0 && rate <= 1)))
+      throw new UsageError(`--constraint ${floor} must be a rate in [0, 1] or "reference", not '${value}'`, usage)
+    query[floor!] = value
+  }
+  return query
+}
+
+function alphaOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const a = Number(value)
+  if (value.trim() === '' || !(a > 0 && a < 1)) throw new UsageError(`--conformal-alpha must be a number in (0, 1), not '${value}'`, usage)
+  return a
 }
 
 /**
@@ -222,17 +270,39 @@ const ROWS: ReadonlyArray<[string, keyof Metrics, (x: number | null | undefined)
 
 /** The metrics table and the fitted values, as `calserve fit` prints them. */
 export function fitReport(r: FitResponse): string {
+  const reference = r.metrics.reference
   const columns = ['uncalibrated', 'active', 'fitted'] as const
-  const rows = ROWS.filter(([, key]) =>
-    key !== 'nll' && key !== 'ece' ? true : columns.some((c) => r.metrics[c][key] !== undefined && r.metrics[c][key] !== null),
-  ).map(([title, key, format]) => [title, ...columns.map((c) => format(r.metrics[c][key]))])
-  const table = formatTable(['metric', ...columns], rows, ['left', 'right', 'right', 'right'])
+  const cell = (c: (typeof columns)[number] | 'reference', key: keyof Metrics): number | null | undefined =>
+    c === 'reference' ? (reference as Partial<Metrics> | undefined)?.[key] : r.metrics[c][key]
+  const shown = reference ? [...columns, 'reference' as const] : columns
+  const rows = ROWS.filter(([, key]) => (key !== 'nll' && key !== 'ece' ? true : columns.some((c) => cell(c, key) !== undefined && cell(c, key) !== null))).map(
+    ([title, key, format]) => [title, ...shown.map((c) => format(cell(c, key)))],
+  )
+  const table = formatTable(['metric', ...shown], rows, ['left', ...shown.map(() => 'right' as const)])
   const pairs: Array<[string, string]> = [
     ['γ', String(r.gamma)],
-    ['temperature', String(r.temperature)],
+    ['temperature', String(r.temperature) + (r.temperature_bound ? ` (clamped at the ${r.temperature_bound} bound)` : '')],
     ['samples', `${r.n_samples} (${r.n_fine_tuning} fine-tuning, ${r.n_absent} absent${r.n_ignored ? `, ${r.n_ignored} ignored` : ''})`],
-    ['method', r.method === 'sweep' ? `sweep, objective ${r.objective}` : r.method],
-    ['stored', r.calibration ? `calibration version ${r.calibration.version}` : 'dry run: nothing stored'],
+    ['method', r.method === 'sweep' ? `sweep, objective ${r.objective}` : r.alg_samples ? `alg, samples ${r.alg_samples}` : r.method],
   ]
+  if (r.reference) pairs.push(['reference', `${r.reference.model} version ${r.reference.version}`])
+  if (r.constraints) {
+    const floors = Object.entries(r.constraints).map(([k, v]) => `${k === 'min_acc_s_y' ? 'Acc_S/Y' : 'Acc_U/Y'} ≥ ${formatPercent(v)} (${String(v)})`)
+    pairs.push(['constraints', floors.length ? floors.join(', ') : 'none'])
+  }
+  if (r.conformal) {
+    const c = r.conformal
+    const q = (x: number | null | undefined) => (x === null || x === undefined ? '+∞' : formatFixed(x, 4))
+    const thresholds = c.by === 'group' ? `q̂_S ${q(c.qhat_s)}, q̂_U ${q(c.qhat_u)}` : `q̂ ${q(c.qhat)}`
+    pairs.push(
+      [
+        'conformal',
+        `α ${c.alpha}, score ${c.score}, by ${c.by}: ${thresholds}${c.too_small ? ' (the set is too small for this α: every class in every set)' : ''}`,
+      ],
+      ['coverage', `${formatPercent(c.coverage.overall)} (fine-tuning ${formatPercent(c.coverage.s)}, absent ${formatPercent(c.coverage.u)})`],
+      ['mean set size', formatFixed(c.mean_set_size, 2)],
+    )
+  }
+  pairs.push(['stored', r.calibration ? `calibration version ${r.calibration.version}` : 'dry run: nothing stored'])
   return `${table}\n${formatPairs(pairs)}`
 }

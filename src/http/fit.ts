@@ -11,6 +11,7 @@ import { ModelParams } from '../api/v1.js'
 import { badInput, CalserveError, ErrorBody } from '../errors.js'
 import { float32FitSet, imageNdjsonFitSet, imagePartsFitSet, imageTarFitSet, jsonFitSet, ndjsonFitSet } from '../inputs/fit-sets.js'
 import { renderCurveSvg } from '../render/curve-svg.js'
+import type { FitRequest } from '../serving/fit.js'
 import { intakeFit, type FitSet } from '../serving/intake.js'
 
 const LABELS_HEADER = 'calserve-labels'
@@ -87,7 +88,7 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
       const { labels: queryLabels, ...query } = req.query
       const imageLimits = { maxBytes: opts.fitBodyLimitBytes, maxLineBytes: opts.fitMaxLineBytes, maxPixels: opts.maxImagePixels }
       let set: FitSet
-      let options = query
+      let options: FitRequest & { async: boolean } = fitOptionsFromQuery(query)
       if (type === MULTIPART) set = imagePartsFitSet(model, req.parts(), imageLimits)
       else if ((req.body as unknown) == null)
         // No body and no content type: Fastify validates nothing, so refuse it here.
@@ -160,6 +161,21 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
       })
     },
   )
+}
+
+/** The query string's flat fit options (min_acc_s_y, conformal_alpha, …) in the JSON body's shape. */
+function fitOptionsFromQuery(query: Omit<z.infer<typeof FitQuerySchema>, 'labels'>): FitRequest & { async: boolean } {
+  const { min_acc_s_y, min_acc_u_y, conformal_alpha, conformal_score, conformal_by, ...rest } = query
+  const options: FitRequest & { async: boolean } = rest
+  if (min_acc_s_y !== undefined || min_acc_u_y !== undefined)
+    options.constraints = { ...(min_acc_s_y === undefined ? {} : { min_acc_s_y }), ...(min_acc_u_y === undefined ? {} : { min_acc_u_y }) }
+  if (conformal_alpha !== undefined)
+    options.conformal = { alpha: conformal_alpha, ...(conformal_score ? { score: conformal_score } : {}), ...(conformal_by ? { by: conformal_by } : {}) }
+  else if (conformal_score !== undefined || conformal_by !== undefined)
+    throw badInput(`${conformal_score !== undefined ? 'conformal_score' : 'conformal_by'} needs conformal_alpha, the miscoverage level in (0, 1)`, {
+      field: 'conformal_alpha',
+    })
+  return options
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -7,7 +7,8 @@ export interface CurveSvgInput {
   title: string
   /** One curve (its AUSUC goes in the title) or several (each named with its AUSUC in the legend). */
   curves: Array<{ name: string; points: CurvePoint[]; ausuc: number | null }>
-  marks: Array<{ name: string; gamma: number; acc_s_y: number | null; acc_u_y: number | null }>
+  /** `model`: the mark is that (reference) model's point rather than a γ of the fitted one. */
+  marks: Array<{ name: string; model?: string; gamma: number; acc_s_y: number | null; acc_u_y: number | null }>
 }
 
 const CURVE_COLOURS = ['#1f77b4', '#7f7f7f', '#bcbd22', '#e377c2']
@@ -89,7 +90,9 @@ export function renderCurveSvg(input: CurveSvgInput): string {
       )
     }
     const ly = PLOT.top + 12 + i * 18
-    const label = `${mk.name} (γ = ${formatGamma(mk.gamma)})${plotted ? '' : ' — not plotted'}`
+    // A reference mark is another model's point (uncalibrated), not a γ of this one.
+    const what = mk.model === undefined ? `${mk.name} (γ = ${formatGamma(mk.gamma)})` : `${mk.name} model ${mk.model} (uncalibrated)`
+    const label = `${what}${plotted ? '' : ' — not plotted'}`
     out.push(
       `<circle cx="${PLOT.right - 200}" cy="${ly}" r="5" fill="${colour}" stroke="#000" stroke-width="0.5"/>`,
       `<text x="${PLOT.right - 190}" y="${ly + 4}">${escapeXml(label)}</text>`,

@@ -1,6 +1,8 @@
 // Gathers a labelled set for a fit one batch at a time: samples are decoded into one reusable batch
 // buffer, run through the model, and only their logits are kept (N×C, plus the labels). A fit never
-// holds more than one batch of inputs, whether the set came as JSON, ndjson or binary.
+// holds more than one batch of inputs, whether the set came as JSON, ndjson or binary. With a
+// reference model, each batch also runs through it, and its logits are kept in the fit model's
+// class order.
 import { createHash, type Hash } from 'node:crypto'
 import { badInput } from '../errors.js'
 import type { ReadyModel } from '../models/repository.js'
@@ -15,6 +17,17 @@ export interface CollectedSet {
   c: number
   /** sha256 over the float32 inputs and int32 labels, in order: the same set hashes the same in any encoding. */
   digest: string
+  /** The reference model's logits on the same samples (n × c, columns in the fit model's class order). */
+  reference?: { model: ReadyModel; logits: Float32Array }
+}
+
+/**
+ * A model run over the fit set beside the fit model. `columns[j]` is the reference's output column
+ * of the fit model's class j (the same label name).
+ */
+export interface ReferenceRun {
+  model: ReadyModel
+  columns: Int32Array
 }
 
 export class LogitCollector {
@@ -23,6 +36,7 @@ export class LogitCollector {
   private inBatch = 0
   private logits: Float32Array
   private labels: Int32Array
+  private refLogits: Float32Array | undefined
   private n = 0
   private readonly hash: Hash = createHash('sha256')
   readonly c: number
@@ -34,6 +48,7 @@ export class LogitCollector {
     expected = FIT_BATCH_SIZE,
     private readonly onProgress: (done: number) => void = () => {},
     private readonly batchSize = FIT_BATCH_SIZE,
+    private readonly reference?: ReferenceRun,
   ) {
     this.c = model.manifest.labels.length
     this.sampleSize = model.runner.sampleSize
@@ -41,6 +56,7 @@ export class LogitCollector {
     this.batchLabels = new Int32Array(batchSize)
     this.logits = new Float32Array(Math.max(1, expected) * this.c)
     this.labels = new Int32Array(Math.max(1, expected))
+    if (reference) this.refLogits = new Float32Array(Math.max(1, expected) * this.c)
   }
 
   /** The slot for the next sample's numbers; fill it, then call `commit(label)`. */
@@ -66,9 +82,20 @@ export class LogitCollector {
     this.hash.update(new Uint8Array(inputs.buffer, inputs.byteOffset, inputs.byteLength))
     const labels = this.batchLabels.subarray(0, k)
     this.hash.update(new Uint8Array(labels.buffer, labels.byteOffset, labels.byteLength))
-    const out = await this.plane.infer(this.model, inputs, k)
+    const ref = this.reference
+    // Both models read the same batch; the buffer is not refilled until both have answered.
+    const [out, refOut] = await Promise.all([this.plane.infer(this.model, inputs, k), ref ? this.plane.infer(ref.model, inputs, k) : undefined])
     this.reserve(this.n + k)
     this.logits.set(out.subarray(0, k * this.c), this.n * this.c)
+    if (ref && refOut && this.refLogits) {
+      const rc = ref.model.manifest.labels.length
+      const c = this.c
+      for (let i = 0; i < k; i++) {
+        const to = (this.n + i) * c
+        const from = i * rc
+        for (let j = 0; j < c; j++) this.refLogits[to + j] = refOut[from + ref.columns[j]!]!
+      }
+    }
     this.labels.set(labels, this.n)
     this.n += k
     this.inBatch = 0
@@ -84,6 +111,11 @@ export class LogitCollector {
     const labels = new Int32Array(capacity)
     labels.set(this.labels.subarray(0, this.n))
     this.labels = labels
+    if (this.refLogits) {
+      const refLogits = new Float32Array(capacity * this.c)
+      refLogits.set(this.refLogits.subarray(0, this.n * this.c))
+      this.refLogits = refLogits
+    }
   }
 
   async finish(): Promise<CollectedSet> {
@@ -95,6 +127,7 @@ export class LogitCollector {
       n: this.n,
       c: this.c,
       digest: `sha256:${this.hash.digest('hex')}`,
+      ...(this.reference && this.refLogits ? { reference: { model: this.reference.model, logits: this.refLogits.subarray(0, this.n * this.c) } } : {}),
     }
   }
 }

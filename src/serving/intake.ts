@@ -1,6 +1,7 @@
 // The fit intake: a labelled set from any transport (src/inputs/fit-sets.ts makes one per
 // encoding) through the model into logits, then the fit — now, or as a job when the set is large or
-// the client asked. Preconditions are checked once, before any inference is spent.
+// the client asked. Preconditions are checked once, before any inference is spent; a reference
+// model named by the fit runs over the same batches.
 import type { FitResponse } from '../api/fit.js'
 import type { ReadyModel } from '../models/repository.js'
 import type { JobRecord } from '../store/types.js'
@@ -21,7 +22,7 @@ export interface FitSet {
 }
 
 export interface IntakeDeps extends FitDeps {
-  plane: Pick<DataPlane, 'infer'>
+  plane: Pick<DataPlane, 'infer' | 'model'>
   jobs: JobRunner
 }
 
@@ -34,10 +35,10 @@ export async function intakeFit(
   request: FitRequest & { async: boolean },
   syncMaxSamples: number,
 ): Promise<FitOutcome> {
-  checkFitPreconditions(deps, model, request)
+  const reference = checkFitPreconditions(deps, model, request)
   const asJob = (n: number) => request.async || n > syncMaxSamples
   const collect = async (progress?: (done: number) => void): Promise<CollectedSet> => {
-    const collector = new LogitCollector(model, deps.plane, set.known, progress)
+    const collector = new LogitCollector(model, deps.plane, set.known, progress, undefined, reference)
     await set.read(collector)
     return collector.finish()
   }

@@ -21,6 +21,9 @@ export function identityCalibration(model: string, modelVersion: number): Calibr
     n_samples: null,
     digest: null,
     metrics: null,
+    alg_samples: null,
+    conformal: null,
+    reference: null,
   }
 }
 

@@ -3,8 +3,12 @@
 // WITHOUT ROWID; γ is a double in both, so it round-trips bit for bit.
 export type Dialect = 'sqlite' | 'postgres'
 
+/** The columns of migration 1 (test seeders write these; later ones default to null). */
 export const CALIBRATION_COLUMNS =
   'model, model_version, version, gamma, temperature, method, objective, source_version, created_at, created_by, note, n_samples, digest, metrics'
+
+/** Every column a record is read from and appended with: the first ones, then those later migrations added. */
+export const RECORD_COLUMNS = `${CALIBRATION_COLUMNS}, alg_samples, conformal, reference`
 
 export function migrations(dialect: Dialect): string[] {
   const double = dialect === 'sqlite' ? 'REAL' : 'DOUBLE PRECISION'
@@ -49,5 +53,10 @@ export function migrations(dialect: Dialect): string[] {
        created_by TEXT,
        PRIMARY KEY (model, generation)
      );`,
+    // 3: what a fit chose beyond γ and T (issue 15): the ALG variant, the conformal calibration
+    // and the reference model with its metrics, JSON like metrics; null on earlier versions.
+    `ALTER TABLE calibrations ADD COLUMN alg_samples TEXT;
+     ALTER TABLE calibrations ADD COLUMN conformal TEXT;
+     ALTER TABLE calibrations ADD COLUMN reference TEXT;`,
   ]
 }

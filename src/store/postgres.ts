@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events'
 import pg from 'pg'
 import { CalserveError } from '../errors.js'
-import { CALIBRATION_COLUMNS as COLUMNS, migrations } from './migrations.js'
+import { RECORD_COLUMNS as COLUMNS, migrations } from './migrations.js'
 import {
   DELETE_EXPIRED_JOBS,
   FAIL_ORPHANED_JOBS,
@@ -392,23 +392,29 @@ export class PostgresStore implements Store {
       )
       const active = rows[0]!.v
       const row = nextRow(c, active, expectedVersion)
-      await client.query(`INSERT INTO calibrations (${COLUMNS}, curve) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, [
-        row.model,
-        row.model_version,
-        row.version,
-        row.gamma,
-        row.temperature,
-        row.method,
-        row.objective,
-        row.source_version,
-        row.created_at,
-        row.created_by,
-        row.note,
-        row.n_samples,
-        row.digest,
-        row.metrics,
-        c.curve ? JSON.stringify(c.curve) : null,
-      ])
+      await client.query(
+        `INSERT INTO calibrations (${COLUMNS}, curve) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+        [
+          row.model,
+          row.model_version,
+          row.version,
+          row.gamma,
+          row.temperature,
+          row.method,
+          row.objective,
+          row.source_version,
+          row.created_at,
+          row.created_by,
+          row.note,
+          row.n_samples,
+          row.digest,
+          row.metrics,
+          row.alg_samples,
+          row.conformal,
+          row.reference,
+          c.curve ? JSON.stringify(c.curve) : null,
+        ],
+      )
       const change: CalibrationChange = { model: row.model, model_version: row.model_version, version: row.version }
       await client.query('SELECT pg_notify($1, $2)', [this.channel, JSON.stringify(change)])
       return rowToRecord(row)

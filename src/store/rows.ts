@@ -1,5 +1,5 @@
 // Row <-> record conversion shared by the SQL stores: JSON columns are parsed here, once.
-import type { Metrics } from '../calibration/types.js'
+import type { AlgSamples, ConformalParams, Metrics } from '../calibration/types.js'
 import { versionConflict } from '../errors.js'
 import type { CalibrationMethod, CalibrationRecord, JobRecord, JobState, ModelAction, ModelDirective, NewCalibration, StoredCurve } from './types.js'
 
@@ -18,6 +18,9 @@ export interface CalibrationRow {
   n_samples: number | null
   digest: string | null
   metrics: string | null
+  alg_samples: string | null
+  conformal: string | null
+  reference: string | null
 }
 
 /**
@@ -42,6 +45,9 @@ export function nextRow(c: NewCalibration, active: number, expectedVersion: numb
     n_samples: c.n_samples ?? null,
     digest: c.digest ?? null,
     metrics: c.metrics ? JSON.stringify(c.metrics) : null,
+    alg_samples: c.alg_samples ?? null,
+    conformal: c.conformal ? JSON.stringify(c.conformal) : null,
+    reference: c.reference ? JSON.stringify(c.reference) : null,
   }
 }
 
@@ -61,6 +67,9 @@ export function rowToRecord(row: CalibrationRow): CalibrationRecord {
     n_samples: row.n_samples === null ? null : Number(row.n_samples),
     digest: row.digest,
     metrics: row.metrics === null ? null : (JSON.parse(row.metrics) as Metrics),
+    alg_samples: row.alg_samples as AlgSamples | null,
+    conformal: row.conformal === null ? null : (JSON.parse(row.conformal) as ConformalParams),
+    reference: row.reference === null ? null : (JSON.parse(row.reference) as CalibrationRecord['reference']),
   }
 }
 

@@ -6,7 +6,7 @@ import { mkdirSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { CalserveError } from '../errors.js'
-import { CALIBRATION_COLUMNS as COLUMNS, migrations } from './migrations.js'
+import { RECORD_COLUMNS as COLUMNS, migrations } from './migrations.js'
 import {
   DELETE_EXPIRED_JOBS,
   FAIL_ORPHANED_JOBS,
@@ -195,7 +195,7 @@ export class SqliteStore implements Store {
           db.prepare(
             `INSERT INTO calibrations (${COLUMNS}, curve) VALUES
              (@model, @model_version, @version, @gamma, @temperature, @method, @objective, @source_version,
-              @created_at, @created_by, @note, @n_samples, @digest, @metrics, @curve)`,
+              @created_at, @created_by, @note, @n_samples, @digest, @metrics, @alg_samples, @conformal, @reference, @curve)`,
           ).run({ ...next, curve: c.curve ? JSON.stringify(c.curve) : null })
           return next
         })

@@ -2,7 +2,7 @@
 // Every implementation makes each write one transaction and tells subscribers after it commits.
 import type { JobState } from '../api/fit.js'
 import type { CalibrationMethod, CalibrationRecord, CurveMark } from '../api/v1.js'
-import type { CurvePoint, Metrics } from '../calibration/index.js'
+import type { AlgSamples, ConformalParams, CurvePoint, Metrics } from '../calibration/index.js'
 
 // The wire contracts (src/api) define the records; the store keeps them as they are sent.
 export type { CalibrationMethod, CalibrationRecord, CurveMark, JobState }
@@ -20,6 +20,10 @@ export interface NewCalibration {
   n_samples?: number | null
   digest?: string | null
   metrics?: Metrics | null
+  alg_samples?: AlgSamples | null
+  /** q̂ null means +∞, as on the wire. */
+  conformal?: ConformalParams | null
+  reference?: CalibrationRecord['reference']
   /** The seen–absent curve of a fit, kept for the curve picture and the dashboard. */
   curve?: { points: CurvePoint[]; marks: CurveMark[] } | null
 }

@@ -368,7 +368,7 @@ const PLOT = { left: 62, right: 500, top: 16, bottom: 380 }
 const px = (u) => PLOT.left + Math.min(1, Math.max(0, u)) * (PLOT.right - PLOT.left)
 const py = (s) => PLOT.bottom - Math.min(1, Math.max(0, s)) * (PLOT.bottom - PLOT.top)
 // Drawn in this order; the active mark is smaller so the fitted one shows around it when they coincide.
-const MARK_RADIUS = { uncalibrated: 6, fitted: 7.5, active: 4.5, cursor: 9 }
+const MARK_RADIUS = { uncalibrated: 6, fitted: 7.5, active: 4.5, reference: 6, cursor: 9 }
 const onCurve = (p) => p.acc_s_y !== null && p.acc_u_y !== null
 
 function renderCurve(curve, curveError, { resetSlider }) {
@@ -418,6 +418,10 @@ function renderCurve(curve, curveError, { resetSlider }) {
   const marks = svg('g', { class: 'marks' })
   for (const mark of curve.marks) marks.append(markNode(mark.name, mark))
   chart.append(marks)
+  // The reference mark (a fit with reference_model) is another model's point: named in the legend only when drawn.
+  const reference = curve.marks.find((m) => m.name === 'reference')
+  $('legend-reference').hidden = !reference
+  if (reference) $('legend-reference').lastChild.textContent = `reference model ${reference.model ?? ''} (uncalibrated)`
   box.replaceChildren(chart)
   drawActiveMark()
 
@@ -439,12 +443,13 @@ function renderCurve(curve, curveError, { resetSlider }) {
   renderCursor()
 }
 
-function markNode(name, { gamma, acc_s_y, acc_u_y }) {
+function markNode(name, { gamma, acc_s_y, acc_u_y, model }) {
   const g = svg('g', { 'data-mark': name, class: `mark ${name}` })
   if (acc_s_y === null || acc_u_y === null) return g
   g.append(svg('circle', { cx: px(acc_u_y).toFixed(2), cy: py(acc_s_y).toFixed(2), r: MARK_RADIUS[name] ?? 6 }))
   const title = svg('title')
-  title.textContent = `${name}: γ = ${fmtGamma(gamma)}, Acc_S/Y = ${fmtRate(acc_s_y)}, Acc_U/Y = ${fmtRate(acc_u_y)}`
+  const what = model === undefined ? `${name}: γ = ${fmtGamma(gamma)}` : `${name} model ${model}, uncalibrated`
+  title.textContent = `${what}, Acc_S/Y = ${fmtRate(acc_s_y)}, Acc_U/Y = ${fmtRate(acc_u_y)}`
   g.append(title)
   return g
 }

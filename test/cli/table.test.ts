@@ -114,6 +114,9 @@ t.test('fitReport: NLL and ECE rows when present, alg, a stored version', async 
       n_samples: 180,
       digest: null,
       metrics: null,
+      alg_samples: 'fine_tuning',
+      conformal: null,
+      reference: null,
     },
   })
   const text = fitReport(r)
@@ -124,6 +127,39 @@ t.test('fitReport: NLL and ECE rows when present, alg, a stored version', async 
   t.match(text, /^temperature\s+1\.25$/m)
   t.match(text, /^stored\s+calibration version 3$/m)
   t.notMatch(fitReport(response()), /NLL|ECE/, 'no NLL or ECE rows when the server sent none')
+})
+
+t.test('fitReport: a reference column, the floors, conformal thresholds (null is +∞), coverage and set size', async (t) => {
+  const reference = { acc_s_y: 0.396, acc_u_y: 0.427, acc_y_y: 0.411, harmonic_mean: 0.411, balanced_accuracy: 0.412, ausuc: 0.2878 }
+  const text = fitReport(
+    response({
+      metrics: { uncalibrated: metrics(), active: metrics(), fitted: metrics(), reference },
+      reference: { model: 'digits-pretrained', version: 1 },
+      constraints: { min_acc_s_y: 0.9, min_acc_u_y: 0.427 },
+      temperature_bound: 'upper',
+      conformal: {
+        alpha: 0.1,
+        score: 'lac',
+        by: 'group',
+        qhat_s: 0.79099,
+        qhat_u: null,
+        too_small: true,
+        coverage: { overall: 0.911, s: 0.912, u: null },
+        mean_set_size: 1.914,
+      },
+    }),
+  )
+  t.match(text, /^metric\s+uncalibrated\s+active\s+fitted\s+reference$/m)
+  t.match(text, /^Acc_U\/Y\s+\S+\s+\S+\s+\S+\s+42\.7%$/m)
+  t.match(text, /^Acc_S\/S\s+\S+\s+\S+\s+\S+\s+—$/m, 'a metric the reference does not report is —')
+  t.match(text, /^AUSUC\s+\S+\s+\S+\s+\S+\s+0\.2878$/m)
+  t.match(text, /^temperature\s+1 \(clamped at the upper bound\)$/m)
+  t.match(text, /^reference\s+digits-pretrained version 1$/m)
+  t.match(text, /^constraints\s+Acc_S\/Y ≥ 90\.0% \(0\.9\), Acc_U\/Y ≥ 42\.7% \(0\.427\)$/m)
+  t.match(text, /^conformal\s+α 0\.1, score lac, by group: q̂_S 0\.7910, q̂_U \+∞ \(the set is too small for this α: every class in every set\)$/m)
+  t.match(text, /^coverage\s+91\.1% \(fine-tuning 91\.2%, absent —\)$/m)
+  t.match(text, /^mean set size\s+1\.91$/m)
+  t.notMatch(fitReport(response()), /reference|conformal|constraints/, 'none of it for a plain fit')
 })
 
 t.test('modelsTable lists name, version, state, provider, calibration and γ; FAILED reasons below', async (t) => {
@@ -158,6 +194,9 @@ t.test('modelsTable lists name, version, state, provider, calibration and γ; FA
         n_samples: 1,
         digest: null,
         metrics: null,
+        alg_samples: null,
+        conformal: null,
+        reference: null,
       },
     },
     { ...base, name: 'broken', version: null, state: 'FAILED', reason: 'no model.onnx', execution_provider: null, calibration: null },

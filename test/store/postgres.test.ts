@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { CalserveError } from '../../src/errors.js'
 import { ActiveCalibrations } from '../../src/store/active.js'
 import { createStore } from '../../src/store/index.js'
-import { CALIBRATION_COLUMNS } from '../../src/store/migrations.js'
+import { CALIBRATION_COLUMNS, migrations } from '../../src/store/migrations.js'
 import { parsePostgresUrl, PostgresStore } from '../../src/store/postgres.js'
 import type { CalibrationChange, Store } from '../../src/store/types.js'
 import { startTcpProxy } from '../replicas/tcp-proxy.js'
@@ -94,6 +94,26 @@ if (unreachable !== null) {
     await store.close()
   })
 
+  t.test('a schema at migration 2 migrates: its versions read with no alg_samples, conformal or reference', async (t) => {
+    const { url, schema } = freshSchemaUrl(t)
+    const admin = new pg.Client({ connectionString: BASE_URL })
+    await admin.connect()
+    t.teardown(() => admin.end())
+    await admin.query(`CREATE SCHEMA ${schema}; SET search_path = ${schema}`)
+    await admin.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)')
+    for (const [i, sql] of migrations('postgres').slice(0, 2).entries()) {
+      await admin.query(sql)
+      await admin.query('INSERT INTO schema_migrations VALUES ($1, $2)', [i + 1, '2026-01-01T00:00:00.000Z'])
+    }
+    await admin.query(
+      `INSERT INTO calibrations (${CALIBRATION_COLUMNS}) VALUES ('tiny', 2, 1, 0.5, 1, 'alg', NULL, NULL, '2026-01-01T00:00:00.000Z', NULL, NULL, 3, NULL, NULL)`,
+    )
+    const store = await openStore(t, url)
+    t.match(await store.get('tiny', 2, 1), { gamma: 0.5, method: 'alg', alg_samples: null, conformal: null, reference: null })
+    const next = await store.append({ ...manualTiny(1), conformal: { alpha: 0.1, score: 'aps', by: 'marginal', qhat: 0.75 } })
+    t.same(next.conformal, { alpha: 0.1, score: 'aps', by: 'marginal', qhat: 0.75 })
+  })
+
   t.test('several stores calling init at once on a fresh schema all succeed (advisory-locked migration)', async (t) => {
     const { url, schema } = freshSchemaUrl(t)
     const stores = Array.from({ length: 6 }, () => new PostgresStore(parsePostgresUrl(url)))
@@ -110,7 +130,7 @@ if (unreachable !== null) {
     const { rows } = await admin.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`)
     t.same(
       rows.map((r) => r.version),
-      [1, 2],
+      migrations('postgres').map((_, i) => i + 1),
       'each migration applied once',
     )
     // Every store works on the one schema.

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { CALIBRATION_COLUMNS } from '../../src/store/migrations.js'
+import { CALIBRATION_COLUMNS, migrations } from '../../src/store/migrations.js'
 import { createStore } from '../../src/store/index.js'
 import { SqliteStore, sqlitePath } from '../../src/store/sqlite.js'
 import { tempDir } from '../helper.js'
@@ -52,6 +52,26 @@ t.test('init creates missing folders; a second init on the same file migrates no
   t.teardown(() => s2.close())
   t.equal(s2.kind, 'sqlite')
   t.equal((await s2.history('m', 1)).length, 1)
+})
+
+t.test('a file at migration 2 migrates: its versions read with no alg_samples, conformal or reference', async (t) => {
+  const file = join(tempDir(t), 'old.db')
+  const db = new Database(file)
+  db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)')
+  for (const [i, sql] of migrations('sqlite').slice(0, 2).entries()) {
+    db.exec(sql)
+    db.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(i + 1, '2026-01-01T00:00:00.000Z')
+  }
+  db.prepare(
+    `INSERT INTO calibrations (${CALIBRATION_COLUMNS}) VALUES ('tiny', 2, 1, 0.5, 1, 'alg', NULL, NULL, '2026-01-01T00:00:00.000Z', NULL, NULL, 3, NULL, NULL)`,
+  ).run()
+  db.close()
+  const store = new SqliteStore(file)
+  await store.init()
+  t.teardown(() => store.close())
+  t.match(await store.get('tiny', 2, 1), { gamma: 0.5, method: 'alg', alg_samples: null, conformal: null, reference: null })
+  const next = await store.append({ model: 'tiny', model_version: 2, gamma: 1, temperature: 1, method: 'manual', alg_samples: null })
+  t.match(next, { version: 2, alg_samples: null, conformal: null })
 })
 
 t.test('an in-memory store works and a closed store refuses with STORE_UNAVAILABLE', async (t) => {

@@ -96,7 +96,7 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
   })
 
   t.test('every field round-trips', async (t) => {
-    const { store } = await fresh(t)
+    const { store, open } = await fresh(t)
     const metrics = {
       acc_s_y: 0.9,
       acc_u_y: 0.25,
@@ -108,6 +108,13 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
       ausuc: 0.123456789,
       nll: 0.5,
       ece: null,
+    }
+    // q̂_U null stands for +∞ (the group too small for α); 1/3 checks the doubles survive JSON.
+    const conformal = { alpha: 0.1, score: 'lac' as const, by: 'group' as const, qhat_s: 1 / 3, qhat_u: null }
+    const reference = {
+      model: 'pretrained',
+      version: 7,
+      metrics: { acc_s_y: 0.5, acc_u_y: 0.875, acc_y_y: 0.7, harmonic_mean: 0.6363636363636364, balanced_accuracy: 0.6875, ausuc: null },
     }
     const written = await store.append({
       model: 'm',
@@ -122,15 +129,30 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
       n_samples: 1234,
       digest: 'a'.repeat(64),
       metrics,
+      alg_samples: 'all',
+      conformal,
+      reference,
     })
     t.same(written.metrics, metrics)
+    t.same(written.conformal, conformal, 'conformal parameters, q̂ null (+∞) included')
+    t.same(written.reference, reference)
+    t.equal(written.alg_samples, 'all')
     t.match(written, { method: 'sweep', objective: 'harmonic_mean', created_by: 'alice', note: 'ünïcødé “note”', n_samples: 1234, digest: 'a'.repeat(64) })
     t.ok(Object.is(written.temperature, 1 / 3))
     t.same(await store.get('m', 4, 1), written)
     t.same((await store.history('m', 4))[0], written)
     t.same(await store.active('m', 4), written)
-    const rb = await store.append({ ...manual('m', 4, written.gamma), method: 'rollback', source_version: 1 })
-    t.match(rb, { version: 2, method: 'rollback', source_version: 1 })
+    const plain = await store.append(manual('m', 4, 0.5))
+    t.match(plain, { version: 2, alg_samples: null, conformal: null, reference: null }, 'a manual version has none of them')
+    // A rollback appends a copy of the restored version's fields (src/http/calibration.ts builds it so).
+    const { alg_samples, conformal: c, reference: r } = written
+    const rb = await store.append({ ...manual('m', 4, written.gamma), method: 'rollback', source_version: 1, alg_samples, conformal: c, reference: r })
+    t.match(rb, { version: 3, method: 'rollback', source_version: 1, alg_samples: 'all' })
+    t.same(rb.conformal, conformal)
+    t.same(rb.reference, reference)
+    const other = await open()
+    t.same(await other.get('m', 4, 1), written, 'another replica reads the same records')
+    t.same(await other.active('m', 4), rb)
   })
 
   t.test('γ and temperature round-trip bit-exactly', async (t) => {

@@ -77,7 +77,8 @@ t.test('the dashboard in chromium against a real calserve', async (t) => {
   t.equal((await http(base, 'GET', `/v1/models/${MODEL}/calibration/curve`)).status, 404, 'no curve before a fit')
 
   const val = readFileSync(resolve(ROOT, 'examples/digits/data/val.ndjson'), 'utf8')
-  const fit = await http(base, 'POST', `/v1/models/${MODEL}/calibration/fit`, val, 'application/x-ndjson')
+  // With the pre-trained model as reference, so the curve carries its mark too.
+  const fit = await http(base, 'POST', `/v1/models/${MODEL}/calibration/fit?reference_model=digits-pretrained`, val, 'application/x-ndjson')
   t.equal(fit.status, 200, JSON.stringify(fit.body).slice(0, 500))
   const fitted = fit.body.calibration as { version: number; gamma: number }
   const curveRes = await http(base, 'GET', `/v1/models/${MODEL}/calibration/curve`)
@@ -102,11 +103,13 @@ t.test('the dashboard in chromium against a real calserve', async (t) => {
     await waitText(page, '#cal-version', String(fitted.version))
     await page.waitForSelector('#curve-box svg polyline.curve')
 
-    // The curve and its three marks.
+    // The curve and its four marks.
     const polyline = await page.$eval('#curve-box svg polyline.curve', (el) => el.getAttribute('points') ?? '')
     t.equal(polyline.trim().split(/\s+/).length, pts.filter((p) => p.acc_s_y !== null && p.acc_u_y !== null).length, 'one vertex per curve point')
-    for (const mark of ['uncalibrated', 'active', 'fitted'])
+    for (const mark of ['uncalibrated', 'active', 'fitted', 'reference'])
       t.equal(await page.locator(`#curve-box svg [data-mark="${mark}"] circle`).count(), 1, `the ${mark} point is drawn`)
+    t.equal(await page.isVisible('#legend-reference'), true, 'the legend names the reference model')
+    t.match(await page.textContent('#legend-reference'), /reference model digits-pretrained/)
     t.equal(await page.textContent('#fact-provider'), 'cpu', 'execution provider shown')
     t.equal(await page.textContent('#fact-state'), 'READY')
     t.equal(Number(await page.getAttribute('#cal-gamma', 'data-value')), fitted.gamma, 'active γ shown')
