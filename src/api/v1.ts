@@ -185,6 +185,10 @@ export const PredictRequestSchema = z
     top_k: z.number().int().min(1).default(1).describe('how many classes to return per sample, best first'),
     calibrated: z.boolean().default(true).describe('false: predict from the raw logits, γ not added'),
     return_logits: z.boolean().default(false).describe('return the raw model logits of each sample'),
+    return_sets: z
+      .boolean()
+      .default(false)
+      .describe("add each sample's conformal prediction_set (needs an active calibration fitted with conformal, and the calibrated output)"),
   })
   .refine((r) => (r.inputs === undefined) !== (r.images === undefined), 'give either inputs or images')
   .meta({ id: 'PredictRequest' })
@@ -197,6 +201,7 @@ export const PredictQuerySchema = z.strictObject({
   top_k: z.coerce.number().int().min(1).default(1),
   calibrated: queryBool.default(true),
   return_logits: queryBool.default(false),
+  return_sets: queryBool.default(false),
 })
 
 const ScoredClassSchema = z.object({ label: z.string(), index: z.number().int(), score: z.number() })
@@ -210,6 +215,7 @@ export const PredictResponseSchema = z
       version: z.number().int(),
       gamma: z.number(),
       temperature: z.number(),
+      conformal: ConformalParamsSchema.optional().describe('with return_sets: the conformal calibration the sets used'),
     }),
     predictions: z.array(
       z.object({
@@ -218,6 +224,12 @@ export const PredictResponseSchema = z
         score: z.number(),
         absent: z.boolean().describe('whether the predicted class was absent from fine-tuning'),
         top_k: z.array(ScoredClassSchema),
+        prediction_set: z
+          .array(ScoredClassSchema)
+          .optional()
+          .describe(
+            'with return_sets: the conformal set, in rank order (calibrated p descending, ties by index), score = p; it holds the label with probability ≥ 1 − α',
+          ),
         logits: z.array(z.number()).optional(),
       }),
     ),

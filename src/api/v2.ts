@@ -27,7 +27,7 @@ export const V2RequestInput = z
 
 export const V2RequestOutput = z
   .object({
-    name: z.string().describe('the model’s logits output, or label, score, class_index'),
+    name: z.string().describe('the model’s logits output, or label, score, class_index; prediction_set (the conformal sets) only when named'),
     parameters: V2Parameters.optional().describe(
       'binary_data (bool): return this output as binary data; classification (int k): the top k as BYTES "value:index:label"',
     ),

@@ -101,7 +101,7 @@ export function inferenceService(app: FastifyInstance, opts: ServiceOptions): Un
       const model = app.plane.model(req.model_name, version(req.model_version))
       const plan = planOutputs(model, outputRequest(req))
       const { data, n } = decodeInferInput(req, model.runner.io.input, opts.maxSamples)
-      const result = await app.plane.classify(model, data, n, { calibrated: plan.calibrated, topK: plan.topK })
+      const result = await app.plane.classify(model, data, n, { calibrated: plan.calibrated, topK: plan.topK, sets: plan.sets })
       const p = responseParameters(result)
       return {
         model_name: model.name,

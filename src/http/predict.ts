@@ -20,6 +20,7 @@ interface PredictOptions {
   top_k: number
   calibrated: boolean
   return_logits: boolean
+  return_sets: boolean
 }
 
 /** What a request for a model that cannot serve may hold before it is refused unparsed. */
@@ -70,7 +71,7 @@ const routes: FastifyPluginAsyncZod<{
       schema: {
         tags: ['inference'],
         summary: 'Classify samples with the active calibration',
-        description: `JSON: {inputs, top_k, calibrated, return_logits}. ${OCTET_STREAM}: the samples as raw little-endian float32, back to back (shape from the model, count from the length); options in the query string.`,
+        description: `JSON: {inputs, top_k, calibrated, return_logits, return_sets}. return_sets adds each sample's conformal prediction_set; 400 when the active calibration has none, or with calibrated false. ${OCTET_STREAM}: the samples as raw little-endian float32, back to back (shape from the model, count from the length); options in the query string.`,
         params: ModelParams,
         querystring: PredictQuerySchema,
         body: {
@@ -88,7 +89,7 @@ const routes: FastifyPluginAsyncZod<{
               ]),
             ),
             [MULTIPART]: {
-              schema: z.any().describe('one or more image file parts; top_k, calibrated, return_logits as fields'),
+              schema: z.any().describe('one or more image file parts; top_k, calibrated, return_logits, return_sets as fields'),
             },
           },
         } as unknown as typeof PredictRequestSchema,
@@ -165,6 +166,7 @@ const routes: FastifyPluginAsyncZod<{
     const result = await app.plane.classify(model, data, n, {
       calibrated: options.calibrated,
       topK: options.top_k,
+      sets: options.return_sets,
     })
     return encodePredict(result, options.return_logits)
   }
@@ -186,6 +188,7 @@ export function encodePredict(result: Classification, returnLogits: boolean): Pr
       version: calibration.version,
       gamma: calibration.gamma,
       temperature: calibration.temperature,
+      ...(result.sets && calibration.conformal ? { conformal: calibration.conformal } : {}),
     },
     predictions: result.predictions.map((row, i) => ({
       label: label(row.index),
@@ -197,6 +200,7 @@ export function encodePredict(result: Classification, returnLogits: boolean): Pr
         index: t.index,
         score: t.score,
       })),
+      ...(result.sets ? { prediction_set: result.sets[i]!.map((e) => ({ label: label(e.index), index: e.index, score: e.score })) } : {}),
       ...(returnLogits ? { logits: Array.from(raw.subarray(i * c, (i + 1) * c)) } : {}),
     })),
   }

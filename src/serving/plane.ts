@@ -4,8 +4,8 @@
 // calibration and the identity, the model's batcher, and the decision rule of src/calibration.
 // Modelled on MLServer's DataPlane (mlserver/handlers/dataplane.py) and KServe's
 // protocol/dataplane.py.
-import { addBias, predict, type Prediction } from '../calibration/index.js'
-import { CalserveError } from '../errors.js'
+import { addBias, applyConformal, predict, type Prediction, type ScoredClass } from '../calibration/index.js'
+import { badInput, CalserveError } from '../errors.js'
 import type { ModelRepository, ReadyModel } from '../models/repository.js'
 import type { ActiveCalibrations } from '../store/active.js'
 import type { CalibrationRecord } from '../store/types.js'
@@ -15,6 +15,12 @@ export interface ClassifyOptions {
   calibrated: boolean
   /** How many classes each prediction ranks, best first; clamped to the model's classes. */
   topK: number
+  /**
+   * Each sample's conformal prediction set under the calibration's stored conformal params (issue
+   * 15 §2). Needs a calibration with them and the calibrated output: q̂ was fitted on the scores at
+   * that γ and T, and says nothing about sets from the raw logits. Either missing is a 400.
+   */
+  sets?: boolean | undefined
 }
 
 /** What one classify call returns; the front-end encodes it in its protocol's shape. */
@@ -29,6 +35,8 @@ export interface Classification {
   raw: Float32Array
   /** One per sample, top_k of length min(topK, c). */
   predictions: Prediction[]
+  /** With `sets`: one per sample, the classes of its set in rank order (p descending, ties by index), score = p. */
+  sets: ScoredClass[][] | null
   /** n × c logits as served: γ added to the absent columns when calibrated, else `raw` itself. */
   logits(): Float32Array
 }
@@ -63,11 +71,14 @@ export class DataPlane {
   /** Runs n samples (n × model.runner.sampleSize float32) and applies the decision rule. */
   async classify(model: ReadyModel, data: Float32Array, n: number, opts: ClassifyOptions): Promise<Classification> {
     const calibration = this.calibration(model)
+    const { calibrated } = opts
+    // Checked before the model runs: a request that can't be answered costs no inference.
+    const conformal = opts.sets ? setsParams(model, calibration, calibrated) : null
     const raw = await this.infer(model, data, n)
     const c = model.manifest.labels.length
-    const { calibrated } = opts
     const rule = calibrated ? { gamma: calibration.gamma, temperature: calibration.temperature } : { gamma: 0, temperature: 1 }
     const predictions = predict({ data: raw, n, c }, model.absent, rule, Math.min(Math.max(1, opts.topK), c))
+    const sets = conformal ? applyConformal({ data: raw, n, c }, model.absent, rule, conformal) : null
     let served: Float32Array | undefined
     return {
       model,
@@ -77,6 +88,7 @@ export class DataPlane {
       c,
       raw,
       predictions,
+      sets,
       logits() {
         if (!served) {
           served = raw
@@ -89,4 +101,21 @@ export class DataPlane {
       },
     }
   }
+}
+
+/** The conformal params prediction sets use, or a 400 saying why there are none. */
+function setsParams(model: ReadyModel, calibration: CalibrationRecord, calibrated: boolean): NonNullable<CalibrationRecord['conformal']> {
+  if (!calibrated)
+    throw badInput(
+      'prediction sets need the calibrated output: the conformal threshold was fitted at the calibration’s γ and temperature; drop calibrated: false',
+      {
+        field: 'return_sets',
+      },
+    )
+  if (!calibration.conformal)
+    throw badInput(
+      `calibration version ${calibration.version} of model '${model.name}' has no conformal calibration, so there are no prediction sets; fit with conformal: {alpha} to store one`,
+      { field: 'return_sets', model: model.name, calibration_version: calibration.version },
+    )
+  return calibration.conformal
 }

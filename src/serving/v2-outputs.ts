@@ -20,7 +20,15 @@ export const EXTRA_OUTPUTS = [
   { name: 'score', datatype: 'FP32' },
   { name: 'class_index', datatype: 'INT64' },
 ] as const
-type ExtraName = (typeof EXTRA_OUTPUTS)[number]['name']
+
+/**
+ * Each sample's conformal prediction set (issue 15 §2), BYTES [N]: only when asked for by name,
+ * since it needs a calibration fitted with conformal. One element per sample: the set's classes in
+ * rank order (calibrated p descending, ties by index), each written as the classification extension
+ * writes a class, "<p>:<index>:<label>" (p with six decimals), joined by ","; "" for an empty set.
+ */
+export const SET_OUTPUT = { name: 'prediction_set', datatype: 'BYTES' } as const
+type ExtraName = (typeof EXTRA_OUTPUTS)[number]['name'] | typeof SET_OUTPUT.name
 
 /** Request or output parameters, decoded from the wire: name → string | number | boolean. */
 export type Parameters = Record<string, unknown>
@@ -50,6 +58,8 @@ interface PlannedOutput {
 /** What to run and what to answer, checked before any inference. */
 export interface OutputPlan {
   calibrated: boolean
+  /** Whether the prediction_set output is asked for (the data plane then computes the sets). */
+  sets: boolean
   /** The top k the classification extension needs (1 when nobody asks). */
   topK: number
   outputs: PlannedOutput[]
@@ -62,9 +72,17 @@ export function outputNames(model: ReadyModel): string[] {
   return [logits, ...EXTRA_OUTPUTS.map((e) => e.name).filter((n) => n !== logits)]
 }
 
+/** Every output a request may name: the default ones and prediction_set. */
+function askableNames(model: ReadyModel): string[] {
+  const names = outputNames(model)
+  return names.includes(SET_OUTPUT.name) ? names : [...names, SET_OUTPUT.name]
+}
+
 /** The datatype of each output name of `model`. */
 export function outputDatatype(model: ReadyModel, name: string): string {
-  return name === model.runner.io.output.name ? 'FP32' : (EXTRA_OUTPUTS.find((e) => e.name === name)?.datatype ?? 'FP32')
+  if (name === model.runner.io.output.name) return 'FP32'
+  if (name === SET_OUTPUT.name) return SET_OUTPUT.datatype
+  return EXTRA_OUTPUTS.find((e) => e.name === name)?.datatype ?? 'FP32'
 }
 
 /**
@@ -83,7 +101,12 @@ export function modelMetadata(model: ReadyModel, calibration: CalibrationRecord)
       { name: input.name, datatype: 'FP32', shape: [-1, ...input.shape] },
       ...(model.image ? [{ name: input.name, datatype: 'BYTES', shape: [-1] }] : []),
     ],
-    outputs: outputNames(model).map((name) => ({ name, datatype: outputDatatype(model, name), shape: name === output.name ? [-1, classes] : [-1] })),
+    // prediction_set is listed while the active calibration has conformal params (asked for otherwise, it is a 400).
+    outputs: (calibration.conformal ? askableNames(model) : outputNames(model)).map((name) => ({
+      name,
+      datatype: outputDatatype(model, name),
+      shape: name === output.name ? [-1, classes] : [-1],
+    })),
     parameters: {
       classes,
       absent_classes: model.absent.reduce((a, b) => a + b, 0),
@@ -96,11 +119,11 @@ export function modelMetadata(model: ReadyModel, calibration: CalibrationRecord)
 }
 
 export function planOutputs(model: ReadyModel, request: OutputRequest): OutputPlan {
-  const names = outputNames(model)
+  const names = askableNames(model)
   const logitsName = model.runner.io.output.name
   const calibrated = boolParam(request.parameters, 'calibrated', 'parameters') ?? true
   const allBinary = boolParam(request.parameters, 'binary_data_output', 'parameters') ?? false
-  const asked = request.outputs?.length ? request.outputs : names.map((name) => ({ name, parameters: undefined }))
+  const asked = request.outputs?.length ? request.outputs : outputNames(model).map((name) => ({ name, parameters: undefined }))
   const seen = new Set<string>()
   const outputs = asked.map((o, i): PlannedOutput => {
     const where = `outputs[${i}]`
@@ -118,7 +141,7 @@ export function planOutputs(model: ReadyModel, request: OutputRequest): OutputPl
     }
     return { name: o.name, kind: o.name === logitsName ? 'logits' : (o.name as ExtraName), classification, binary }
   })
-  return { calibrated, topK: Math.max(1, ...outputs.map((p) => p.classification ?? 0)), outputs }
+  return { calibrated, sets: outputs.some((p) => p.kind === 'prediction_set'), topK: Math.max(1, ...outputs.map((p) => p.classification ?? 0)), outputs }
 }
 
 /** The response parameters every inference answer carries: which calibration it applied. */
@@ -150,6 +173,16 @@ export function buildOutputs(result: Classification, plan: OutputPlan): OutputTe
         return { ...base, datatype: 'FP32', shape: [n], values: Float32Array.from(predictions, (r) => r.score) }
       case 'class_index':
         return { ...base, datatype: 'INT64', shape: [n], values: predictions.map((r) => r.index) }
+      case 'prediction_set': {
+        // planOutputs asked the data plane for the sets; it answers them or refuses the request.
+        const sets = result.sets ?? []
+        return {
+          ...base,
+          datatype: 'BYTES',
+          shape: [n],
+          values: sets.map((set) => set.map((e) => `${formatFixed6(e.score)}:${e.index}:${label(e.index)}`).join(',')),
+        }
+      }
     }
   })
 }

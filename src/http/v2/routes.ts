@@ -113,7 +113,7 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
       first?.datatype === 'BYTES' && model.image && request.inputs.length === 1 && first.name === model.runner.io.input.name
         ? await decodeImages(model, bytesElements({ ...first, bytes: parsed.binary[0] ?? null }, opts.maxSamples), { maxPixels: opts.maxImagePixels })
         : decodeInput(parsed, model.runner.io.input, opts.maxSamples)
-    const result = await app.plane.classify(model, data, n, { calibrated: plan.calibrated, topK: plan.topK })
+    const result = await app.plane.classify(model, data, n, { calibrated: plan.calibrated, topK: plan.topK, sets: plan.sets })
     const head = {
       model_name: model.name,
       model_version: String(model.version),
