@@ -173,7 +173,7 @@ t.test('against a real server', async (t) => {
     const r = await cli(['fit', '--model', MODEL, '--data', VAL, '--async', '--dry-run', '--method', 'alg'])
     t.equal(r.code, 0, r.stderr)
     t.match(r.stderr, /fitting: 100% \(180 of 180\)/)
-    t.match(r.stdout, /^method\s+alg$/m)
+    t.match(r.stdout, /^method\s+alg, samples fine_tuning$/m)
     t.match(r.stdout, /^stored\s+dry run: nothing stored$/m)
   })
 
