@@ -32,6 +32,8 @@ accuracy at the end.
   --input JSON       one sample inline, e.g. '[0.1, 0.5, ...]', or '{"inputs": [[...], ...]}'
   --top-k K          also show the K best classes of each sample
   --raw              predict from the raw logits, without the calibration
+  --sets             also show each sample's conformal prediction set (needs a calibration fitted
+                     with --conformal-alpha) and, with labels, the sets' coverage and mean size
   --limit N          only the first N samples
 ${CLIENT_USAGE}
 `
@@ -52,6 +54,7 @@ export const predict: Command = {
           input: { type: 'string' },
           'top-k': { type: 'string', short: 'k' },
           raw: { type: 'boolean' },
+          sets: { type: 'boolean' },
           limit: { type: 'string', short: 'n' },
         },
         strict: true,
@@ -63,16 +66,18 @@ export const predict: Command = {
     if ((values.data === undefined) === (values.input === undefined)) throw new UsageError('give either --data FILE or --input JSON', usage)
     const topK = intOption(values['top-k'], 'top-k', usage, 1) ?? 1
     const limit = intOption(values.limit, 'limit', usage, 1) ?? Infinity
+    const sets = values.sets === true
+    if (sets && values.raw) throw new UsageError('--sets needs the calibrated output: conformal sets mean nothing for the raw logits', usage)
     const client = new Client(values)
     const path = `/v1/models/${encodeURIComponent(name)}/predict`
     if (values.data !== undefined && (await isImageData(values.data))) {
       const files = (await listImages(values.data)).slice(0, limit)
       const model = await getModel(client, name)
-      const report = new Report(model, topK, values.json === true)
+      const report = new Report(model, topK, values.json === true, sets)
       for (let i = 0; i < files.length; i += IMAGE_CHUNK) {
         const chunk = files.slice(i, i + IMAGE_CHUNK)
         const images = await Promise.all(chunk.map(async (f) => (await readFile(f.path)).toString('base64')))
-        const answer = await client.post<PredictResponse>(path, { images, top_k: topK, calibrated: !values.raw })
+        const answer = await client.post<PredictResponse>(path, { images, top_k: topK, calibrated: !values.raw, ...(sets ? { return_sets: true } : {}) })
         report.add(
           chunk.map((f) => ({ input: null, where: f.where, ...(f.label !== undefined ? { label: f.label } : {}) })),
           answer,
@@ -83,10 +88,15 @@ export const predict: Command = {
     const samples = values.data !== undefined ? await openDataset(values.data) : inlineSamples(values.input!)
 
     const model = await getModel(client, name)
-    const report = new Report(model, topK, values.json === true)
+    const report = new Report(model, topK, values.json === true, sets)
     let chunk: Sample[] = []
     const send = async () => {
-      const answer = await client.post<PredictResponse>(path, { inputs: chunk.map((s) => s.input), top_k: topK, calibrated: !values.raw })
+      const answer = await client.post<PredictResponse>(path, {
+        inputs: chunk.map((s) => s.input),
+        top_k: topK,
+        calibrated: !values.raw,
+        ...(sets ? { return_sets: true } : {}),
+      })
       report.add(chunk, answer)
       chunk = []
     }
@@ -119,6 +129,9 @@ class Report {
   private index = 0
   private labelled = 0
   private correct = 0
+  /** With --sets: labelled samples whose set holds the label, and the sum of the set sizes. */
+  private covered = 0
+  private setSizes = 0
   private first: PredictResponse | undefined
   private readonly all: Prediction[] = []
   private readonly labelWidth: number
@@ -127,6 +140,7 @@ class Report {
     private readonly model: ModelInfo,
     private readonly topK: number,
     private readonly json: boolean,
+    private readonly sets = false,
   ) {
     this.labelWidth = Math.max(9, ...model.labels.map((l) => [...l].length))
   }
@@ -147,12 +161,15 @@ class Report {
         this.labelled++
         const ok = truth.index === p.index
         if (ok) this.correct++
+        if (p.prediction_set?.some((e) => e.index === truth.index)) this.covered++
         mark = `${truth.name.padEnd(this.labelWidth)}  ${ok ? '✓' : '✗'}`
       }
+      this.setSizes += p.prediction_set?.length ?? 0
       if (this.json) this.all.push(p)
       else {
         const top = this.topK > 1 ? `  top: ${p.top_k.map((c) => `${c.label} ${formatFixed(c.score, 3)}`).join(', ')}` : ''
-        outLine(`${String(this.index).padStart(6)}  ${p.label.padEnd(this.labelWidth)}  ${formatFixed(p.score)}  ${mark}${top}`.trimEnd())
+        const set = this.sets ? `  set: {${(p.prediction_set ?? []).map((c) => c.label).join(', ')}}` : ''
+        outLine(`${String(this.index).padStart(6)}  ${p.label.padEnd(this.labelWidth)}  ${formatFixed(p.score)}  ${mark}${top}${set}`.trimEnd())
       }
       this.index++
     })
@@ -169,6 +186,10 @@ class Report {
     const calibration = c.applied ? `calibration ${c.version} (γ ${formatFixed(c.gamma)}, T ${c.temperature})` : 'raw logits (calibration not applied)'
     outLine()
     outLine(`${this.index} ${this.index === 1 ? 'sample' : 'samples'} · ${first.model} v${first.model_version} · ${calibration}`)
+    const conformal = c.conformal
+    if (this.sets && conformal)
+      outLine(`prediction sets at α ${conformal.alpha} (${conformal.score}, ${conformal.by}): mean size ${formatFixed(this.setSizes / this.index, 2)}`)
+    if (this.sets && this.labelled > 0) outLine(`set coverage ${formatPercent(this.covered / this.labelled)} (${this.covered}/${this.labelled})`)
     if (this.labelled > 0) outLine(`accuracy ${formatPercent(this.correct / this.labelled)} (${this.correct}/${this.labelled})`)
   }
 }
