@@ -22,7 +22,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         summary: 'The served ONNX model with its calibration baked in',
         description:
           'The model.onnx of the served version with one Add of the constant γ·1[absent] to its logits output and, when the temperature T ≠ 1, one Div by T; the output keeps its name, so it then carries (logits + γ·1[absent]) / T. ' +
-          'metadata_props record calserve.model, calserve.model_version, calserve.calibration_version, calserve.calibration_method, calserve.gamma, calserve.temperature, calserve.output, calserve.fine_tuning_classes and calserve.absent_classes (the last two JSON arrays of labels). ' +
+          'metadata_props record calserve.model, calserve.model_version, calserve.calibration_version, calserve.calibration_method, calserve.gamma, calserve.temperature, calserve.output, calserve.fine_tuning_classes and calserve.absent_classes (JSON arrays of labels), and calserve.conformal (JSON) when the version has a conformal calibration. ' +
           'Content-Disposition names the file `<model>-v<model_version>-cal<version>.onnx`. 409 CALSERVE_NOT_EXPORTABLE for a graph the rewrite cannot take (its logits output not produced by a node, opset < 7).',
         params: ModelParams,
         querystring: ExportQuerySchema,

@@ -28,6 +28,9 @@ export function exportMetadata(model: ReadyModel, calibration: CalibrationRecord
     // JSON arrays: a label may hold a comma.
     'calserve.fine_tuning_classes': JSON.stringify(labels.filter((_, j) => !model.absent[j])),
     'calserve.absent_classes': JSON.stringify(labels.filter((_, j) => model.absent[j])),
+    // The conformal calibration fitted with this version, for an app that builds the sets itself
+    // from the exported logits (softmax over them, then the stored q̂); absent when there is none.
+    ...(calibration.conformal ? { 'calserve.conformal': JSON.stringify(calibration.conformal) } : {}),
   }
 }
 

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { status } from '@grpc/grpc-js'
+import onnxProto from 'onnx-proto'
 import t, { type Test } from 'tap'
 import { formatFixed6 } from '../../src/serving/v2-outputs.js'
 import { call, failure, serve, type Served } from '../grpc/helper.js'
@@ -113,6 +114,10 @@ t.test('v1 predict return_sets: the sets of a brute force from the stored q̂, f
     t.equal(mismatches, 0, `${query}: every one of the ${N} sets is the brute force's, in its order`)
     t.ok(maxScoreError < 1e-12, `${query}: scores are the calibrated p (max |Δ| ${maxScoreError})`)
     t.comment(`${query}: q̂ ${JSON.stringify(cal.conformal)}; test-split coverage ${((100 * covered) / N).toFixed(1)}%, mean set size ${(size / N).toFixed(2)}`)
+    const exported = await s.app.inject({ url: `/v1/models/${MODEL}/calibration/export.onnx` })
+    t.equal(exported.statusCode, 200)
+    const props = onnxProto.onnx.ModelProto.decode(exported.rawPayload).metadataProps
+    t.same(JSON.parse(props.find((p) => p.key === 'calserve.conformal')?.value ?? 'null'), cal.conformal, `${query}: the export records the conformal params`)
     const plain = await predict(t, s, {})
     t.notOk('prediction_set' in plain.predictions[0]!, 'no sets unless asked')
     t.notOk('conformal' in plain.calibration)
