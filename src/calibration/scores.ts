@@ -32,6 +32,20 @@ export function nll(p: Prepared, cal: Calibration): number {
 }
 
 /**
+ * The bin b of confidence q among `bins` equal-width bins: the one with b/bins < q ≤ (b+1)/bins,
+ * edges being the doubles b/bins (q ≤ 1/bins, including 0, is bin 0). ceil(q·bins) − 1 alone is
+ * only a first guess: the product rounds, so 7/25·25 = 7.000000000000001 puts 7/25 in bin 7 instead
+ * of 6, and the double just above 11/15 times 15 is 11, putting it in bin 10 instead of 11. The
+ * guess is off by at most one and the comparisons with the edges themselves settle it.
+ */
+export function confidenceBin(q: number, bins: number): number {
+  let b = Math.min(bins - 1, Math.max(0, Math.ceil(q * bins) - 1))
+  if (b > 0 && q <= b / bins) b--
+  else if (b < bins - 1 && q > (b + 1) / bins) b++
+  return b
+}
+
+/**
  * Expected calibration error with `bins` equal-width confidence bins over (0, 1]: bin b holds
  * confidences in (b/bins, (b+1)/bins]. Confidence is the score of the predicted class (the max
  * score); ECE = Σ_b (n_b / N)·|acc_b − conf_b|.
@@ -51,7 +65,7 @@ export function ece(p: Prepared, cal: Calibration, bins = 15): number {
     shiftedRow(data, c, i, p.groups, scan, cal.gamma, cal.temperature, d)
     const pred = predictedAt(p, i, cal.gamma)
     const q = Math.exp(d[pred]!) / expSum(d, c)
-    const b = Math.min(bins - 1, Math.max(0, Math.ceil(q * bins) - 1))
+    const b = confidenceBin(q, bins)
     count[b]!++
     conf[b]! += q
     if (pred === p.label[i]) right[b]!++

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { CalibrationInputError, ece, metricsAt, nll, prepare, seenAbsentCurve } from '../../src/calibration/index.js'
-import { ex, L, labelsOf, mask, near, throwsField } from './fixtures/helpers.js'
+import { CalibrationInputError, confidenceBin, ece, metricsAt, nll, prepare, seenAbsentCurve } from '../../src/calibration/index.js'
+import { ex, L, labelsOf, mask, near, predsAt, throwsField } from './fixtures/helpers.js'
 
 // The running example `ex` (five samples, S = {0, 1}, U = {2, 3}) is spelled out in fixtures/helpers.ts.
 
@@ -247,6 +247,119 @@ t.test('NLL by hand', async (t) => {
   const big = nll(prepare(z, labelsOf([0]), ex.absent), { gamma: 1e300, temperature: 1 })
   t.ok(Number.isFinite(big) && big > 9.99e299)
   throwsField(t, () => nll(prepare({ data: new Float32Array(0), n: 0, c: 4 }, labelsOf([]), ex.absent), { gamma: 0, temperature: 1 }), 'labels')
+})
+
+/** The double `steps` ulps away from x (x ≥ 0, x + steps ≥ 0). */
+function ulps(x: number, steps: number): number {
+  const f = new Float64Array([x])
+  const bits = new BigInt64Array(f.buffer)
+  bits[0] = bits[0]! + BigInt(steps)
+  return f[0]!
+}
+
+/** Bin b of q by its definition b/B < q ≤ (b+1)/B: a scan over the edges, no arithmetic on q. */
+function bruteBin(q: number, bins: number): number {
+  for (let b = 0; b < bins - 1; b++) if (q <= (b + 1) / bins) return b
+  return bins - 1
+}
+
+/** ECE from its definition: a float64 softmax of (z + γ·1U)/T per row, the public predict's class, bruteBin. */
+function bruteEce(rows: number[][], labels: number[], absent: number[], gamma: number, temperature: number, bins: number): number {
+  const logits = L(rows)
+  const preds = predsAt(logits, mask(absent), gamma)
+  const right = new Float64Array(bins)
+  const conf = new Float64Array(bins)
+  rows.forEach((_, i) => {
+    const z = Array.from(logits.data.subarray(i * logits.c, (i + 1) * logits.c), (v, j) => v + (absent[j] ? gamma : 0))
+    const top = Math.max(...z)
+    const sum = z.reduce((acc, v) => acc + Math.exp((v - top) / temperature), 0)
+    const q = Math.exp((z[preds[i]!]! - top) / temperature) / sum
+    const b = bruteBin(q, bins)
+    conf[b]! += q
+    if (preds[i] === labels[i]) right[b]!++
+  })
+  let e = 0
+  for (let b = 0; b < bins; b++) e += Math.abs(right[b]! - conf[b]!) / rows.length
+  return e
+}
+
+t.test('confidence bins are (b/B, (b+1)/B]: every edge and the doubles around it', async (t) => {
+  // ceil(q·B) − 1 alone misplaces 7/25 (7/25·25 rounds up to 7.000000000000001) and the double just
+  // above 11/15 (its product with 15 rounds down to 11).
+  t.equal(confidenceBin(7 / 25, 25), 6)
+  t.equal(confidenceBin(ulps(11 / 15, 1), 15), 11)
+  t.equal(confidenceBin(11 / 15, 15), 10)
+  t.equal(confidenceBin(0, 15), 0)
+  t.equal(confidenceBin(1, 15), 14)
+  let wrong = 0
+  for (let bins = 1; bins <= 60; bins++) {
+    for (let b = 0; b <= bins; b++) {
+      for (let step = b === 0 ? 0 : -2; step <= (b === bins ? 0 : 2); step++) {
+        const q = ulps(b / bins, step)
+        if (confidenceBin(q, bins) !== bruteBin(q, bins)) wrong++
+      }
+    }
+  }
+  t.equal(wrong, 0, 'bins that differ from the definition at or next to an edge')
+})
+
+t.test('ECE with confidences exactly on the edges b/15 (ties) matches its definition', async (t) => {
+  // 15 classes, S = 0..9, U = 10..14. Edge rows, each labelled with its predicted class (right):
+  //   all 15 tied → 1/15 (top of bin 0); five tied → 3/15 (bin 2); three tied → 5/15 (bin 4, the
+  //   three-way tie); one finite logit → exactly 1 (bin 14); [1, 0] at this T → the double just
+  //   above 11/15 (bottom of bin 11).
+  // Beside each edge, a wrong row in the bin below it and a right one in the bin above it: the bin
+  // below is overconfident and the one above underconfident, so moving the edge row across the edge
+  // (either way) changes ECE rather than shifting the same amount between two bins of one sign.
+  const C = 15
+  const far = -1e30
+  const absent = Array.from({ length: C }, (_, j) => (j >= 10 ? 1 : 0))
+  const temperature = 0.9885321261136155
+  const tied = (k: number) => Array.from({ length: C }, (_, j) => (j < k ? 0 : far))
+  // a row whose class 0 leads the 14 others (all 0) with confidence ≈ q (to float32 rounding)
+  const leading = (q: number) => Array.from({ length: C }, (_, j) => (j === 0 ? -temperature * Math.log((1 / q - 1) / (C - 1)) : 0))
+  const rows: number[][] = []
+  const labels: number[] = []
+  const add = (row: number[], label: number) => {
+    rows.push(row)
+    labels.push(label)
+  }
+  for (const [row, b] of [
+    [tied(15), 1],
+    [tied(5), 3],
+    [tied(3), 5],
+    [[1, 0, ...new Array<number>(C - 2).fill(far)], 11],
+  ] as const) {
+    add([...row], predsAt(L([[...row]]), mask(absent), 0)[0]!)
+    add(leading((b - 0.5) / 15), 1)
+    add(leading((b + 0.5) / 15), 0)
+  }
+  add(tied(1), 0)
+  add(leading(14.5 / 15), 1)
+  const cal = { gamma: 0, temperature }
+  const p = prepare(L(rows), labelsOf(labels), mask(absent))
+  // the edge rows really sit on the edges
+  const edgeQ = (row: number[]) => {
+    const top = Math.max(...row)
+    return 1 / row.reduce((acc, v) => acc + Math.exp((v - top) / temperature), 0)
+  }
+  t.equal(edgeQ(tied(3)), 5 / 15)
+  t.equal(edgeQ(tied(5)), 3 / 15)
+  t.equal(edgeQ(tied(15)), 1 / 15)
+  t.equal(edgeQ([1, 0, far]), ulps(11 / 15, 1))
+  const want = bruteEce(rows, labels, absent, 0, temperature, 15)
+  t.ok(Math.abs(ece(p, cal) - want) < 1e-12, `ece ${ece(p, cal)} against ${want}`)
+  // the three-way tie alone with its neighbours: bin 4 holds it (right) and its lower neighbour
+  // (wrong), bin 5 the upper one (right): |1 − 1/3 − q₄| + |1 − q₅| over 3
+  const three = [tied(3), leading(4.5 / 15), leading(5.5 / 15)]
+  const threeLabels = [0, 1, 0]
+  const v = ece(prepare(L(three), labelsOf(threeLabels), mask(absent)), cal)
+  t.ok(Math.abs(v - bruteEce(three, threeLabels, absent, 0, temperature, 15)) < 1e-12, `${v}`)
+  // and the other bins count: 25 bins put 7/25-like edges through the same definition
+  for (const bins of [1, 10, 25, 30]) {
+    const got = ece(p, cal, bins)
+    t.ok(Math.abs(got - bruteEce(rows, labels, absent, 0, temperature, bins)) < 1e-12, `${bins} bins: ${got}`)
+  }
 })
 
 t.test('ECE by hand (15 bins)', async (t) => {
