@@ -89,6 +89,10 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
       const imageLimits = { maxBytes: opts.fitBodyLimitBytes, maxLineBytes: opts.fitMaxLineBytes, maxPixels: opts.maxImagePixels }
       let set: FitSet
       let options: FitRequest & { async: boolean } = fitOptionsFromQuery(query)
+      // A streamed set's reader counts its bytes as they come; one that declares more than the
+      // limit is refused before any is read (JSON's parser checks its own limit the same way).
+      if (type !== 'application/json' && Number(req.headers['content-length']) > opts.fitBodyLimitBytes)
+        throw new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${opts.fitBodyLimitBytes} bytes`, { limit: opts.fitBodyLimitBytes })
       if (type === MULTIPART) set = imagePartsFitSet(model, req.parts(), imageLimits)
       else if ((req.body as unknown) == null)
         // No body and no content type: Fastify validates nothing, so refuse it here.

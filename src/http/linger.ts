@@ -28,6 +28,9 @@ export function closeUnreadBodies(app: FastifyInstance): void {
       // linger ends.
       // eslint-disable-next-line @typescript-eslint/unbound-method -- the very listener Node added
       socket.removeListener('finish', socket.destroy)
+      // A reader that stopped early (a 413 counted mid-body) left the request paused, and a paused
+      // socket sees neither the rest of the body nor the client's close: read and drop it.
+      req.raw.resume()
       const timer = setTimeout(() => socket.destroy(), LINGER_MS)
       timer.unref()
       socket.once('close', () => clearTimeout(timer))

@@ -2,7 +2,8 @@
 // sample at a time, straight into the LogitCollector's batch: like ndjson, a binary set of any
 // size costs one batch of inputs in memory. Labels came with the request (query or header).
 import type { Readable } from 'node:stream'
-import { badInput, CalserveError } from '../errors.js'
+import { badInput } from '../errors.js'
+import { bodyChunks } from './lines.js'
 import { checkFinite } from './tensor.js'
 import type { LogitCollector } from '../serving/collector.js'
 
@@ -12,9 +13,8 @@ export async function readFloat32Stream(stream: Readable, collector: LogitCollec
   let filled = bytesPerSample // no sample started yet
   let bytes = 0
   let index = 0
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of bodyChunks(stream, maxBytes)) {
     bytes += chunk.length
-    if (bytes > maxBytes) throw new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${maxBytes} bytes`, { limit: maxBytes })
     let at = 0
     while (at < chunk.length) {
       if (filled === bytesPerSample) {

@@ -11,7 +11,7 @@ import type { ReadyModel } from '../models/repository.js'
 import { resolveLabel, type LogitCollector } from '../serving/collector.js'
 import { base64Image, imagePlanOf, type EncodedImage } from './image-batch.js'
 import { imageToTensor, type ImageLimits } from './image.js'
-import { jsonLines } from './lines.js'
+import { bodyChunks, jsonLines } from './lines.js'
 import { decodeSample } from './tensor.js'
 
 /** Encoded images held (and decoded concurrently) at once. */
@@ -98,23 +98,13 @@ export async function readImageTar(body: Readable, model: ReadyModel, collector:
 }
 
 /** The body counted against the byte limit, gunzipped when it starts with gzip's magic bytes. */
-async function maybeGunzip(body: AsyncIterable<Buffer>, maxBytes: number): Promise<Readable> {
-  const iter = body[Symbol.asyncIterator]()
-  let bytes = 0
-  const count = (chunk: Buffer) => {
-    bytes += chunk.length
-    if (bytes > maxBytes) throw new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${maxBytes} bytes`, { limit: maxBytes })
-    return chunk
-  }
+async function maybeGunzip(body: Readable, maxBytes: number): Promise<Readable> {
+  const iter = bodyChunks(body, maxBytes)
   const first = await iter.next()
   const chunks = async function* () {
     if (first.done) return
-    yield count(first.value)
-    for (;;) {
-      const next = await iter.next()
-      if (next.done) return
-      yield count(next.value)
-    }
+    yield first.value
+    yield* iter
   }
   const raw = Readable.from(chunks(), { objectMode: false })
   const head = first.done ? undefined : first.value

@@ -7,8 +7,24 @@ import { badInput, CalserveError } from '../errors.js'
 
 const NEWLINE = 0x0a
 
+/**
+ * The chunks of a request body, at most `maxBytes` in all: past it a 413, counted as they arrive
+ * (a chunked body has no Content-Length to refuse it by). A reader that stops early leaves the
+ * stream alive (destroyOnReturn: false): destroying a request destroys its socket, and the client
+ * would read a reset instead of the 4xx that says why; src/http/linger.ts closes the connection
+ * once that answer is out.
+ */
+export async function* bodyChunks(stream: Readable, maxBytes: number): AsyncGenerator<Buffer> {
+  let bytes = 0
+  for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    bytes += chunk.length
+    if (bytes > maxBytes) throw new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${maxBytes} bytes`, { limit: maxBytes })
+    yield chunk
+  }
+}
+
 /** Yields each line as a string (without its \n or \r\n), numbered from 1; a line past `maxLineBytes` is a 400 naming it. */
-export async function* boundedLines(stream: Readable, maxLineBytes: number): AsyncGenerator<{ line: string; number: number }> {
+export async function* boundedLines(chunks: AsyncIterable<Buffer>, maxLineBytes: number): AsyncGenerator<{ line: string; number: number }> {
   let pending: Buffer[] = []
   let pendingBytes = 0
   let number = 0
@@ -20,7 +36,7 @@ export async function* boundedLines(stream: Readable, maxLineBytes: number): Asy
     const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length
     return bytes.toString('utf8', 0, end)
   }
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of chunks) {
     let start = 0
     for (let at = chunk.indexOf(NEWLINE); at !== -1; at = chunk.indexOf(NEWLINE, start)) {
       if (pendingBytes + (at - start) > maxLineBytes) throw tooLong()
@@ -42,19 +58,9 @@ export async function* boundedLines(stream: Readable, maxLineBytes: number): Asy
   }
 }
 
-/** A body of at most `maxBytes`: past it the stream fails with 413 (counted as it arrives). */
-export function limitBytes(stream: Readable, maxBytes: number): void {
-  let bytes = 0
-  stream.on('data', (chunk: Buffer) => {
-    bytes += chunk.length
-    if (bytes > maxBytes) stream.destroy(new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${maxBytes} bytes`, { limit: maxBytes }))
-  })
-}
-
 /** ndjson: each non-blank line parsed as JSON, numbered from 1; a line that is not JSON is a 400 naming it. */
 export async function* jsonLines(stream: Readable, limits: { maxBytes: number; maxLineBytes: number }): AsyncGenerator<{ record: unknown; number: number }> {
-  limitBytes(stream, limits.maxBytes)
-  for await (const { line, number } of boundedLines(stream, limits.maxLineBytes)) {
+  for await (const { line, number } of boundedLines(bodyChunks(stream, limits.maxBytes), limits.maxLineBytes)) {
     if (line.trim() === '') continue
     let record: unknown
     try {

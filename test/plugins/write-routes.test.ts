@@ -1,7 +1,7 @@
-// Issue 18 items 16 and 17, generated from the route table (app.routeTable, filled by an onRoute
+// Issue 18 item 16, generated from the route table (app.routeTable, filled by an onRoute
 // hook) so a new route can't be missed: every route that changes state is admin-only — no token
-// 401, an API token 403, whichever tokens are configured — and every route with its own body limit
-// answers 413 past it, below the global limit.
+// 401, an API token 403, whichever tokens are configured. Each route's own body limit (item 17) is
+// tested in test/http/body-limits.test.ts.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../helper.js'
@@ -55,29 +55,3 @@ for (const [what, env] of [
     t.same(await app.store.history('tiny', 2), [], 'no calibration was written (the admin sends were all empty bodies)')
   })
 }
-
-t.test(
-  'every route with its own body limit answers 413 past it, below the global limit',
-  { todo: 'unfinished at the deadline: four equality checks fail, not yet diagnosed (see the report)' },
-  async (t) => {
-    const LIMIT = 1024
-    const app = await build(t, {
-      CALSERVE_PREDICT_BODY_LIMIT_BYTES: String(LIMIT),
-      CALSERVE_FIT_BODY_LIMIT_BYTES: String(LIMIT),
-      CALSERVE_BODY_LIMIT_BYTES: String(64 * LIMIT),
-    })
-    const limited = app.routeTable.filter((r) => r.bodyLimit !== undefined)
-    const urls = limited.map((r) => `${r.method} ${r.url}`)
-    for (const known of ['POST /v1/models/:name/predict', 'POST /v2/models/:name/infer', 'POST /v1/models/:name/calibration/fit'])
-      t.ok(urls.includes(known), `${known} has its own limit`)
-    for (const r of limited) {
-      t.equal(r.bodyLimit, LIMIT, `${r.method} ${r.url}: its limit ${r.bodyLimit} is the configured one`)
-      // Valid JSON, a few bytes past the route's limit and far below the global one.
-      const samples = Array.from({ length: 200 }, () => [0.125, 0.25, 0.5])
-      const payload = JSON.stringify({ inputs: samples, labels: samples.map(() => 'cat') })
-      t.ok(payload.length > LIMIT && payload.length < 4 * LIMIT)
-      const res = await app.inject({ method: r.method as 'POST', url: concrete(r.url), headers: { 'content-type': 'application/json' }, payload })
-      t.equal(res.statusCode, 413, `${r.method} ${r.url}: ${res.body.slice(0, 120)}`)
-    }
-  },
-)
