@@ -3,6 +3,7 @@
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { buildCnn } from '../../bench/make-model.js'
 import { build, copyFixtures } from '../helper.js'
 import { checkPrediction, errorOf, expectedPrediction, fixture, logitsOf } from '../http/expected.js'
 
@@ -21,6 +22,24 @@ interface Broken {
 }
 
 const manifestFile = (dir: string) => join(dir, 'model.json')
+
+const DIGITS = Array.from({ length: 10 }, (_, i) => String(i))
+
+/**
+ * A digits-shaped CNN ([N, 1, 8, 8] → `columns` logits, bench/make-model.ts) in place of tiny's
+ * versions, with a manifest of the ten digit labels: the ONNX file itself has the other width.
+ */
+function cnnWithColumns(columns: number): Pick<Broken, 'manifest' | 'edit'> {
+  return {
+    manifest: () => ({ labels: DIGITS, fine_tuning_classes: DIGITS.slice(0, 5), input: { name: 'pixels', shape: [1, 8, 8] }, output: { name: 'logits' } }),
+    edit: (d) => {
+      rmSync(join(d, '1'), { recursive: true })
+      rmSync(join(d, '2'), { recursive: true })
+      mkdirSync(join(d, '1'))
+      writeFileSync(join(d, '1', 'model.onnx'), buildCnn(columns, 1).bytes)
+    },
+  }
+}
 
 const broken: Broken[] = [
   {
@@ -59,12 +78,22 @@ const broken: Broken[] = [
     manifest: (m) => ({ ...m, labels: ['cat', 'dog', 'cat', 'fish'] }),
     names: (d) => [manifestFile(d), 'labels'],
   },
+  // The label count must equal the output width both ways (issue 18 item 18: `!==` weakened to `<`
+  // let a model with more columns than labels load READY, and predict then answered 500).
   {
     name: 'wrong_width',
     from: 'tiny',
     manifest: (m) => ({ ...m, labels: ['cat', 'dog', 'bird', 'fish', 'cow'] }),
-    names: (d) => [manifestFile(d), 'labels', '5', '4'],
+    names: (d) => [manifestFile(d), 'labels has 5 entries', 'has 4 columns'],
   },
+  {
+    name: 'fewer_labels_than_columns',
+    from: 'tiny',
+    manifest: (m) => ({ ...m, labels: ['cat', 'dog', 'bird'] }),
+    names: (d) => [manifestFile(d), 'labels has 3 entries', 'has 4 columns'],
+  },
+  { name: 'cnn_12_columns_10_labels', from: 'tiny', ...cnnWithColumns(12), names: (d) => [manifestFile(d), 'labels has 10 entries', 'has 12 columns'] },
+  { name: 'cnn_8_columns_10_labels', from: 'tiny', ...cnnWithColumns(8), names: (d) => [manifestFile(d), 'labels has 10 entries', 'has 8 columns'] },
   {
     name: 'bad_input_name',
     from: 'tiny',
