@@ -15,7 +15,15 @@ export interface BatchingOptions {
   concurrency: number
 }
 
-export type RunBatch = (data: Float32Array, n: number) => Promise<Float32Array>
+/** What batches run on: an OnnxRunner or WorkerRunner, or in tests anything of this shape. */
+export interface BatchRunner {
+  /** Numbers per sample in a batch's input. */
+  readonly sampleSize: number
+  /** Logits per sample in its output. */
+  readonly outputWidth: number
+  /** Runs `n` samples laid out back to back in `data`; resolves with their n × outputWidth logits. */
+  run(data: Float32Array, n: number): Promise<Float32Array>
+}
 
 export interface BatchObserver {
   /** One session.run of `n` samples took `seconds`. */
@@ -39,13 +47,17 @@ export class Batcher {
   private timer: NodeJS.Timeout | undefined
   private closed = false
 
+  private readonly sampleSize: number
+  private readonly width: number
+
   constructor(
-    private readonly run: RunBatch,
-    private readonly sampleSize: number,
-    private readonly width: number,
+    private readonly runner: BatchRunner,
     readonly options: BatchingOptions,
     private readonly observer: BatchObserver = { ran() {}, queued() {} },
-  ) {}
+  ) {
+    this.sampleSize = runner.sampleSize
+    this.width = runner.outputWidth
+  }
 
   /** Infers `n` samples; resolves with their n × width logits. */
   submit(data: Float32Array, n: number): Promise<Float32Array> {
@@ -136,7 +148,7 @@ export class Batcher {
       }
     }
     try {
-      const logits = await this.run(data, n)
+      const logits = await this.runner.run(data, n)
       this.observer.ran(n, (performance.now() - started) / 1000)
       let row = 0
       for (const part of batch) {

@@ -200,9 +200,7 @@ export class ModelRepository {
       }
       const runner = loaded.runner
       const batcher = new Batcher(
-        (data, n) => runner.run(data, n),
-        runner.sampleSize,
-        runner.outputWidth,
+        runner,
         {
           maxBatchSize: manifest.batching.max_batch_size,
           maxQueueDelayMs: manifest.batching.max_queue_delay_ms,

@@ -1,6 +1,7 @@
 // The main thread's handle on a session that runs in a worker thread (see session-worker.ts).
 // Same surface as OnnxRunner: io, sampleSize, outputWidth, run(), close().
 import { Worker } from 'node:worker_threads'
+import type { BatchRunner } from './batcher.js'
 import type { ExecutionProvider } from './manifest.js'
 import { ModelLoadError, type SessionSettings, type TensorIO } from './runner.js'
 import type { WorkerInit, WorkerReply, WorkerRequest } from './session-worker.js'
@@ -16,11 +17,8 @@ const WORKER_SCRIPT: string | URL = FROM_SOURCE
       .catch((err) => setImmediate(() => { throw err }))`
   : WORKER_URL
 
-export interface Runner {
+export interface Runner extends BatchRunner {
   readonly io: TensorIO
-  readonly sampleSize: number
-  readonly outputWidth: number
-  run(data: Float32Array, n: number): Promise<Float32Array>
   close(): Promise<void>
 }
 
