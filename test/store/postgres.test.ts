@@ -70,6 +70,73 @@ if (unreachable !== null) {
     t.ok(createStore('postgresql://h/db') instanceof PostgresStore)
   })
 
+  t.test('a write is told and acknowledged only once it has committed (its COMMIT held open by a lock)', async (t) => {
+    // The suite's "committed when told" reads back inside the listener, which a notification sent
+    // before COMMIT passes whenever the COMMIT wins the race to the read. Here the race is taken
+    // away: a deferred constraint trigger runs inside the write's COMMIT and waits for an advisory
+    // lock this test holds, so the write sits between its last statement and its commit for as
+    // long as the test likes. While it sits there, nothing may be told and append may not resolve.
+    const { url, schema } = freshSchemaUrl(t)
+    const store = await openStore(t, url)
+    const holder = new pg.Client({ connectionString: BASE_URL })
+    await holder.connect()
+    t.teardown(() => holder.end())
+    const KEY = 7_241_018
+    await holder.query(
+      `CREATE FUNCTION ${schema}.hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(${KEY}); RETURN NULL; END $$`,
+    )
+    await holder.query(
+      `CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON ${schema}.calibrations DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${schema}.hold_commit()`,
+    )
+    const seen: CalibrationChange[] = []
+    store.subscribe((change) => seen.push(change))
+    // Markers on the store's channel, from the test's own connection: notifications reach a
+    // listener in the order they committed, so once a marker is heard, everything committed before
+    // it has been heard too.
+    const channel = `calserve_${schema}`
+    const heard = (version: number) => seen.some((c) => c.model === 'marker' && c.version === version)
+    const marker = async (version: number) => {
+      // Resent until heard: the first may come before the store's LISTEN is in place.
+      t.ok(
+        await until(async () => {
+          await holder.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ model: 'marker', model_version: 1, version })])
+          return until(() => heard(version), 200)
+        }, 20_000),
+        `marker ${version} heard`,
+      )
+    }
+    await marker(1)
+
+    await holder.query('SELECT pg_advisory_lock($1)', [KEY])
+    let acknowledged = false
+    const write = store.append(manualTiny(1.5)).then((record) => {
+      acknowledged = true
+      return record
+    })
+    // The barrier: the write's backend is waiting for the lock, i.e. inside its COMMIT.
+    const waiting = async () =>
+      (await holder.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted`, [KEY])).rows[0]!
+        .n > 0
+    t.ok(await until(waiting, 20_000), 'the write is held inside its COMMIT')
+    await marker(2)
+    t.same(
+      seen.filter((c) => c.model === 'tiny'),
+      [],
+      'not told of the write before it committed',
+    )
+    t.notOk(acknowledged, 'append has not resolved before the COMMIT')
+    t.equal(await store.active('tiny', 2), null, 'another connection does not see it yet')
+
+    await holder.query('SELECT pg_advisory_unlock($1)', [KEY])
+    t.equal((await write).version, 1, 'acknowledged once committed')
+    t.ok(await until(() => seen.some((c) => c.model === 'tiny'), 20_000), 'told after the commit')
+    t.same(
+      seen.filter((c) => c.model === 'tiny'),
+      [{ model: 'tiny', model_version: 2, version: 1 }],
+    )
+    t.equal((await store.active('tiny', 2))?.version, 1)
+  })
+
   t.test('state is open after init, closed after close', async (t) => {
     const { url } = freshSchemaUrl(t)
     const store = await openStore(t, url)

@@ -351,7 +351,9 @@ export function storeSuite(t: Test, makeStore: MakeStore): void {
     const { store } = await fresh(t)
     const seen: Array<{ change: CalibrationChange; activeThen: Promise<number | undefined> }> = []
     const off = store.subscribe((change) => {
-      // Reading back inside the listener proves the write had committed.
+      // Reading back inside the listener shows the write had committed — unless a notification sent
+      // before COMMIT loses the race to this read; test/store/postgres.test.ts holds a COMMIT open
+      // to check the order without a race.
       seen.push({ change, activeThen: store.active(change.model, change.model_version).then((r) => r?.version) })
     })
     await store.append(manual('tiny', 2, 1))
