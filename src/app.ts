@@ -100,6 +100,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     // headersTimeout stayed at 60 s and a slow body outlived a 10 s timeout by minutes.
     requestTimeout: config.requestTimeoutMs,
     http: requestTimeouts(config.requestTimeoutMs),
+    // A request that reaches the server while it closes came on a connection accepted before the
+    // listener closed (src/http/connections.ts keeps those open): it is answered, with
+    // `connection: close`, rather than refused with 503 after it was sent.
+    return503OnClosing: false,
     // /v1/models/x/ is /v1/models/x: clients that add a slash are served, not refused.
     routerOptions: { ignoreTrailingSlash: true },
     // A URL the router refuses before any route runs (bad percent-encoding, a path parameter past

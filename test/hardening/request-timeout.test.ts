@@ -64,11 +64,7 @@ t.test('CALSERVE_REQUEST_TIMEOUT_MS bounds slow headers and slow bodies', async 
     // The request line, then header bytes that never end with the blank line.
     trickle(server, 'GET /v1/models HTTP/1.1\r\nHost: x\r\n', 'X-Slow: aaaaaaaaaa\r\n'),
     // Complete headers announcing 100 kB, then the body a byte at a time.
-    trickle(
-      server,
-      'POST /v1/models/tiny/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"inputs":[',
-      '0,',
-    ),
+    trickle(server, 'POST /v1/models/tiny/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"inputs":[', '0,'),
     // Meanwhile an ordinary client is served.
     (async () => {
       await new Promise((r) => setTimeout(r, 500))
