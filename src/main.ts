@@ -32,6 +32,7 @@ async function main(): Promise<void> {
         grpc?.drain()
       },
       async close() {
+        await connections.takeBacklog()
         // gRPC first: its in-flight calls need the models that app.close() closes.
         await grpc?.close(config.shutdownGraceMs)
         await app.close()

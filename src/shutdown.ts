@@ -53,10 +53,6 @@ export function drainer(steps: DrainSteps, opts: DrainOptions): Drain {
     else opts.log.info(reason, 'shutting down')
     steps.begin()
     if (opts.delayMs > 0) await sleep(opts.delayMs)
-    // One turn of the event loop before the listener closes: connections the kernel accepted while
-    // the loop was busy are taken in by the poll phase, and served, rather than reset with the
-    // listener's backlog.
-    await new Promise((r) => setImmediate(r))
     const grace = setTimeout(() => {
       opts.log.warn({ grace_ms: opts.graceMs }, 'grace period over: closing the connections that are not being answered')
       steps.expire()

@@ -12,6 +12,9 @@
 //   reset the requests being answered. When the grace period ends the drain closes those
 //   connections only (closeUnanswered): a request received whole and not yet answered keeps its
 //   connection.
+// - Before the listener closes, the connections waiting in its backlog are taken in (takeBacklog):
+//   Node accepts one connection per turn of the event loop, so after the loop was busy several
+//   connections the kernel had completed were reset with the listener, their requests already sent.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 
@@ -29,9 +32,11 @@ interface Connection {
 
 export class Connections {
   private readonly open = new Map<Socket, Connection>()
+  private accepted = 0
 
   constructor(server: Server) {
     server.on('connection', (socket: Socket) => {
+      this.accepted++
       this.open.set(socket, { pending: new Set(), requests: 0 })
       socket.once('close', () => this.open.delete(socket))
     })
@@ -46,6 +51,21 @@ export class Connections {
     })
     // server.close() calls this (and Fastify's close calls server.close()).
     server.closeIdleConnections = () => this.closeIdle()
+  }
+
+  /**
+   * Turns the event loop until a turn accepts no connection (at most `maxTurns`): what the kernel
+   * completed before the listener closes is served rather than reset. An immediate set from an
+   * immediate runs after the next poll phase, where the accepting happens.
+   */
+  async takeBacklog(maxTurns = 1000): Promise<void> {
+    const turn = () => new Promise((r) => setImmediate(r))
+    for (let i = 0; i < maxTurns; i++) {
+      const before = this.accepted
+      await turn()
+      await turn()
+      if (this.accepted === before) return
+    }
   }
 
   /** Destroys the keep-alive connections that served a request and wait for another. */
