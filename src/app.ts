@@ -71,6 +71,22 @@ export function loggerOptions(config: Config) {
   }
 }
 
+/**
+ * Node's timeouts for receiving a request: the whole request (headers and body) within
+ * `requestTimeoutMs`, the headers within the same or Node's own 60 s if that is less (nginx's
+ * client_header_timeout and client_body_timeout bound each in the same way). Node checks them
+ * every connectionsCheckingInterval (30 s by default), so a short timeout is checked more often:
+ * a tenth of it, at least every 100 ms.
+ */
+export function requestTimeouts(requestTimeoutMs: number): { requestTimeout: number; headersTimeout: number; connectionsCheckingInterval: number } {
+  if (requestTimeoutMs === 0) return { requestTimeout: 0, headersTimeout: 60_000, connectionsCheckingInterval: 30_000 }
+  return {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: Math.min(60_000, requestTimeoutMs),
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(requestTimeoutMs / 10))),
+  }
+}
+
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const logger = deps.logger ?? loggerOptions(config)
   const app = Fastify({
@@ -79,8 +95,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     // (bench/README.md); calserve writes at most one, as CALSERVE_ACCESS_LOG says (see below).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
-    // A client that trickles a body can't hold a connection forever.
+    // A client that trickles its headers or its body can't hold a connection forever. Node reads
+    // these when the server is created: set afterwards (Fastify's requestTimeout alone does that),
+    // headersTimeout stayed at 60 s and a slow body outlived a 10 s timeout by minutes.
     requestTimeout: config.requestTimeoutMs,
+    http: requestTimeouts(config.requestTimeoutMs),
+    // A request that reaches the server while it closes came on a connection accepted before the
+    // listener closed (src/http/connections.ts keeps those open): it is answered, with
+    // `connection: close`, rather than refused with 503 after it was sent.
+    return503OnClosing: false,
     // /v1/models/x/ is /v1/models/x: clients that add a slash are served, not refused.
     routerOptions: { ignoreTrailingSlash: true },
     // A URL the router refuses before any route runs (bad percent-encoding, a path parameter past

@@ -77,7 +77,10 @@ const ConfigSchema = z.object({
     .number()
     .int()
     .min(0)
-    .default(0)
+    // 5 s: how long nginx (its health checks), kube-proxy and ingress controllers take to stop
+    // sending to an endpoint that turned not-ready or is terminating; the Kubernetes manifests use
+    // a preStop sleep for it instead and set 0.
+    .default(5000)
     .describe('after SIGTERM, how long /health/ready answers 503 before the listener closes'),
   CALSERVE_FIT_SYNC_MAX_SAMPLES: z.coerce.number().int().min(0).default(20_000).describe('fits of more samples than this (or with async: true) run as jobs'),
   CALSERVE_FIT_BODY_LIMIT_BYTES: z.coerce

@@ -1,8 +1,12 @@
 // Process entry: read the configuration, build the app, listen, and shut down gracefully.
-import closeWithGrace from 'close-with-grace'
+// `npm start` runs it as `node --import tsx src/main.ts`: one process that receives signals itself.
+// Under `tsx src/main.ts` a second process relayed them and SIGKILLed the server 60 ms later when
+// its event loop was busy.
 import { buildApp } from './app.js'
 import { ConfigError, isLoopback, loadConfig } from './config.js'
 import { startGrpcServer, type GrpcServer } from './grpc/server.js'
+import { Connections } from './http/connections.js'
+import { drainer, stopOnSignals } from './shutdown.js'
 
 async function main(): Promise<void> {
   let config
@@ -17,20 +21,30 @@ async function main(): Promise<void> {
   }
   const app = await buildApp(config)
   let grpc: GrpcServer | null = null
-  // On SIGTERM: readiness turns 503, (optionally) a pause for load balancers to notice, then the
-  // listener closes, in-flight requests and fit jobs finish, and the sessions and the store close.
-  // Past the grace period close-with-grace exits anyway.
-  closeWithGrace({ delay: config.shutdownGraceMs + config.shutdownDelayMs }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'shutting down after an error')
-    else app.log.info({ signal }, 'shutting down')
-    app.lifecycle.draining = true
-    grpc?.drain()
-    if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs))
-    // gRPC first: its in-flight calls need the models that app.close() closes.
-    await grpc?.close(config.shutdownGraceMs)
-    await app.close()
-    app.log.info('closed')
-  })
+  const connections = new Connections(app.server)
+  // On SIGTERM (src/shutdown.ts): readiness turns 503, a pause of CALSERVE_SHUTDOWN_DELAY_MS for
+  // load balancers to stop sending, then the listeners close, in-flight requests and fit jobs
+  // finish, and the sessions and the store close.
+  const drain = drainer(
+    {
+      begin() {
+        app.lifecycle.draining = true
+        grpc?.drain()
+      },
+      async close() {
+        await connections.takeBacklog()
+        // gRPC first: its in-flight calls need the models that app.close() closes.
+        await grpc?.close(config.shutdownGraceMs)
+        await app.close()
+      },
+      expire() {
+        const closed = connections.closeUnanswered()
+        if (closed > 0) app.log.warn({ closed }, 'closed the connections whose request had not arrived whole')
+      },
+    },
+    { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs, log: app.log },
+  )
+  stopOnSignals(drain, app.log)
   const address = await app.listen({ host: config.host, port: config.port })
   if (config.grpcPort > 0) {
     grpc = await startGrpcServer(app, config)

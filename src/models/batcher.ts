@@ -46,6 +46,8 @@ export class Batcher {
   private running = 0
   private timer: NodeJS.Timeout | undefined
   private closed = false
+  /** Requests (and jobs) that looked this version up and have not been answered yet. */
+  private holds = 0
 
   private readonly sampleSize: number
   private readonly width: number
@@ -161,13 +163,28 @@ export class Batcher {
   }
 
   /**
+   * Counts a request that uses this version from its lookup to its answer (a fit still uploading
+   * holds it across a repository load, between batches); answers the release, which counts once.
+   */
+  hold(): () => void {
+    this.holds++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.holds--
+    }
+  }
+
+  /**
    * For a model version that was replaced: still accepts work from requests that already hold it
-   * (a fit streaming its batches, say), and resolves once it has been idle for `idleMs`.
+   * (a fit streaming its batches, say), and resolves once no request holds it and it has been idle
+   * for `idleMs` (which covers a lookup whose first batch is on its way).
    */
   async retire(idleMs = 1000): Promise<void> {
     let lastBusy = performance.now()
     for (;;) {
-      if (this.running > 0 || this.queue.length > 0) lastBusy = performance.now()
+      if (this.running > 0 || this.queue.length > 0 || this.holds > 0) lastBusy = performance.now()
       else if (performance.now() - lastBusy >= idleMs) break
       await new Promise((r) => setTimeout(r, Math.min(50, idleMs)))
     }

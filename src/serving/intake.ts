@@ -22,7 +22,7 @@ export interface FitSet {
 }
 
 export interface IntakeDeps extends FitDeps {
-  plane: Pick<DataPlane, 'infer' | 'model'>
+  plane: Pick<DataPlane, 'infer' | 'model' | 'hold'>
   jobs: JobRunner
 }
 
@@ -36,6 +36,27 @@ export async function intakeFit(
   syncMaxSamples: number,
 ): Promise<FitOutcome> {
   const reference = checkFitPreconditions(deps, model, request)
+  // The model (and the reference) stay loaded until the fit is answered, or its job has read the
+  // set: a repository load meanwhile must not retire the version the set is running through.
+  const holds = [deps.plane.hold(model), ...(reference ? [deps.plane.hold(reference.model)] : [])]
+  const release = () => holds.forEach((r) => r())
+  try {
+    return await intake(deps, model, set, request, syncMaxSamples, reference, release)
+  } catch (err) {
+    release()
+    throw err
+  }
+}
+
+async function intake(
+  deps: IntakeDeps,
+  model: ReadyModel,
+  set: FitSet,
+  request: FitRequest & { async: boolean },
+  syncMaxSamples: number,
+  reference: ReturnType<typeof checkFitPreconditions>,
+  release: () => void,
+): Promise<FitOutcome> {
   const asJob = (n: number) => request.async || n > syncMaxSamples
   const collect = async (progress?: (done: number) => void): Promise<CollectedSet> => {
     const collector = new LogitCollector(model, deps.plane, set.known, progress, undefined, reference)
@@ -52,10 +73,21 @@ export async function intakeFit(
     // only while the request is open, and keeping the raw bytes for a job would cost the memory
     // that streaming saves. Only its logits (n × classes) wait for the job.
     const collected = await collect()
+    release()
     if (!asJob(collected.n)) return { kind: 'done', response: await completeFit(deps, model, collected, request) }
     return job(collected.n, () => completeFit(deps, model, collected, request))
   }
-  if (!asJob(set.known)) return { kind: 'done', response: await completeFit(deps, model, await collect(), request) }
+  if (!asJob(set.known)) {
+    const collected = await collect()
+    release()
+    return { kind: 'done', response: await completeFit(deps, model, collected, request) }
+  }
   set.check()
-  return job(set.known, async (progress) => completeFit(deps, model, await collect(progress), request))
+  return job(set.known, async (progress) => {
+    try {
+      return await completeFit(deps, model, await collect(progress), request)
+    } finally {
+      release()
+    }
+  })
 }

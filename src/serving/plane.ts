@@ -63,6 +63,16 @@ export class DataPlane {
     return this.calibrations.get(model.name, model.version)
   }
 
+  /**
+   * Keeps the model's version from retiring (after a repository load) until the release is
+   * called: what a request that uses it for a while — a fit reading its set — holds from lookup to
+   * answer. Triton and TorchServe likewise unload a replaced version only once its in-flight
+   * requests have completed.
+   */
+  hold(model: ReadyModel): () => void {
+    return model.batcher.hold()
+  }
+
   /** Raw logits (n × c) of n samples through the model's batcher; what a fit collects. */
   infer(model: ReadyModel, data: Float32Array, n: number): Promise<Float32Array> {
     return model.batcher.submit(data, n)
@@ -74,7 +84,13 @@ export class DataPlane {
     const { calibrated } = opts
     // Checked before the model runs: a request that can't be answered costs no inference.
     const conformal = opts.sets ? setsParams(model, calibration, calibrated) : null
-    const raw = await this.infer(model, data, n)
+    const release = this.hold(model)
+    let raw: Float32Array
+    try {
+      raw = await this.infer(model, data, n)
+    } finally {
+      release()
+    }
     const c = model.manifest.labels.length
     const rule = calibrated ? { gamma: calibration.gamma, temperature: calibration.temperature } : { gamma: 0, temperature: 1 }
     const predictions = predict({ data: raw, n, c }, model.absent, rule, Math.min(Math.max(1, opts.topK), c))

@@ -45,6 +45,7 @@ async function startServer(t: Parameters<typeof tempDir>[0]): Promise<string> {
       CALSERVE_STORE_URL: `sqlite:${db}`,
       CALSERVE_LOG_LEVEL: 'warn',
       CALSERVE_SHUTDOWN_GRACE_MS: '2000',
+      CALSERVE_SHUTDOWN_DELAY_MS: '0',
     }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })

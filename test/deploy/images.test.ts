@@ -123,7 +123,8 @@ t.test('docker-compose.yml: models volume, a drain before SIGKILL, a gpu profile
   const seconds = (d: string) => Number(/^(\d+)s$/.exec(d)![1])
   for (const [name, s] of calserves) {
     const env = s.environment as Record<string, string>
-    const drain = (Number(env.CALSERVE_SHUTDOWN_DELAY_MS) + Number(env.CALSERVE_SHUTDOWN_GRACE_MS)) / 1000
+    // The delay, the grace, and as long again for answers still being computed (src/shutdown.ts).
+    const drain = (Number(env.CALSERVE_SHUTDOWN_DELAY_MS) + 2 * Number(env.CALSERVE_SHUTDOWN_GRACE_MS)) / 1000
     t.ok(seconds(s.stop_grace_period) > drain, `${name}: stop_grace_period ${s.stop_grace_period} > ${drain} s of drain`)
     t.ok(
       (s.volumes as Array<Doc | string>).some((v) => typeof v === 'object' && v.target === env.CALSERVE_MODEL_REPOSITORY && v.read_only),

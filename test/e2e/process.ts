@@ -1,5 +1,5 @@
-// Starting the real calserve process for end-to-end tests: `node --import tsx src/main.ts` with a
-// CALSERVE_* environment, on a free port picked here, its output kept for failure messages.
+// Starting the real calserve process for end-to-end tests: `node --import tsx src/main.ts` (or
+// `npm start`) with a CALSERVE_* environment, on a free port picked here, its output kept for failure messages.
 //
 //   const server = await start(t, { CALSERVE_STORE_URL: `sqlite:${file}` })
 //   await waitReady(server)
@@ -37,10 +37,14 @@ export interface Server {
  * or overrides them (give CALSERVE_STORE_URL; the default would be ./data). Killed on teardown if
  * the test left it running.
  */
-export async function start(t: Teardown, env: Record<string, string>, opts: { port?: number } = {}): Promise<Server> {
+export async function start(t: Teardown, env: Record<string, string>, opts: { port?: number; npm?: boolean } = {}): Promise<Server> {
   const port = opts.port ?? (await freePort())
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // With `npm`: `npm start` in a process group of its own, as a terminal or a supervisor runs it
+  // (proc is npm; a signal to -proc.pid reaches the whole group).
+  const [command, args] = opts.npm ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']]
+  const proc = spawn(command, args, {
     cwd: REPO_ROOT,
+    detached: opts.npm ?? false,
     env: {
       ...cleanEnv(),
       CALSERVE_HOST: '127.0.0.1',
@@ -49,6 +53,8 @@ export async function start(t: Teardown, env: Record<string, string>, opts: { po
       CALSERVE_GRPC_PORT: '0',
       CALSERVE_MODEL_REPOSITORY: 'test/fixtures/models',
       CALSERVE_LOG_LEVEL: 'info',
+      // No readiness pause before the listener closes (the default, 5 s, is for load balancers).
+      CALSERVE_SHUTDOWN_DELAY_MS: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -62,6 +68,14 @@ export async function start(t: Teardown, env: Record<string, string>, opts: { po
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGKILL')
       await exited
+    }
+    // npm's children may outlive it.
+    if (opts.npm) {
+      try {
+        process.kill(-proc.pid!, 'SIGKILL')
+      } catch {
+        // the group is gone
+      }
     }
   })
   return {

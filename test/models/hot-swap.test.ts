@@ -1,7 +1,10 @@
 // Repository control: a new version is loaded under load with no failed request, starts
 // uncalibrated, and the old version's calibration history is kept; failed loads keep the old
-// version serving; unload and load again.
+// version serving; unload and load again. A version an open request holds (a fit still uploading)
+// is not retired until that request is answered.
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { build, copyFixtures } from '../helper.js'
@@ -93,4 +96,51 @@ t.test('repository control needs an admin token when tokens are configured', asy
   t.equal((await app.inject({ method: 'POST', url: '/v2/repository/index' })).statusCode, 401)
   t.equal((await app.inject({ method: 'POST', url: '/v2/repository/models/tiny/unload', headers: { authorization: 'Bearer app-secret-1' } })).statusCode, 403)
   t.equal((await app.inject({ method: 'POST', url: '/v2/repository/index', headers: { authorization: 'Bearer ops-secret-1' } })).statusCode, 200)
+})
+
+t.test('a load during a slow fit upload: the old version serves the fit to its end, then retires', async (t) => {
+  const repo = copyFixtures(t, ['tiny'])
+  const v2 = join(repo, 'tiny-v2-staged')
+  cpSync(join(repo, 'tiny/2'), v2, { recursive: true })
+  rmSync(join(repo, 'tiny/2'), { recursive: true })
+  const app = await build(t, { CALSERVE_MODEL_REPOSITORY: repo })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  const labels = ['cat', 'dog', 'bird', 'fish']
+  const lines = (from: number, n: number) =>
+    Array.from({ length: n }, (_, k) => {
+      const i = from + k
+      return JSON.stringify({ input: [((i * 13) % 29) / 7 - 2, ((i * 7) % 31) / 8 - 2, ((i * 5) % 23) / 6 - 2], label: labels[i % 4] }) + '\n'
+    }).join('')
+
+  // An ndjson fit whose body arrives in two parts: the first (more than one 256-sample batch, so
+  // version 1 has run for it) before the load, the second after version 1 would have retired.
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, method: 'POST', path: '/v1/models/tiny/calibration/fit?note=slow', headers: { 'content-type': 'application/x-ndjson' } },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8').on('data', (d: string) => (body += d))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      },
+    )
+    req.on('error', reject)
+    req.write(lines(0, 300))
+    void (async () => {
+      await new Promise((r) => setTimeout(r, 300))
+      cpSync(v2, join(repo, 'tiny/2'), { recursive: true })
+      const load = await app.inject({ method: 'POST', url: '/v2/repository/models/tiny/load' })
+      t.equal(load.json().version, '2', `version 2 loaded while the fit uploads (${load.body})`)
+      // Past the idle time after which a replaced version retires (1 s).
+      await new Promise((r) => setTimeout(r, 1600))
+      req.end(lines(300, 300))
+    })()
+  })
+  const res = await answer
+  t.equal(res.status, 200, `the fit is answered (${res.body.slice(0, 300)})`)
+  const fit = JSON.parse(res.body) as { n_samples: number; calibration: { model_version: number; note: string } }
+  t.equal(fit.n_samples, 600, 'every line of both parts')
+  t.same([fit.calibration.model_version, fit.calibration.note], [1, 'slow'], 'stored for the version it started with')
+  const pred = (await app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: { inputs: [[1, 0.5, -1]] } })).json()
+  t.equal(pred.model_version, 2, 'new requests go to version 2')
 })

@@ -42,7 +42,15 @@ export async function launch(t: Test, viewport = { width: 1280, height: 1000 }):
 export async function startCalserve(t: Test, env: Record<string, string>): Promise<string> {
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, CALSERVE_HOST: '127.0.0.1', CALSERVE_PORT: '0', CALSERVE_GRPC_PORT: '0', CALSERVE_LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      CALSERVE_HOST: '127.0.0.1',
+      CALSERVE_PORT: '0',
+      CALSERVE_GRPC_PORT: '0',
+      CALSERVE_SHUTDOWN_DELAY_MS: '0',
+      CALSERVE_LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   const exited = new Promise<void>((res) => child.once('exit', () => res()))
