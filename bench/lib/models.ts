@@ -68,7 +68,11 @@ async function fashionSamples(dir: string): Promise<{ images: Buffer[]; samples:
         const d = Math.hypot(x - cx, y - cy) / r
         pixels[y * width + x] = Math.min(255, Math.max(0, Math.round(255 * Math.exp(-d * d) + rand() * 24)))
       }
-    images.push(await sharp(pixels, { raw: { width, height, channels: 1 } }).png().toBuffer())
+    images.push(
+      await sharp(pixels, { raw: { width, height, channels: 1 } })
+        .png()
+        .toBuffer(),
+    )
     samples.push(Float32Array.from(pixels, (p) => Math.fround(Math.fround(Math.fround(p * block.rescale_factor) - mean) / std)))
   }
   return { images, samples }

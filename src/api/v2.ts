@@ -12,7 +12,9 @@ export const V2Parameters = z
   .describe('name/value pairs; values are strings, numbers or booleans')
   .meta({ id: 'V2Parameters' })
 
-export const V2TensorData = shallowArray().describe('the tensor elements in row-major order, flat or nested as the shape; absent when the tensor travels as binary data')
+export const V2TensorData = shallowArray().describe(
+  'the tensor elements in row-major order, flat or nested as the shape; absent when the tensor travels as binary data',
+)
 
 export const V2RequestInput = z
   .object({
