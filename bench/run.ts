@@ -25,14 +25,15 @@ const HELP = `usage: npm run bench -- [flags]
 
   --quick                   smoke run (~2 min for all three models): 1 s cells, no per-cell warm-up,
                             RSS phase 5 s; results to bench/tmp/results
-  --models small,cnn,large  which models (default all three)
+  --models small,cnn,large,image  which models (default all four; image is the Fashion-MNIST demo, PNG rows)
   --rows LIST               which rows (default ${ROWS.map((r) => r.flag).join(',')});
                             ROW@VARIANT runs a row on calserve with a --variant's overrides
   --variant NAME=JSON       a calserve configuration: '{"manifest": {...}, "env": {...}, "root": DIR}' (root:
                             another checkout to run, e.g. a worktree of the previous main), e.g.
                             --variant 'main={"manifest":{"session":{"thread":"main"}}}' --rows v1json,v1json@main
   --connections 1,16,64     wrk connections per cell
-  --duration-small S        measured seconds per cell: MLP (default 5), --duration-cnn (5), --duration-large (10)
+  --duration-small S        measured seconds per cell: MLP (default 5), --duration-cnn (5), --duration-large (10),
+                            --duration-image (5)
   --warmup S                warm-up seconds before each cell (default 1; quick 0); each row also
                             starts with one warm-up at 16 connections (default 2; quick 1)
   --rss-duration S          seconds of the RSS phase at 64 connections (default 60; quick 5; 0 skips)
@@ -61,6 +62,7 @@ const { values: flags } = parseArgs({
     'duration-small': { type: 'string' },
     'duration-cnn': { type: 'string' },
     'duration-large': { type: 'string' },
+    'duration-image': { type: 'string' },
     warmup: { type: 'string' },
     'rss-duration': { type: 'string' },
     size: { type: 'string', default: '112' },
@@ -101,7 +103,12 @@ const cfg = {
     .map((s) => s.trim())
     .filter(Boolean),
   connections: flags.connections.split(',').map(Number),
-  duration: { small: numFlag('duration-small', 5, 1), cnn: numFlag('duration-cnn', 5, 1), large: numFlag('duration-large', 10, 2) },
+  duration: {
+    small: numFlag('duration-small', 5, 1),
+    cnn: numFlag('duration-cnn', 5, 1),
+    large: numFlag('duration-large', 10, 2),
+    image: numFlag('duration-image', 5, 1),
+  },
   warmup: numFlag('warmup', 1, 0),
   rowWarmup: quick ? 1 : 2,
   rssDuration: numFlag('rss-duration', 60, 5),
@@ -142,6 +149,7 @@ const say = (s: string) => process.stdout.write(`${s}\n`)
 
 /** One request through fetch before the load: a row whose probe fails is reported, not measured. */
 async function probe(server: ServerChild, m: BenchModel, spec: RowSpec): Promise<string | null> {
+  if (spec.probe) return spec.probe(server, m)
   try {
     const first = spec.requests(m)[0]!
     const res = await fetch(server.baseUrl + first.path, {
@@ -188,12 +196,15 @@ async function measureRow(server: ServerChild, m: BenchModel, spec: RowSpec, row
       const used = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null
       const cell: Cell = {
         ...w,
+        samples_per_s: round(w.rps * row.samples_per_request, 1),
         server_cpu_us: used !== null && w.ok > 0 ? round((used / w.ok) * 1e6, 1) : null,
         server_cpu: used !== null && w.duration_s > 0 ? round(used / w.duration_s, 3) : null,
       }
       row.cells.push(cell)
       say(
-        `  [${m.key}] ${row.label.padEnd(34)} c=${String(connections).padEnd(3)} ${cell.rps.toFixed(1).padStart(9)} req/s  p50 ${fmtMs(cell.p50_ms)}  p99 ${fmtMs(cell.p99_ms)}` +
+        `  [${m.key}] ${row.label.padEnd(34)} c=${String(connections).padEnd(3)} ${cell.rps.toFixed(1).padStart(9)} req/s` +
+          (row.samples_per_request > 1 ? ` (${cell.samples_per_s.toFixed(0)} samples/s)` : '') +
+          `  p50 ${fmtMs(cell.p50_ms)}  p99 ${fmtMs(cell.p99_ms)}` +
           `  server ${cell.server_cpu_us === null ? '—' : `${cell.server_cpu_us.toFixed(1)} µs/req`} (${pct(cell.server_cpu)} of a core), wrk ${pct(cell.client_cpu)}  errors ${cell.errors}` +
           (cell.errors ? ` (${describeErrors(cell)})` : ''),
       )
@@ -295,7 +306,7 @@ async function benchModel(m: BenchModel): Promise<ModelResult> {
   const absent = Uint8Array.from(m.labels, (l) => (m.fineTuning.includes(l) ? 0 : 1))
   const raw = await rawOnnxruntime(m)
   const specs = selected.filter((s) => !s.models || s.models.includes(m.key))
-  const rows: Row[] = specs.map((s) => ({ id: s.id, label: s.label, role: s.role, failed: null, cells: [] }))
+  const rows: Row[] = specs.map((s) => ({ id: s.id, label: s.label, role: s.role, samples_per_request: s.samplesPerRequest ?? 1, failed: null, cells: [] }))
   const rowOf = (id: string) => rows.find((r) => r.id === id)
   const notes = [...m.notes]
 
@@ -322,7 +333,8 @@ async function benchModel(m: BenchModel): Promise<ModelResult> {
     )
   }
 
-  // Ratios: one sample per request, so req/s and raw samples/s compare directly.
+  // Ratios of samples per second (req/s where both rows send one sample per request), so a row of
+  // 16 per request compares with raw onnxruntime's samples/s and with the 1-per-request rows.
   const rawBest = raw.failed === null ? (raw.best?.samples_per_s ?? null) : null
   const ratios: Ratio[] = []
   for (const spec of specs) {
@@ -330,8 +342,8 @@ async function benchModel(m: BenchModel): Promise<ModelResult> {
     for (const cell of rowOf(spec.id)!.cells) {
       const vs: Record<string, number | null> = {}
       for (const other of spec.compare) {
-        const base = other === 'raw' ? rawBest : (rowOf(other)?.cells.find((c) => c.connections === cell.connections)?.rps ?? null)
-        if (other === 'raw' || rowOf(other)) vs[other] = base && base > 0 ? round(cell.rps / base, 4) : null
+        const base = other === 'raw' ? rawBest : (rowOf(other)?.cells.find((c) => c.connections === cell.connections)?.samples_per_s ?? null)
+        if (other === 'raw' || rowOf(other)) vs[other] = base && base > 0 ? round(cell.samples_per_s / base, 4) : null
       }
       ratios.push({ row: spec.id, connections: cell.connections, vs })
     }
@@ -455,8 +467,8 @@ function targets(models: ModelResult[], rss: RssResult | null): Target[] {
   const ratio = (m: ModelResult, row: string, vs: string) => m.ratios.find((r) => r.row === row && r.connections === top)?.vs[vs] ?? null
   const p99 = (m: ModelResult, row: string) => m.rows.find((r) => r.id === row)?.cells.find((c) => c.connections === top)?.p99_ms ?? null
   for (const m of models) {
-    const name = { small: 'MLP', cnn: 'CNN', large: 'ResNet' }[m.key]
-    if (m.key !== 'large') {
+    const name = { small: 'MLP', cnn: 'CNN', large: 'ResNet', image: 'Image' }[m.key]
+    if (m.key === 'small' || m.key === 'cnn') {
       ge(`${m.key}.v1_json.vs_json_parse`, `${name}, c=${top}: v1 JSON ≥ 0.8× Fastify JSON parse`, ratio(m, 'calserve_v1_json', 'json_parse'), 0.8, '×')
       if (m.key === 'cnn') ge(`${m.key}.v1_json.vs_naive`, `${name}, c=${top}: v1 JSON ≥ 1.3× naive`, ratio(m, 'calserve_v1_json', 'naive'), 1.3, '×')
       ge(`${m.key}.v1_binary.vs_bare`, `${name}, c=${top}: v1 binary ≥ 0.8× bare Fastify`, ratio(m, 'calserve_v1_binary', 'bare'), 0.8, '×')
@@ -470,6 +482,7 @@ function targets(models: ModelResult[], rss: RssResult | null): Target[] {
     } else {
       ge(`${m.key}.v1_binary.vs_raw`, `${name}, c=${top}: v1 binary ≥ 0.9× raw onnxruntime (same core budget)`, ratio(m, 'calserve_v1_binary', 'raw'), 0.9, '×')
       ge(`${m.key}.v2_binary.vs_raw`, `${name}, c=${top}: v2 binary ≥ 0.9× raw onnxruntime (same core budget)`, ratio(m, 'calserve_v2_binary', 'raw'), 0.9, '×')
+      ge(`${m.key}.grpc.vs_v2_binary`, `${name}, c=${top}: gRPC within 5% of REST v2 binary`, ratio(m, 'calserve_grpc', 'calserve_v2_binary'), 0.95, '×')
     }
     const share = 'failed' in m.calibration ? null : m.calibration.pct_of_http
     le(`${m.key}.calibration_share`, `${name}: calibration step ≤ 1% of predict (p50 at c=1)`, share, 1, '%', undefined)

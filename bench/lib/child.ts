@@ -14,6 +14,8 @@ export interface ServerChild {
   name: string
   pid: number
   port: number
+  /** calserve's gRPC port, where the server has one. */
+  grpcPort?: number
   baseUrl: string
   logFile: string
   stop(): Promise<void>

@@ -3,11 +3,12 @@
 // override (--manifest-extra, or a --variant's) changes only that configuration's model.json.
 import { copyFile, link, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import sharp from 'sharp'
 import { mulberry32 } from '../../test/support/random.js'
 import { DEFAULT_MAKE_MODEL, makeModel, verifyModel } from '../make-model.js'
 
-export type ModelKey = 'small' | 'cnn' | 'large'
-export const MODEL_KEYS: ModelKey[] = ['small', 'cnn', 'large']
+export type ModelKey = 'small' | 'cnn' | 'large' | 'image'
+export const MODEL_KEYS: ModelKey[] = ['small', 'cnn', 'large', 'image']
 
 export interface BenchModel {
   key: ModelKey
@@ -23,6 +24,8 @@ export interface BenchModel {
   fineTuning: string[]
   /** What each request carries, one sample each; JSON bodies carry exactly these values. */
   samples: Float32Array[]
+  /** The image model only: the encoded PNGs whose preprocessed tensors are `samples`, index for index. */
+  images?: Buffer[]
   durationS: number
   notes: string[]
 }
@@ -32,6 +35,47 @@ interface Manifest {
   fine_tuning_classes: string[]
   input?: { name: string; shape: number[] }
   output?: { name: string }
+  image?: { size: { height: number; width: number }; rescale_factor: number; image_mean: number[]; image_std: number[] }
+}
+
+const IMAGE_MODEL = 'models/fashion-finetuned'
+
+/**
+ * 64 seeded 28×28 grayscale PNGs (sharp encodes them) and, index for index, the float32 tensors
+ * calserve's preprocessing makes of them: ((p · rescale_factor) − mean) / std, each step rounded to
+ * float32 as src/inputs/image-plan.ts does. The image already has the model's size and colour, so
+ * no resize runs and the binary rows carry exactly the tensors the image rows decode to.
+ */
+async function fashionSamples(dir: string): Promise<{ images: Buffer[]; samples: Float32Array[] }> {
+  const manifest = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as Manifest
+  const block = manifest.image
+  if (!block) throw new Error(`${dir}/model.json has no image block`)
+  const { height, width } = block.size
+  const mean = Math.fround(block.image_mean[0]!)
+  const std = Math.fround(block.image_std[0]!)
+  const rand = mulberry32(1613)
+  const images: Buffer[] = []
+  const samples: Float32Array[] = []
+  for (let k = 0; k < 64; k++) {
+    // Smooth blobs over a dark background (as product photos on black are), not white noise: PNG
+    // compresses them as it would a real photo, so body sizes and inflate cost are realistic.
+    const cx = rand() * width
+    const cy = rand() * height
+    const r = 4 + rand() * 10
+    const pixels = Buffer.alloc(height * width)
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const d = Math.hypot(x - cx, y - cy) / r
+        pixels[y * width + x] = Math.min(255, Math.max(0, Math.round(255 * Math.exp(-d * d) + rand() * 24)))
+      }
+    images.push(
+      await sharp(pixels, { raw: { width, height, channels: 1 } })
+        .png()
+        .toBuffer(),
+    )
+    samples.push(Float32Array.from(pixels, (p) => Math.fround(Math.fround(Math.fround(p * block.rescale_factor) - mean) / std)))
+  }
+  return { images, samples }
 }
 
 /** The first 64 samples of the digits test set: the MLP's inputs, and (as 1×8×8) the CNN's. */
@@ -68,6 +112,20 @@ export interface ModelOptions {
 }
 
 export async function prepareModel(key: ModelKey, o: ModelOptions): Promise<BenchModel> {
+  if (key === 'image') {
+    const { images, samples } = await fashionSamples(IMAGE_MODEL)
+    const model = await fromManifest(
+      key,
+      '(d) image: the Fashion-MNIST demo CNN (fashion-finetuned), 28×28 grayscale, PNG or float32',
+      IMAGE_MODEL,
+      samples,
+      o.duration.image,
+      [
+        'The image demo model from models/ with its image block; requests are 64 seeded 28×28 grayscale PNGs made with sharp at bench start, and the binary rows carry the float32 tensors calserve makes of the same PNGs.',
+      ],
+    )
+    return { ...model, images }
+  }
   if (key === 'small')
     return fromManifest(
       key,

@@ -76,6 +76,7 @@ export function renderModel(m: ModelResult): string {
     rows.push([
       `raw onnxruntime, one process (best batch ${b?.batch ?? '—'})`,
       '—',
+      '—',
       num(b?.samples_per_s),
       `${num(b?.ms_per_run, 2)} /run`,
       '—',
@@ -84,12 +85,12 @@ export function renderModel(m: ModelResult): string {
       '—',
       '—',
     ])
-  } else rows.push(['raw onnxruntime', '—', 'FAILED (below)', '', '', '', '', '', ''])
+  } else rows.push(['raw onnxruntime', '—', 'FAILED (below)', '', '', '', '', '', '', ''])
   const problems: string[] = []
   if (m.raw.failed !== null) problems.push(`raw onnxruntime: FAILED: ${oneLine(m.raw.failed)}`)
   for (const row of m.rows) {
     if (row.failed && row.cells.length === 0) {
-      rows.push([row.label, '—', 'FAILED (below)', '', '', '', '', '', ''])
+      rows.push([row.label, '—', 'FAILED (below)', '', '', '', '', '', '', ''])
       problems.push(`${row.label}: FAILED: ${oneLine(row.failed)}`)
       continue
     }
@@ -98,6 +99,7 @@ export function renderModel(m: ModelResult): string {
         row.label,
         String(c.connections),
         num(c.rps),
+        num(c.samples_per_s),
         num(c.p50_ms, 2),
         num(c.p99_ms, 2),
         num(c.server_cpu_us, 1),
@@ -107,11 +109,12 @@ export function renderModel(m: ModelResult): string {
       ])
     if (row.failed) problems.push(`${row.label}: ${oneLine(row.failed)}`)
   }
-  out.push(table(['row', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'server core', 'wrk core', 'errors/non-2xx'], rows))
+  out.push(table(['row', 'conns', 'req/s', 'samples/s', 'p50 ms', 'p99 ms', 'server µs/req', 'server core', 'client core', 'errors/non-2xx'], rows))
   out.push('')
   out.push(
     `server µs/req: the server process's CPU (user + system, every thread, /proc/<pid>/stat) over the window divided by its 2xx responses; ` +
-      `server core / wrk core: CPU seconds over wall seconds (100% = the pinned core was busy throughout). ` +
+      `samples/s: req/s × the samples (or images) each request carries; ratios compare samples/s. ` +
+      `server core / client core: CPU seconds over wall seconds of the server and of the load generator (wrk, or the gRPC load process) (100% = the pinned core was busy throughout). ` +
       `For comparison, Triton's published server overhead is about ${TRITON_REFERENCE.overhead_us} µs per request (${TRITON_REFERENCE.source}; wall time outside queue and compute, not CPU).`,
   )
   out.push('')
@@ -209,6 +212,19 @@ export function renderAll(r: BenchResults): string {
   ].join('\n')
 }
 
+/** The ratios the summary shows, by the row they divide by, and their short names. */
+const SHORT: Record<string, string> = {
+  json_parse: 'parse',
+  bare: 'bare',
+  naive: 'naive',
+  raw: 'raw',
+  calserve_v1_json: 'v1 JSON',
+  calserve_v1_binary: 'v1 binary',
+  calserve_v2_binary: 'v2 binary',
+  calserve_v1_binary16: 'v1 binary ×16',
+  calserve_image: 'PNG ×1',
+}
+
 /** The short version for bench/README.md. */
 export function renderSummary(r: BenchResults, resultFile: string): string {
   const passed = r.targets.filter((t) => t.status === 'PASS').length
@@ -217,16 +233,17 @@ export function renderSummary(r: BenchResults, resultFile: string): string {
     const rows: string[][] = []
     const rawBest = m.raw.failed === null ? m.raw.best : null
     const top = Math.max(...m.rows.flatMap((x) => x.cells.map((c) => c.connections)), 0)
-    rows.push([`raw onnxruntime (batch ${rawBest?.batch ?? '—'})`, num(rawBest?.samples_per_s), '—', '—', num(rawBest?.cpu_us_per_sample, 1), '—'])
+    rows.push([`raw onnxruntime (batch ${rawBest?.batch ?? '—'})`, '—', num(rawBest?.samples_per_s), '—', '—', num(rawBest?.cpu_us_per_sample, 1), '—'])
     for (const row of m.rows) {
       const c = row.cells.find((x) => x.connections === top)
       const ratios = m.ratios.find((x) => x.row === row.id && x.connections === top)?.vs ?? {}
-      const shown = ['json_parse', 'bare', 'naive', 'raw', 'calserve_v1_json', 'calserve_v1_binary']
+      const shown = Object.keys(SHORT)
         .filter((k) => k in ratios)
-        .map((k) => `${ratio(ratios[k])} ${k === 'json_parse' ? 'parse' : k === 'calserve_v1_json' ? 'v1 JSON' : k === 'calserve_v1_binary' ? 'v1 binary' : k}`)
+        .map((k) => `${ratio(ratios[k])} ${SHORT[k]}`)
       rows.push([
         row.label,
         c ? num(c.rps) : row.failed ? 'FAILED' : '—',
+        num(c?.samples_per_s),
         num(c?.p50_ms, 2),
         num(c?.p99_ms, 2),
         num(c?.server_cpu_us, 1),
@@ -236,7 +253,7 @@ export function renderSummary(r: BenchResults, resultFile: string): string {
     lines.push(
       `**${m.title}**, ${top} connections:`,
       '',
-      table(['row', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'ratios'], rows, ['l', 'r', 'r', 'r', 'r', 'l']),
+      table(['row', 'req/s', 'samples/s', 'p50 ms', 'p99 ms', 'server µs/req', 'ratios'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'l']),
       '',
     )
   }

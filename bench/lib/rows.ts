@@ -2,10 +2,17 @@
 // Rows that name the same server run one after another in one process of it (calserve serves
 // v1 and v2, JSON and binary, from one start). To add a row — gRPC, images — add a ServerSpec if it
 // needs a new process, and a RowSpec (see bench/README.md, "Adding a row").
+import { execFile } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js'
+import { loadSync } from '@grpc/proto-loader'
 import { freePort } from '../../test/support/ports.js'
 import { startServer, type ServerChild } from './child.js'
+import { pinned } from './cpu.js'
+import type { GrpcLoadInput, GrpcLoadResult } from './grpc-load.js'
 import type { BenchModel } from './models.js'
 import type { HttpRequest, WrkCell } from './wrk.js'
 
@@ -47,8 +54,10 @@ export interface RowSpec {
   server: string
   /** 'baseline' rows are what calserve is compared with; 'product' rows are calserve's. */
   role: 'baseline' | 'product'
-  /** The bodies cycled by the load generator (one sample each). */
+  /** The bodies cycled by the load generator (one sample each unless samplesPerRequest says more). */
   requests(m: BenchModel): HttpRequest[]
+  /** Samples (or images) each request carries: 1 by default. Ratios compare samples per second. */
+  samplesPerRequest?: number
   /** Checks the probe's answer (a 200): null when it holds exactly one prediction, else why not. */
   check?(body: Buffer, headers: Headers): string | null
   /** Rows (by id, 'raw' for raw onnxruntime) whose throughput this row's is divided by. */
@@ -60,6 +69,8 @@ export interface RowSpec {
    * `connections`, on the client CPUs. Absent: wrk with requests().
    */
   drive?(server: ServerChild, m: BenchModel, cell: { connections: number; durationS: number; cpus: string | null }): Promise<WrkCell>
+  /** With drive: the one request before the load (null when it answered as it should, else why not); absent: requests()[0] through fetch. */
+  probe?(server: ServerChild, m: BenchModel): Promise<string | null>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -86,6 +97,49 @@ export function v1Json(m: BenchModel): HttpRequest[] {
 
 function v1Binary(m: BenchModel): HttpRequest[] {
   return m.samples.map((x) => ({ method: 'POST', path: predictPath(m), headers: { 'content-type': 'application/octet-stream' }, body: f32(x) }))
+}
+
+/** Requests of `per` samples each: request k carries samples k, k+1, …, k+per−1 (cyclically), so every sample travels equally often. */
+function groups<T>(items: T[], per: number): T[][] {
+  return items.map((_, k) => Array.from({ length: per }, (_, j) => items[(k + j) % items.length]!))
+}
+
+function v1Binary16(m: BenchModel): HttpRequest[] {
+  return groups(m.samples, 16).map((xs) => ({
+    method: 'POST',
+    path: predictPath(m),
+    headers: { 'content-type': 'application/octet-stream' },
+    body: Buffer.concat(xs.map(f32)),
+  }))
+}
+
+const imagesOf = (m: BenchModel): Buffer[] => {
+  if (!m.images) throw new Error(`model ${m.key} has no images`)
+  return m.images
+}
+
+/** One PNG as the whole body, options (none here) in the query string. */
+function imagePng(m: BenchModel): HttpRequest[] {
+  return imagesOf(m).map((png) => ({ method: 'POST', path: predictPath(m), headers: { 'content-type': 'image/png' }, body: png }))
+}
+
+const BOUNDARY = 'calserve-bench-4f1c2a'
+
+/** multipart/form-data with 16 PNG file parts, as a browser form or curl -F sends them. */
+function imageMultipart16(m: BenchModel): HttpRequest[] {
+  return groups(imagesOf(m), 16).map((pngs) => ({
+    method: 'POST',
+    path: predictPath(m),
+    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+    body: Buffer.concat([
+      ...pngs.flatMap((png, j) => [
+        Buffer.from(`--${BOUNDARY}\r\ncontent-disposition: form-data; name="image"; filename="${j}.png"\r\ncontent-type: image/png\r\n\r\n`),
+        png,
+        Buffer.from('\r\n'),
+      ]),
+      Buffer.from(`--${BOUNDARY}--\r\n`),
+    ]),
+  }))
 }
 
 /** The outputs v1 predict answers with. */
@@ -125,16 +179,101 @@ function v2Binary(m: BenchModel): HttpRequest[] {
 // ---------------------------------------------------------------------------------------------
 // Checks.
 
-function onePrediction(body: Buffer): string | null {
-  const parsed = JSON.parse(body.toString('utf8')) as { predictions?: unknown[] }
-  return parsed.predictions?.length === 1 ? null : `answered 200 without exactly one prediction: ${body.toString('utf8', 0, 300)}`
+function predictions(n: number) {
+  return (body: Buffer): string | null => {
+    const parsed = JSON.parse(body.toString('utf8')) as { predictions?: unknown[] }
+    return parsed.predictions?.length === n ? null : `answered 200 without exactly ${n} prediction(s): ${body.toString('utf8', 0, 300)}`
+  }
 }
+const onePrediction = predictions(1)
 
 function oneV2Label(body: Buffer, headers: Headers): string | null {
   // A binary v2 answer starts with its JSON header; the rest is the binary outputs.
   const n = Number(headers.get('inference-header-content-length') ?? body.byteLength)
   const parsed = JSON.parse(body.toString('utf8', 0, n)) as { outputs?: Array<{ name: string; shape: number[] }> }
   return parsed.outputs?.find((o) => o.name === 'label')?.shape[0] === 1 ? null : `answered 200 without one label: ${body.toString('utf8', 0, 300)}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// gRPC: ModelInfer with raw_input_contents, driven by bench/lib/grpc-load.ts on the client core.
+
+const PROTO = 'proto/grpc_predict_v2.proto'
+const GRPC_OUTPUTS = V2_OUTPUTS.map((o) => o.name)
+
+/** The samples of `m` as one little-endian float32 file for the load process (written once per model). */
+async function samplesFile(m: BenchModel): Promise<string> {
+  const dir = join('bench/tmp', 'grpc')
+  await mkdir(dir, { recursive: true })
+  const file = join(dir, `${m.key}.f32`)
+  await writeFile(file, Buffer.concat(m.samples.map(f32)))
+  return file
+}
+
+const grpcAddress = (server: ServerChild) => {
+  if (server.grpcPort === undefined) throw new Error(`${server.name} has no gRPC port`)
+  return `127.0.0.1:${server.grpcPort}`
+}
+
+/** One ModelInfer from the bench process: it must answer OK with one label. */
+async function grpcProbe(server: ServerChild, m: BenchModel): Promise<string | null> {
+  const pkg = loadPackageDefinition(loadSync(PROTO, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true })) as unknown as {
+    inference: { GRPCInferenceService: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client }
+  }
+  const client = new pkg.inference.GRPCInferenceService(grpcAddress(server), credentials.createInsecure())
+  const request = {
+    model_name: m.name,
+    inputs: [{ name: m.input, datatype: 'FP32', shape: [1, ...m.sampleShape] }],
+    outputs: GRPC_OUTPUTS.map((name) => ({ name })),
+    raw_input_contents: [f32(m.samples[0]!)],
+  }
+  type Infer = (r: unknown, o: { deadline: number }, cb: (err: ServiceError | null, res: { outputs: Array<{ name: string; shape: number[] }> }) => void) => void
+  try {
+    const res = await new Promise<{ outputs: Array<{ name: string; shape: number[] }> }>((resolve, reject) =>
+      (client as unknown as { ModelInfer: Infer }).ModelInfer(request, { deadline: Date.now() + 30_000 }, (err, r) => (err ? reject(err) : resolve(r))),
+    )
+    return res.outputs.find((o) => o.name === 'label')?.shape[0] === 1 ? null : `ModelInfer answered without one label: ${JSON.stringify(res.outputs)}`
+  } catch (err) {
+    return `ModelInfer failed: ${(err as Error).message}`
+  } finally {
+    client.close()
+  }
+}
+
+/** One measured window of the gRPC load process, as the cell wrk would have given. */
+async function grpcDrive(server: ServerChild, m: BenchModel, cell: { connections: number; durationS: number; cpus: string | null }): Promise<WrkCell> {
+  const input: GrpcLoadInput = {
+    address: grpcAddress(server),
+    model: m.name,
+    input: m.input,
+    sampleShape: m.sampleShape,
+    samplesFile: await samplesFile(m),
+    outputs: GRPC_OUTPUTS,
+    connections: cell.connections,
+    durationS: cell.durationS,
+  }
+  const [cmd, args] = pinned(cell.cpus, process.execPath, ['--import', 'tsx', 'bench/lib/grpc-load.ts', JSON.stringify(input)])
+  const { stdout } = await promisify(execFile)(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20 })
+  const line = stdout.split('\n').find((l) => l.startsWith('GRPCJSON '))
+  if (!line) throw new Error(`the gRPC load process printed no summary: ${stdout.slice(-300)}`)
+  const r = JSON.parse(line.slice(9)) as GrpcLoadResult
+  const failed = Object.values(r.failed).reduce((a, b) => a + b, 0)
+  return {
+    connections: cell.connections,
+    duration_s: r.duration_s,
+    rps: Math.round((r.ok / r.duration_s) * 10) / 10,
+    ok: r.ok,
+    p50_ms: r.p50_ms,
+    p90_ms: r.p90_ms,
+    p99_ms: r.p99_ms,
+    max_ms: r.max_ms,
+    mean_ms: r.mean_ms,
+    // A gRPC status other than OK counts where an HTTP status ≥ 400 would.
+    errors: failed,
+    non2xx: failed,
+    timeouts: r.failed['DEADLINE_EXCEEDED'] ?? 0,
+    socket_errors: { connect: 0, read: 0, write: 0 },
+    client_cpu: r.client_cpu,
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,12 +304,15 @@ export const SERVERS: ServerSpec[] = [
     variants: true,
     async start(ctx) {
       const port = await freePort()
-      return startServer({
+      const grpcPort = await freePort()
+      const child = await startServer({
         name: `calserve-${ctx.model.key}-${ctx.tag}`,
         script: join(ctx.root, 'src/main.ts'),
         env: {
           CALSERVE_HOST: '127.0.0.1',
           CALSERVE_PORT: String(port),
+          // Never the default 8081: another calserve on the machine may hold it.
+          CALSERVE_GRPC_PORT: String(grpcPort),
           CALSERVE_MODEL_REPOSITORY: await ctx.repository(),
           CALSERVE_STORE_URL: `sqlite:${ctx.storeFile}`,
           ...ctx.env,
@@ -181,6 +323,7 @@ export const SERVERS: ServerSpec[] = [
         cpus: ctx.cpus,
         nodeArgs: ctx.nodeArgs,
       })
+      return { ...child, grpcPort }
     },
     // γ ≠ 0 so that predict really adds a bias (version 0 is γ = 0). A failure is noted, not fatal.
     async setup(server, ctx) {
@@ -259,6 +402,54 @@ export const ROWS: RowSpec[] = [
     requests: v2Binary,
     check: oneV2Label,
     compare: [...VS, 'calserve_v1_binary'],
+  },
+  {
+    id: 'calserve_grpc',
+    flag: 'grpc',
+    label: 'calserve gRPC raw contents',
+    server: 'calserve',
+    role: 'product',
+    // Only the bench's gRPC load process sends these (probe and drive); wrk never sees them.
+    requests: () => [],
+    probe: grpcProbe,
+    drive: grpcDrive,
+    compare: [...VS, 'calserve_v2_binary', 'calserve_v1_binary'],
+    models: ['cnn', 'large'],
+  },
+  {
+    id: 'calserve_v1_binary16',
+    flag: 'v1binary16',
+    label: 'calserve v1 binary, 16 per request',
+    server: 'calserve',
+    role: 'product',
+    requests: v1Binary16,
+    samplesPerRequest: 16,
+    check: predictions(16),
+    compare: ['raw', 'calserve_v1_binary'],
+    models: ['small', 'cnn', 'image'],
+  },
+  {
+    id: 'calserve_image',
+    flag: 'image',
+    label: 'calserve v1 PNG, 1 per request',
+    server: 'calserve',
+    role: 'product',
+    requests: imagePng,
+    check: onePrediction,
+    compare: ['raw', 'bare', 'calserve_v1_binary'],
+    models: ['image'],
+  },
+  {
+    id: 'calserve_image16',
+    flag: 'image16',
+    label: 'calserve v1 PNG, 16 per multipart',
+    server: 'calserve',
+    role: 'product',
+    requests: imageMultipart16,
+    samplesPerRequest: 16,
+    check: predictions(16),
+    compare: ['raw', 'calserve_v1_binary16', 'calserve_image'],
+    models: ['image'],
   },
 ]
 

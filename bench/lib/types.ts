@@ -7,6 +7,8 @@ export type { ModelKey }
 
 /** One measured window, with the server's CPU over it. */
 export interface Cell extends WrkCell {
+  /** rps × the row's samples per request. */
+  samples_per_s: number
   /** Server process CPU (user + system, all threads, /proc/<pid>/stat) per 2xx response, µs. */
   server_cpu_us: number | null
   /** Server CPU seconds over wall seconds: near 1 (one pinned core) means the server was the limit. */
@@ -17,6 +19,8 @@ export interface Row {
   id: string
   label: string
   role: 'baseline' | 'product'
+  /** Samples (or images) each request carries. */
+  samples_per_request: number
   /** Why the row has no (or incomplete) data; null when it ran. */
   failed: string | null
   cells: Cell[]

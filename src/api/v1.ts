@@ -2,6 +2,7 @@
 // OpenAPI document refers to it as a component instead of repeating it per route.
 import { z } from 'zod'
 import type { ConformalParams, CurvePoint, Metrics, ReferenceMetrics } from '../calibration/index.js'
+import { shallowArray } from './arrays.js'
 import { MODEL_NAME } from './names.js'
 
 const nullableRate = z.number().min(0).max(1).nullable()
@@ -173,7 +174,7 @@ export const ModelInfoSchema = z
   })
   .meta({ id: 'ModelInfo' })
 
-export const Sample = z.array(z.any()).describe('one sample: an array of numbers, flat or nested, holding exactly prod(input.shape) numbers')
+export const Sample = shallowArray().describe('one sample: an array of numbers, flat or nested, holding exactly prod(input.shape) numbers')
 
 export const PredictRequestSchema = z
   .strictObject({

@@ -4,6 +4,7 @@
 // components. Tensor `data` is checked shallowly here: the codec walks it once, with the checks of
 // src/inputs/oip-tensor.ts, instead of zod walking every number first.
 import { z } from 'zod'
+import { shallowArray } from './arrays.js'
 
 /** $parameters: name → string | number | boolean. */
 export const V2Parameters = z
@@ -11,9 +12,9 @@ export const V2Parameters = z
   .describe('name/value pairs; values are strings, numbers or booleans')
   .meta({ id: 'V2Parameters' })
 
-export const V2TensorData = z
-  .array(z.any())
-  .describe('the tensor elements in row-major order, flat or nested as the shape; absent when the tensor travels as binary data')
+export const V2TensorData = shallowArray().describe(
+  'the tensor elements in row-major order, flat or nested as the shape; absent when the tensor travels as binary data',
+)
 
 export const V2RequestInput = z
   .object({

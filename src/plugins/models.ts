@@ -22,15 +22,21 @@ export default fp(
       opts.config.modelRepository,
       opts.config.executionProviders,
       app.log,
-      (model) => ({
-        ran(n, seconds) {
-          batchSize.observe({ model }, n)
-          inferenceSeconds.observe({ model }, seconds)
-        },
-        queued(seconds) {
-          queueSeconds.observe({ model }, seconds)
-        },
-      }),
+      // Each model's label children are made once, when its observer is: not per batch.
+      (model) => {
+        const size = batchSize.labels({ model })
+        const inference = inferenceSeconds.labels({ model })
+        const queue = queueSeconds.labels({ model })
+        return {
+          ran(n, seconds) {
+            size.observe(n)
+            inference.observe(seconds)
+          },
+          queued(seconds) {
+            queue.observe(seconds)
+          },
+        }
+      },
       opts.config.modelName,
     )
     let loaded!: () => void
