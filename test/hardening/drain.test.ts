@@ -5,8 +5,9 @@
 //   gets it directly and again relayed by npm; every predict in flight — some whose large bodies
 //   were sent whole, some whose bodies were still arriving — is answered 200, "shutting down" is
 //   logged once, and npm exits 0 with the server (`exec` in the start script: no shell between
-//   them, which npm's relay would reach instead of the server, and whose death npm would not see). Under `tsx src/main.ts` tsx relayed the signal and SIGKILLed the
-//   server 60 ms later, and close-with-grace exited 1 on the second signal.
+//   them, which npm's relay would reach instead of the server, and whose death npm would not see).
+//   Under `tsx src/main.ts` tsx relayed the signal and SIGKILLed the server 60 ms later, and
+//   close-with-grace exited 1 on the second signal.
 // - npm killed alone (SIGKILL): the orphaned server notices and drains; it no longer serves on.
 // - `node` directly, with no readiness delay, the event loop busy with a large predict: six small
 //   predicts connected and sent 20 ms before SIGTERM are all answered, five runs in a row. Node
