@@ -479,7 +479,7 @@ function targets(models: ModelResult[], rss: RssResult | null): Target[] {
         ['calserve_v2_json', 'v2 JSON'],
       ] as const)
         le(`${m.key}.${row}.p99`, `${name}, c=${top}: ${label} p99 ≤ 10 ms`, p99(m, row), 10, 'ms')
-    } else {
+    } else if (m.key === 'large') {
       ge(`${m.key}.v1_binary.vs_raw`, `${name}, c=${top}: v1 binary ≥ 0.9× raw onnxruntime (same core budget)`, ratio(m, 'calserve_v1_binary', 'raw'), 0.9, '×')
       ge(`${m.key}.v2_binary.vs_raw`, `${name}, c=${top}: v2 binary ≥ 0.9× raw onnxruntime (same core budget)`, ratio(m, 'calserve_v2_binary', 'raw'), 0.9, '×')
       ge(`${m.key}.grpc.vs_v2_binary`, `${name}, c=${top}: gRPC within 5% of REST v2 binary`, ratio(m, 'calserve_grpc', 'calserve_v2_binary'), 0.95, '×')
