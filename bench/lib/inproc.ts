@@ -1,4 +1,5 @@
 // In-process measurements: raw onnxruntime-node (the limit) and the calibration step's cost.
+import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import * as ort from 'onnxruntime-node'
 import { predict } from '../../src/calibration/index.js'
@@ -32,8 +33,9 @@ export async function rawOnnxruntime(
   minRuns = 3,
   measureCpu = false,
 ): Promise<RawResult> {
-  // Default session options: what calserve and the naive server also get unless told otherwise.
-  const session = await ort.InferenceSession.create(onnxFile)
+  // One intra-op thread per CPU this process may use: what calserve (src/models/runner.ts) and the
+  // naive server also get. onnxruntime's own default pins pool threads to every core, past taskset.
+  const session = await ort.InferenceSession.create(onnxFile, { intraOpNumThreads: availableParallelism() })
   const sampleSize = io.sampleShape.reduce((a, b) => a * b, 1)
   const batches: RawBatch[] = []
   try {
@@ -64,7 +66,7 @@ export async function rawOnnxruntime(
     await session.release()
   }
   const best = batches.reduce<RawBatch | null>((a, x) => (a === null || x.samples_per_s > a.samples_per_s ? x : a), null)
-  return { batches, best, session_options: 'onnxruntime defaults (InferenceSession.create(file))' }
+  return { batches, best, session_options: `intraOpNumThreads ${availableParallelism()} (the CPUs this process may use), otherwise onnxruntime defaults` }
 }
 
 export interface CalibrationTiming {

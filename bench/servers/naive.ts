@@ -5,6 +5,7 @@
 //   node --import tsx bench/servers/naive.ts --model-dir models/digits-finetuned --port 8102
 //   (or MODEL_DIR=… PORT=…); the highest version folder's model.onnx is served.
 import { readdirSync, readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import * as ort from 'onnxruntime-node'
@@ -24,7 +25,8 @@ const version = Math.max(
     .filter((d) => /^[1-9][0-9]*$/.test(d))
     .map(Number),
 )
-const session = await ort.InferenceSession.create(join(modelDir, String(version), 'model.onnx'))
+// As calserve: one intra-op thread per CPU this process may use (onnxruntime's default pins past taskset).
+const session = await ort.InferenceSession.create(join(modelDir, String(version), 'model.onnx'), { intraOpNumThreads: availableParallelism() })
 const inputName = manifest.input?.name ?? session.inputNames[0]!
 const outputName = manifest.output?.name ?? session.outputNames[0]!
 const sampleShape = manifest.input?.shape ?? (session.inputMetadata[0] as unknown as { shape: number[] }).shape.slice(1)

@@ -15,7 +15,7 @@ export const BATCHING_DEFAULTS = { max_batch_size: 16, max_queue_delay_ms: 0, ma
 /** A single-sample run slower than this moves a model with thread 'auto' to a worker thread. */
 export const AUTO_WORKER_MS = 1
 
-/** onnxruntime session defaults: 0 threads = onnxruntime's own choice (one per physical core). */
+/** onnxruntime session defaults: 0 intra-op threads = one per CPU the process may use (runner.ts), 0 inter-op = onnxruntime's. */
 export const SESSION_DEFAULTS = {
   intra_op_threads: 0,
   inter_op_threads: 0,

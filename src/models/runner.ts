@@ -1,6 +1,7 @@
 // One onnxruntime session per model version, created once, warmed up once, reused for every
 // request. The execution providers are tried in the manifest's order; the one that worked is
 // reported, and a fallback is said out loud rather than happening silently.
+import { availableParallelism } from 'node:os'
 import * as ort from 'onnxruntime-node'
 import type { ExecutionProvider, Manifest } from './manifest.js'
 
@@ -52,7 +53,7 @@ export class OnnxRunner {
           // one the event loop needs for HTTP, so spinning is off unless the manifest asks for it.
           extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
           graphOptimizationLevel: settings.graph_optimization_level,
-          ...(settings.intra_op_threads > 0 ? { intraOpNumThreads: settings.intra_op_threads } : {}),
+          intraOpNumThreads: intraOpThreads(settings),
           ...(settings.inter_op_threads > 0 ? { interOpNumThreads: settings.inter_op_threads, executionMode: 'parallel' as const } : {}),
         })
       } catch (err) {
@@ -133,4 +134,15 @@ function resolveIO(session: ort.InferenceSession, declared: Partial<TensorIO>): 
 
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0]!
+}
+
+/**
+ * intra_op_threads 0 means one thread per CPU this process may run on, passed to onnxruntime as a
+ * number. Left at 0, onnxruntime sizes its pool by the machine's physical cores and pins each pool
+ * thread to a core, ignoring the process's affinity (taskset, a container's cpuset): measured here,
+ * under `taskset -c 0` a pool thread ran on CPU 1, on the core given to something else. An explicit
+ * count makes no affinity calls, and availableParallelism() reads the affinity mask.
+ */
+export function intraOpThreads(settings: Pick<SessionSettings, 'intra_op_threads'>): number {
+  return settings.intra_op_threads > 0 ? settings.intra_op_threads : availableParallelism()
 }

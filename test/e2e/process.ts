@@ -37,12 +37,14 @@ export interface Server {
  * or overrides them (give CALSERVE_STORE_URL; the default would be ./data). Killed on teardown if
  * the test left it running.
  */
-export async function start(t: Teardown, env: Record<string, string>, opts: { port?: number; npm?: boolean } = {}): Promise<Server> {
+export async function start(t: Teardown, env: Record<string, string>, opts: { port?: number; npm?: boolean; cpus?: string } = {}): Promise<Server> {
   const port = opts.port ?? (await freePort())
   // With `npm`: `npm start` in a process group of its own, as a terminal or a supervisor runs it
   // (proc is npm; a signal to -proc.pid reaches the whole group).
   const [command, args] = opts.npm ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']]
-  const proc = spawn(command, args, {
+  // With `cpus`: under `taskset -c <cpus>`, as a container's cpuset runs it (taskset execs, so the pid is calserve's).
+  const [file, argv] = opts.cpus ? ['taskset', ['-c', opts.cpus, command, ...args]] : [command, args]
+  const proc = spawn(file, argv, {
     cwd: REPO_ROOT,
     detached: opts.npm ?? false,
     env: {
