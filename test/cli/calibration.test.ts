@@ -1,27 +1,15 @@
 // `calserve calibration set|history|rollback` through the real bin against a real server (fixture
 // models, admin tokens set, a real SQLite file).
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { createServer, connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { REPO_ROOT, start, waitReady } from '../e2e/process.js'
+import { start, waitReady } from '../e2e/process.js'
 import { tempDir } from '../helper.js'
+import { calserve } from './bin.js'
 
-const BIN = join(REPO_ROOT, 'bin/calserve.js')
 const ADMIN = 'cli-admin-token'
-
-async function calserve(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)))
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => (stdout += b))
-  child.stderr.on('data', (b: Buffer) => (stderr += b))
-  const [code] = (await once(child, 'close')) as [number | null]
-  return { code, stdout, stderr }
-}
 
 t.test('calibration set, history and rollback', async (t) => {
   const dir = tempDir(t)

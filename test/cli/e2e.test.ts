@@ -1,90 +1,16 @@
 // End to end: a real server process on the demo models and a real SQLite file, driven by the real
 // `calserve` bin.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { tempDir } from '../helper.js'
 import { freePort } from '../support/ports.js'
+import { calserve, startDemoServer } from './bin.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
-const BIN = join(ROOT, 'bin/calserve.js')
 const VAL = join(ROOT, 'examples/digits/data/val.ndjson')
 const TEST_CSV = join(ROOT, 'examples/digits/data/test.csv')
 const MODEL = 'digits-finetuned'
-
-/** The environment of child processes: without tap's loader options (they load tsx themselves). */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = { ...process.env }
-  delete env.NODE_OPTIONS
-  delete env.CALSERVE_URL
-  delete env.CALSERVE_TOKEN
-  return { ...env, ...extra }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
-}
-
-/** Starts `node --import tsx src/main.ts` on a free port; resolves with its URL once /health/ready is 200. */
-async function startServer(t: Parameters<typeof tempDir>[0]): Promise<string> {
-  const db = join(tempDir(t, 'calserve-cli-e2e-'), 'calserve.db')
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: childEnv({
-      CALSERVE_HOST: '127.0.0.1',
-      CALSERVE_PORT: String(port),
-      // 0: no gRPC listener, so this test never races another process for the default port 8081.
-      CALSERVE_GRPC_PORT: '0',
-      CALSERVE_MODEL_REPOSITORY: 'models',
-      CALSERVE_STORE_URL: `sqlite:${db}`,
-      CALSERVE_LOG_LEVEL: 'warn',
-      CALSERVE_SHUTDOWN_GRACE_MS: '2000',
-      CALSERVE_SHUTDOWN_DELAY_MS: '0',
-    }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let log = ''
-  child.stdout.on('data', (b: Buffer) => (log += b))
-  child.stderr.on('data', (b: Buffer) => (log += b))
-  t.teardown(() => stop(child))
-  const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}:\n${log}`)
-    const ok = await fetch(`${url}/health/ready`).then(
-      (r) => r.status === 200,
-      () => false,
-    )
-    if (ok) return url
-    if (Date.now() > deadline) throw new Error(`the server was not ready within 20 s:\n${log}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs the bin from another directory (it must work from any cwd). */
-async function calserve(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT === '/' ? '/' : join(ROOT, '..'), env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => (stdout += b))
-  child.stderr.on('data', (b: Buffer) => (stderr += b))
-  const [code] = (await once(child, 'close')) as [number | null]
-  return { code, stdout, stderr }
-}
 
 const csvRows =
   readFileSync(TEST_CSV, 'utf8')
@@ -124,7 +50,7 @@ t.test('openapi --out writes the document: 2-space JSON and a final newline', as
 })
 
 t.test('against a real server', async (t) => {
-  const url = await startServer(t)
+  const url = await startDemoServer(t)
   const cli = (args: string[]) => calserve(args, { CALSERVE_URL: url })
   const calibration = async () => (await fetch(`${url}/v1/models/${MODEL}/calibration`)).json() as Promise<{ version: number; gamma: number }>
 

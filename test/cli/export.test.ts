@@ -1,25 +1,11 @@
 // `calserve export` through the real bin against a real server (fixture models, a real SQLite
 // file): the file it writes is byte for byte what GET …/calibration/export.onnx answers.
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { REPO_ROOT, start, waitReady } from '../e2e/process.js'
+import { start, waitReady } from '../e2e/process.js'
 import { tempDir } from '../helper.js'
-
-const BIN = join(REPO_ROOT, 'bin/calserve.js')
-
-async function calserve(args: string[], env: Record<string, string>, cwd?: string): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)))
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) })
-  const stdout: Buffer[] = []
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => stdout.push(b))
-  child.stderr.on('data', (b: Buffer) => (stderr += b))
-  const [code] = (await once(child, 'close')) as [number | null]
-  return { code, stdout: Buffer.concat(stdout), stderr }
-}
+import { calserve } from './bin.js'
 
 t.test('calserve export writes the bytes the route answers', async (t) => {
   const dir = tempDir(t)
@@ -44,7 +30,7 @@ t.test('calserve export writes the bytes the route answers', async (t) => {
 
   const piped = await calserve(['export', '--model', 'tiny', '--out', '-'], env)
   t.equal(piped.code, 0, piped.stderr)
-  t.ok(Buffer.compare(piped.stdout, route) === 0, '--out - writes the same bytes to stdout')
+  t.ok(Buffer.compare(piped.stdoutBytes, route) === 0, '--out - writes the same bytes to stdout')
 
   // No --out: the server's file name, in the current folder.
   const here = tempDir(t)

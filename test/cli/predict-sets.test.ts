@@ -1,28 +1,15 @@
 // `calserve predict --sets` through the real bin against a real server on the demo models: before a
 // conformal fit the server's 400 in one line; after it each line shows the set, and the summary the
 // coverage and mean size of the sets REST answers.
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { REPO_ROOT, start, waitReady } from '../e2e/process.js'
 import { tempDir } from '../helper.js'
+import { calserve } from './bin.js'
 
-const BIN = join(REPO_ROOT, 'bin/calserve.js')
 const MODEL = 'digits-finetuned'
 const DATA = join(REPO_ROOT, 'examples/digits/data')
-
-async function calserve(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)))
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => (stdout += b))
-  child.stderr.on('data', (b: Buffer) => (stderr += b))
-  const [code] = (await once(child, 'close')) as [number | null]
-  return { code, stdout, stderr }
-}
 
 t.test('calserve predict --sets', async (t) => {
   const server = await start(t, {

@@ -101,7 +101,7 @@ export async function start(t: Teardown, env: Record<string, string>, opts: { po
 }
 
 /** This process's environment without the test runner's loaders and settings, nor any CALSERVE_*. */
-function cleanEnv(): NodeJS.ProcessEnv {
+export function cleanEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)))
 }
 
