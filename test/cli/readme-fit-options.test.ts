@@ -1,53 +1,19 @@
 // The README's sections on the fit options of issue 15 (constrained fit with a reference model,
 // conformal sets, alg_samples): each section's sh block, run in bash against a real server on the
 // demo models, prints the numbers the section quotes.
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { REPO_ROOT, start, waitReady } from '../e2e/process.js'
+import { start, waitReady } from '../e2e/process.js'
 import { tempDir } from '../helper.js'
-
-const README = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
-
-/** The section under `heading` (to the next heading) and its first ```sh block. */
-function section(heading: string): { text: string; sh: string } {
-  const at = README.indexOf(`\n${heading}\n`)
-  if (at < 0) throw new Error(`README has no heading '${heading}'`)
-  const rest = README.slice(at + heading.length + 2)
-  const text = rest.slice(0, rest.search(/\n#{2,3} /))
-  const m = /```sh\n([\s\S]*?)```/.exec(text)
-  if (!m) throw new Error(`no sh block under '${heading}'`)
-  return { text, sh: m[1]! }
-}
-
-async function bash(script: string, port: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const local = script
-    .replaceAll('npx calserve', `${JSON.stringify(process.execPath)} ${JSON.stringify(join(REPO_ROOT, 'bin/calserve.js'))}`)
-    .replaceAll('npx tsx', `${JSON.stringify(process.execPath)} --import tsx`)
-    .replaceAll('localhost:8080', `127.0.0.1:${port}`)
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)))
-  const child = spawn('bash', ['-euo', 'pipefail', '-c', local], {
-    cwd: REPO_ROOT,
-    env: { ...env, CALSERVE_URL: `http://127.0.0.1:${port}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => (stdout += b))
-  child.stderr.on('data', (b: Buffer) => (stderr += b))
-  const [code] = (await once(child, 'close')) as [number | null]
-  return { code, stdout, stderr }
-}
+import { readmeSection, runReadmeScript } from './readme.js'
 
 t.test('the fit-option sections print what they quote', async (t) => {
   const dir = tempDir(t, 'calserve-readme-fit-')
   const server = await start(t, { CALSERVE_MODEL_REPOSITORY: 'models', CALSERVE_STORE_URL: `sqlite:${join(dir, 'calserve.db')}`, CALSERVE_LOG_LEVEL: 'warn' })
   await waitReady(server)
 
-  const constrained = section('### Constrained fit with a reference model')
-  const c = await bash(constrained.sh, server.port)
+  const constrained = readmeSection('### Constrained fit with a reference model')
+  const c = await runReadmeScript(constrained.sh, server.port)
   t.equal(c.code, 0, c.stderr)
   t.match(c.stdout, /^γ\s+6\.543\d*$/m)
   t.match(constrained.text, /γ = 6\.543, Acc_S\/Y 92\.3, Acc_U\/Y 48\.3, Acc_Y\/Y 70\.6/)
@@ -57,8 +23,8 @@ t.test('the fit-option sections print what they quote', async (t) => {
   t.match(c.stdout, /^AUSUC\s+\S+\s+\S+\s+\S+\s+0\.2878$/m)
   t.match(constrained.text, /Acc_S\/Y 39\.6,\s+Acc_U\/Y 42\.7, Acc_Y\/Y 41\.1 \(AUSUC 0\.288\)/)
 
-  const conformal = section('### Conformal prediction sets at fit time')
-  const k = await bash(conformal.sh, server.port)
+  const conformal = readmeSection('### Conformal prediction sets at fit time')
+  const k = await runReadmeScript(conformal.sh, server.port)
   t.equal(k.code, 0, k.stderr)
   t.match(k.stdout, /^conformal\s+α 0\.1, score lac, by marginal: q̂ 0\.9426$/m)
   t.match(k.stdout, /^coverage\s+90\.6% \(fine-tuning 93\.4%, absent 87\.6%\)$/m)
@@ -66,8 +32,8 @@ t.test('the fit-option sections print what they quote', async (t) => {
   t.match(k.stdout, /^test \(315\): coverage 88\.3% \(S 96\.2%, U 80\.4%\), mean set size 2\.02$/m)
   t.match(conformal.text, /\| lac, marginal \| 0\.9426 \| 90\.6% \(93\.4, 87\.6\) \| 1\.94 \| 88\.3% \(96\.2, 80\.4\) \| 2\.02 \|/)
 
-  const alg = section('### ALG as released: `alg_samples`')
-  const a = await bash(alg.sh, server.port)
+  const alg = readmeSection('### ALG as released: `alg_samples`')
+  const a = await runReadmeScript(alg.sh, server.port)
   t.equal(a.code, 0, a.stderr)
   t.match(a.stdout, /^γ\s+3\.0508\d*$/m)
   t.match(a.stdout, /^method\s+alg, samples all$/m)

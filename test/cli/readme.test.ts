@@ -3,43 +3,15 @@
 // "Try it" is the one predict reports, and each accuracy the walk-through's comments promise is
 // the one the next predict prints. (`npx calserve` runs as bin/calserve.js, localhost:8080 is the
 // test's server, and the commands run in a scratch folder that sees the repository's examples/.)
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { readFileSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { REPO_ROOT, start, waitReady } from '../e2e/process.js'
 import { tempDir } from '../helper.js'
+import { readmeSection, runReadmeScript } from './readme.js'
 
 const README = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
 const MODEL = 'digits-finetuned'
-
-/** The first ```sh block after `heading`. */
-function shBlock(heading: string): string {
-  const at = README.indexOf(`\n${heading}\n`)
-  if (at < 0) throw new Error(`README has no heading '${heading}'`)
-  const m = /```sh\n([\s\S]*?)```/.exec(README.slice(at))
-  if (!m) throw new Error(`no sh block after '${heading}'`)
-  return m[1]!
-}
-
-async function bash(script: string, cwd: string, port: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const local = script
-    .replaceAll('npx calserve', `${JSON.stringify(process.execPath)} ${JSON.stringify(join(REPO_ROOT, 'bin/calserve.js'))}`)
-    .replaceAll('localhost:8080', `127.0.0.1:${port}`)
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS$|TAP|_TAPJS|CALSERVE_)/.test(k)))
-  const child = spawn('bash', ['-euo', 'pipefail', '-c', local], {
-    cwd,
-    env: { ...env, CALSERVE_URL: `http://127.0.0.1:${port}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => (stdout += b))
-  child.stderr.on('data', (b: Buffer) => (stderr += b))
-  const [code] = (await once(child, 'close')) as [number | null]
-  return { code, stdout, stderr }
-}
 
 t.test('the README walk-through is true when pasted in order after "Try it"', async (t) => {
   const dir = tempDir(t, 'calserve-readme-')
@@ -49,7 +21,7 @@ t.test('the README walk-through is true when pasted in order after "Try it"', as
   const work = dir
   symlinkSync(join(REPO_ROOT, 'examples'), join(work, 'examples'))
 
-  const tryIt = await bash(shBlock('## Try it'), work, server.port)
+  const tryIt = await runReadmeScript(readmeSection('## Try it').sh, server.port, work)
   t.equal(tryIt.code, 0, `"Try it" runs: ${tryIt.stderr}`)
   t.notMatch(tryIt.stdout, /"error"/, '"Try it": no request answered an error')
 
@@ -70,8 +42,8 @@ t.test('the README walk-through is true when pasted in order after "Try it"', as
   }
   t.same(predicted.calibration, claim, 'the calibration quoted under "Try it" is the one served after it')
 
-  const walk = shBlock('### Walk-through')
-  const result = await bash(walk, work, server.port)
+  const walk = readmeSection('### Walk-through').sh
+  const result = await runReadmeScript(walk, server.port, work)
   t.equal(result.code, 0, `the walk-through runs: ${result.stderr}`)
   // Each "Predict …: NN.N%" comment promises what the predict after it prints.
   const promised = [...walk.matchAll(/^# Predict[^\n]*?(\d+\.\d)%/gm)].map((m) => `${m[1]}%`)
