@@ -62,7 +62,7 @@ const f32 = Buffer.from(Float32Array.from(samples(200).flat()).buffer)
 const cases: Case[] = [
   {
     what: 'v1 predict, JSON',
-    limit: 'CALSERVE_PREDICT_BODY_LIMIT_BYTES',
+    limit: 'CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES',
     method: 'POST',
     url: '/v1/models/tiny/predict',
     headers: { 'content-type': 'application/json' },
@@ -94,7 +94,7 @@ const cases: Case[] = [
   ...['/v2/models/tiny/infer', '/v2/models/tiny/versions/2/infer'].flatMap((url): Case[] => [
     {
       what: `${url}, JSON`,
-      limit: 'CALSERVE_PREDICT_BODY_LIMIT_BYTES',
+      limit: 'CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES',
       method: 'POST',
       url,
       headers: { 'content-type': 'application/json' },
@@ -144,7 +144,13 @@ const cases: Case[] = [
   },
 ]
 
-const LIMITS = ['CALSERVE_PREDICT_BODY_LIMIT_BYTES', 'CALSERVE_FIT_BODY_LIMIT_BYTES', 'CALSERVE_FIT_JSON_BODY_LIMIT_BYTES', 'CALSERVE_BODY_LIMIT_BYTES']
+const LIMITS = [
+  'CALSERVE_PREDICT_BODY_LIMIT_BYTES',
+  'CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES',
+  'CALSERVE_FIT_BODY_LIMIT_BYTES',
+  'CALSERVE_FIT_JSON_BODY_LIMIT_BYTES',
+  'CALSERVE_BODY_LIMIT_BYTES',
+]
 
 async function app(t: Parameters<typeof tempDir>[0], small?: string): Promise<FastifyInstance> {
   return build(t, { CALSERVE_MODEL_REPOSITORY: repository(t), ...Object.fromEntries(LIMITS.map((v) => [v, v === small ? String(LIMIT) : LARGE])) })
