@@ -93,8 +93,9 @@ const ConfigSchema = z.object({
     .int()
     .min(1024)
     .max(256 * 1024 * 1024)
-    // 4 MiB: JSON.parse and the decoder hold the event loop in proportion to the body, about 60 ms
-    // at this size (bench/json-worst-case.ts); larger sets are streamed (ndjson, float32, tar).
+    // 4 MiB: JSON.parse and the decoder hold the event loop in proportion to the body, 34–146 ms
+    // at this size on a shared 2-core machine, 1.5–2 s at 64 MiB (bench/json-worst-case.ts, SECURITY.md);
+    // larger sets are streamed (ndjson, float32, tar).
     .default(4 * 1024 * 1024)
     .describe('JSON fit bodies are parsed whole on the event loop; larger sets go as ndjson, float32 or images, read as they arrive'),
   CALSERVE_FIT_MAX_LINE_BYTES: z.coerce
@@ -128,9 +129,12 @@ const ConfigSchema = z.object({
     .int()
     .min(1024)
     // 4 MiB: the largest JSON predict it lets through holds the event loop for tens of
-    // milliseconds, not the quarter to three quarters of a second of 16 MiB (bench/json-worst-case.ts).
+    // milliseconds (34–135 ms on a shared 2-core machine), not the quarter to three quarters of a
+    // second of 16 MiB (bench/json-worst-case.ts, SECURITY.md).
     .default(4 * 1024 * 1024)
-    .describe('JSON bodies of v1 predict and v2 infer (the JSON part of a v2 binary request), parsed on the event loop; larger batches go as float32 or v2 binary tensors'),
+    .describe(
+      'JSON bodies of v1 predict and v2 infer (the JSON part of a v2 binary request), parsed on the event loop; larger batches go as float32 or v2 binary tensors',
+    ),
   CALSERVE_MAX_JSON_NUMBERS: z.coerce
     .number()
     .int()

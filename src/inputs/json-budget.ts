@@ -1,7 +1,7 @@
-// A byte scan of a JSON body before JSON.parse builds it: how deep it nests and how many values it
-// holds. JSON.parse, the schema and the sample decoder each cost time in proportion to the values a
-// body holds, on the event loop, before any limit of the route is checked; a 16 MB body nested 8e6
-// deep or holding 4e6 one-number samples blocked the loop for seconds. The scan is one pass over
+// A byte scan of a JSON body before JSON.parse builds it: how deep it nests, how many values and
+// how many numbers it holds. JSON.parse, the schema and the sample decoder each cost time in
+// proportion to the values a body holds, on the event loop, before any limit of the route is
+// checked; a 16 MB body nested 8e6 deep or holding 4e6 one-number samples blocked the loop for seconds. The scan is one pass over
 // the bytes with no allocation, and stops at the first byte past either bound, so a refused body
 // costs at most the scan of what was received.
 import { CalserveError, badInput } from '../errors.js'

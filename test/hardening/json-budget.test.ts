@@ -78,14 +78,21 @@ test('CALSERVE_MAX_JSON_NUMBERS: fashion takes 334 samples in JSON (261,856 numb
       details: { reason: 'numbers', max_numbers: 262_400 },
     },
   })
-  const flat = (n: number) => `[${Array(n * 784).fill('0.5').join(',')}]`
+  const flat = (n: number) =>
+    `[${Array(n * 784)
+      .fill('0.5')
+      .join(',')}]`
   const url = `/v2/models/${FASHION}/infer`
   t.equal((await app.inject({ method: 'POST', url, headers: JSON_TYPE, payload: v2Body(flat(334), [334, 1, 28, 28]) })).statusCode, 200, 'v2, 334 samples')
   const v2Over = await app.inject({ method: 'POST', url, headers: JSON_TYPE, payload: `${v2Body(flat(335), [335, 1, 28, 28])}, not JSON` })
   t.equal(v2Over.statusCode, 413, 'v2, 335 samples')
   t.match(v2Over.json(), { error: /holds more than 262400 numbers/ })
   t.same(await app.store.history(FASHION, 100), history, 'the store is unchanged')
-  t.equal((await app.inject({ method: 'POST', url: `/v1/models/${FASHION}/predict`, headers: JSON_TYPE, payload: fashionSamples(1) })).statusCode, 200, 'still serving')
+  t.equal(
+    (await app.inject({ method: 'POST', url: `/v1/models/${FASHION}/predict`, headers: JSON_TYPE, payload: fashionSamples(1) })).statusCode,
+    200,
+    'still serving',
+  )
 })
 
 test('CALSERVE_MAX_JSON_NUMBERS set lower: the bound follows it; float32 is not counted', async (t) => {
@@ -98,7 +105,8 @@ test('CALSERVE_MAX_JSON_NUMBERS set lower: the bound follows it; float32 is not 
   t.match(over.json().error.message, /more than 1256 numbers \(CALSERVE_MAX_JSON_NUMBERS is 1000/)
   const f32 = Buffer.from(new Float32Array(20 * 64).fill(0.25).buffer)
   t.equal(
-    (await app.inject({ method: 'POST', url: `/v1/models/${MODEL}/predict`, headers: { 'content-type': 'application/octet-stream' }, payload: f32 })).statusCode,
+    (await app.inject({ method: 'POST', url: `/v1/models/${MODEL}/predict`, headers: { 'content-type': 'application/octet-stream' }, payload: f32 }))
+      .statusCode,
     200,
     'the same 20 samples as float32',
   )
@@ -111,9 +119,7 @@ test('the worst digits body accepted: 4,096 samples of 64 long numbers filling t
   const sample = `[${Array(64).fill(num).join(',')}]`
   const payload = `{"inputs":[${Array(4096).fill(sample).join(',')}]}`
   t.ok(payload.length < 4 * 2 ** 20 && payload.length > 3.5 * 2 ** 20, `${payload.length} bytes`)
-  const { result: res, ms } = await timed(() =>
-    app.inject({ method: 'POST', url: `/v1/models/${MODEL}/predict`, headers: JSON_TYPE, payload }),
-  )
+  const { result: res, ms } = await timed(() => app.inject({ method: 'POST', url: `/v1/models/${MODEL}/predict`, headers: JSON_TYPE, payload }))
   t.equal(res.statusCode, 200)
   t.equal(res.json().predictions.length, 4096)
   t.comment(`worst accepted v1 JSON body: ${(payload.length / 2 ** 20).toFixed(1)} MiB, took ${ms.toFixed(0)} ms`)

@@ -264,7 +264,12 @@ t.test('a JSON predict past CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES (4 MiB defaul
   t.match(over.json(), {
     error: { code: 'CALSERVE_PAYLOAD_TOO_LARGE', message: /larger than 4194304 bytes \(CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES\).*application\/octet-stream/ },
   })
-  const binary = await app.inject({ method: 'POST', url: `/v1/models/${DIGITS}/predict`, headers: { 'content-type': 'application/octet-stream' }, payload: digitsF32 })
+  const binary = await app.inject({
+    method: 'POST',
+    url: `/v1/models/${DIGITS}/predict`,
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: digitsF32,
+  })
   t.equal(binary.statusCode, 200, 'the same samples as float32')
   const labels = (res: typeof binary) => res.json<{ predictions: Array<{ label: string }> }>().predictions.map((p) => p.label)
   t.same(labels(binary), labels(atLimit), 'float32 and JSON give the same predictions')

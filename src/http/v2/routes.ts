@@ -161,7 +161,8 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
       description:
         'The logits output comes back calibrated (γ added to the absent classes) unless parameters.calibrated is false; label, score and class_index are the calibrated prediction. ' +
         'Binary tensor data: an Inference-Header-Content-Length header gives the JSON length, inputs carry parameters.binary_data_size and their bytes follow the JSON, little-endian; ' +
-        'outputs asked with binary_data (or the request’s binary_data_output) come back the same way, with the header.',
+        'outputs asked with binary_data (or the request’s binary_data_output) come back the same way, with the header. ' +
+        'The JSON is at most CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES (4 MiB) and CALSERVE_MAX_JSON_NUMBERS numbers; large tensors go as binary tensor data, the whole body up to CALSERVE_PREDICT_BODY_LIMIT_BYTES (16 MiB).',
       params,
       body: {
         content: {
