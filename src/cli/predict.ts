@@ -111,8 +111,8 @@ export const predict: Command = {
   },
 }
 
-/** `files` in order, in groups of at most IMAGE_CHUNK images and IMAGE_CHUNK_BYTES (a larger image goes alone). */
-function* imageChunks<F extends { size: number }>(files: readonly F[]): Generator<F[]> {
+/** `files` in order, in groups of at most IMAGE_CHUNK (32) images and IMAGE_CHUNK_BYTES (2 MiB; a larger image goes alone). */
+export function* imageChunks<F extends { size: number }>(files: readonly F[]): Generator<F[]> {
   let chunk: F[] = []
   let bytes = 0
   for (const file of files) {
