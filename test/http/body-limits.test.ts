@@ -295,7 +295,7 @@ t.test('a JSON predict past CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES (4 MiB defaul
   t.equal(v2Binary.statusCode, 200, `v2 binary tensor data of the same samples: ${v2Binary.body.slice(0, 160)}`)
 })
 
-/** POSTs `body` over a real connection, chunked or with its Content-Length, or only the headers claiming `body.length` when `headersOnly`. */
+/** POSTs `body` over a real connection, chunked or with its Content-Length, or only the headers, claiming `body.length`. */
 function send(port: number, path: string, body: Buffer, how: 'chunked' | 'length' | 'headers only'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const headers = { 'content-type': 'application/json', ...(how === 'chunked' ? {} : { 'content-length': String(body.length) }) }
@@ -309,6 +309,11 @@ function send(port: number, path: string, body: Buffer, how: 'chunked' | 'length
       })
     })
     req.on('error', reject)
+    // A server that waits for the body instead of answering from the headers: fail, don't hang.
+    req.setTimeout(15_000, () => {
+      req.destroy()
+      resolve({ status: 0, body: 'no answer in 15 s' })
+    })
     if (how === 'headers only') return void req.flushHeaders()
     for (let at = 0; at < body.length; at += 64 * 1024) req.write(body.subarray(at, at + 64 * 1024))
     req.end()
