@@ -20,8 +20,10 @@ const REPEAT = Number(args.repeat)
 const MiB = 1024 * 1024
 // The defaults of src/config.ts, which the server below runs with.
 const PREDICT_LIMIT = 16 * MiB
-const FIT_JSON_LIMIT = 64 * MiB
+const PREDICT_JSON_LIMIT = 4 * MiB
+const FIT_JSON_LIMIT = 4 * MiB
 const MAX_SAMPLES = 4096
+const MAX_JSON_NUMBERS = 262_144
 
 interface Answer {
   status: number
@@ -68,9 +70,6 @@ function probe(base: string): { stop: () => Promise<number> } {
   }
 }
 
-/** A JSON number literal of 20 characters that parses to a finite float32 (the longest a client would send). */
-const LONG = ['-0.12345678901234567', '0.987654321098765432', '-0.55555555555555555']
-
 /** `{"inputs": [...]}` of `n` samples, each `sample(i)`, padded with spaces after the last brace to `size` bytes. */
 function inputsBody(n: number, sample: (i: number) => string, size?: number): Buffer {
   const parts = ['{"inputs":[']
@@ -81,15 +80,33 @@ function inputsBody(n: number, sample: (i: number) => string, size?: number): Bu
   return Buffer.concat([Buffer.from(text), Buffer.alloc(size - text.length, 0x20)])
 }
 
-const digitsSample = (i: number) => `[${Array.from({ length: 64 }, (_, j) => LONG[(i + j) % 3]).join(',')}]`
-// The fashion model's [1, 28, 28]: as many numbers as fit in the predict limit at 4,096 samples
-// ("0.25," is 5 bytes, and each row and sample adds brackets: 15.5 MiB in all).
-const fashionSample = (i: number) =>
-  `[[${Array.from({ length: 28 }, (_, r) => `[${Array.from({ length: 28 }, (_, c) => ((i + r + c) % 4 === 0 ? '0.75' : '0.25')).join(',')}]`).join(',')}]]`
+/** Three JSON number literals of `length` characters that parse to finite float32s. */
+const literals = (length: number) => ['-0.', '0.9', '-0.5'].map((head, k) => head + String(k + 1).repeat(length - head.length))
+
+/** The longest number literals (the costliest to parse) with which `body(literals)` still fits in `limit`. */
+function longestThatFits(limit: number, body: (numbers: string[]) => Buffer): Buffer {
+  let fits: Buffer | undefined
+  for (let length = 4; length <= 24; length++) {
+    const b = body(literals(length))
+    if (b.length > limit) break
+    fits = b
+  }
+  if (!fits) throw new Error(`nothing fits in ${limit} bytes`)
+  return fits
+}
+
+const digitsSample = (numbers: string[]) => (i: number) => `[${Array.from({ length: 64 }, (_, j) => numbers[(i + j) % 3]).join(',')}]`
+// The fashion model's [1, 28, 28], nested as a client would send it.
+const fashionSample = (numbers: string[]) => (i: number) =>
+  `[[${Array.from({ length: 28 }, (_, r) => `[${Array.from({ length: 28 }, (_, c) => numbers[(i + r + c) % 3]).join(',')}]`).join(',')}]]`
+/** The most fashion samples the number budget takes in one JSON request: 334. */
+const FASHION_JSON_SAMPLES = Math.floor(MAX_JSON_NUMBERS / 784)
 
 interface Case {
   what: string
   path: string
+  /** application/json unless said. */
+  type?: string
   body: () => Buffer
   /** The answer this case must get. */
   expect: number
@@ -97,41 +114,63 @@ interface Case {
 
 const cases: Case[] = [
   {
-    what: 'digits predict: 4,096 samples × 64 numbers of 20 characters, padded to the 16 MiB limit',
+    what: 'digits predict, JSON: 4,096 samples × 64 numbers (262,144, the number budget) as long as fit, padded to the 4 MiB JSON limit',
     path: '/v1/models/digits-finetuned/predict',
-    body: () => inputsBody(MAX_SAMPLES, digitsSample, PREDICT_LIMIT - 1024),
+    body: () => longestThatFits(PREDICT_JSON_LIMIT, (numbers) => inputsBody(MAX_SAMPLES, digitsSample(numbers), PREDICT_JSON_LIMIT)),
     expect: 200,
   },
   {
-    what: 'fashion predict: 4,096 samples × 784 numbers of 4 characters',
+    what: `fashion predict, JSON: ${FASHION_JSON_SAMPLES} samples × 784 numbers (the number budget) as long as fit, padded to the 4 MiB JSON limit`,
     path: '/v1/models/fashion-finetuned/predict',
-    body: () => inputsBody(MAX_SAMPLES, fashionSample),
+    body: () => longestThatFits(PREDICT_JSON_LIMIT, (numbers) => inputsBody(FASHION_JSON_SAMPLES, fashionSample(numbers), PREDICT_JSON_LIMIT)),
     expect: 200,
   },
   {
-    what: 'refused: 16 MB nested 8e6 deep',
+    what: 'digits predict, float32: the same 4,096 samples (what the inference and the answer cost without JSON)',
     path: '/v1/models/digits-finetuned/predict',
-    body: () => Buffer.concat([Buffer.alloc(8_000_000, '['), Buffer.alloc(8_000_000, ']')]),
+    type: 'application/octet-stream',
+    body: () => Buffer.from(Float32Array.from({ length: MAX_SAMPLES * 64 }, (_, i) => Number(literals(20)[i % 3])).buffer),
+    expect: 200,
+  },
+  {
+    what: 'fashion predict, float32: 4,096 samples × 784 (the largest binary predict the 16 MiB limit and 4,096 samples take)',
+    path: '/v1/models/fashion-finetuned/predict',
+    type: 'application/octet-stream',
+    body: () => Buffer.from(Float32Array.from({ length: MAX_SAMPLES * 784 }, (_, i) => (i % 7) / 7).buffer),
+    expect: 200,
+  },
+  {
+    what: 'refused: JSON nested 2e6 deep, within the JSON limit',
+    path: '/v1/models/digits-finetuned/predict',
+    body: () => Buffer.concat([Buffer.alloc(2_000_000, '['), Buffer.alloc(2_000_000, ']')]),
     expect: 400,
   },
   {
-    what: 'refused: 4e6 one-number samples, 16 MB',
+    what: 'refused: 1e6 one-number samples, within the JSON limit',
     path: '/v1/models/digits-finetuned/predict',
-    body: () => inputsBody(4_000_000, () => '[0]'),
+    body: () => inputsBody(1_000_000, () => '[0]'),
     expect: 413,
   },
   {
-    what: 'fit JSON at the 64 MiB limit (digits, 20-character numbers; answered 202, a job)',
+    what: 'refused: JSON at the 16 MiB binary limit (by Content-Length)',
+    path: '/v1/models/digits-finetuned/predict',
+    body: () => inputsBody(1_000_000, () => '[0]', PREDICT_LIMIT),
+    expect: 413,
+  },
+  {
+    what: 'fit, JSON at the 4 MiB limit (digits, numbers as long as fit; dry run)',
     path: '/v1/models/digits-finetuned/calibration/fit',
     body: () => {
-      // As many samples as fit under the limit with their labels.
-      const perSample = digitsSample(0).length + 1 + 2
+      // As many samples of 20-character numbers as fit under the limit with their labels.
+      const sample = digitsSample(literals(20))
+      const perSample = sample(0).length + 1 + 2
       const n = Math.floor((FIT_JSON_LIMIT - 1024) / perSample)
-      const inputs = Array.from({ length: n }, (_, i) => digitsSample(i)).join(',')
+      const inputs = Array.from({ length: n }, (_, i) => sample(i)).join(',')
       const labels = Array.from({ length: n }, (_, i) => String(i % 10)).join(',')
-      return Buffer.from(`{"inputs":[${inputs}],"labels":[${labels}],"dry_run":true}`)
+      const text = `{"inputs":[${inputs}],"labels":[${labels}],"dry_run":true}`
+      return Buffer.concat([Buffer.from(text), Buffer.alloc(FIT_JSON_LIMIT - text.length, 0x20)])
     },
-    expect: 202,
+    expect: 200,
   },
 ]
 
@@ -165,7 +204,7 @@ async function main(): Promise<void> {
         await new Promise((res) => setTimeout(res, 2000))
         const p = probe(server.baseUrl)
         await new Promise((res) => setTimeout(res, 50))
-        const answer = await post(server.baseUrl, c.path, body)
+        const answer = await post(server.baseUrl, c.path, body, c.type)
         row.health.push(await p.stop())
         row.status.add(answer.status)
         row.ms.push(answer.ms)

@@ -210,7 +210,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
   await app.register(healthRoutes)
   await app.register(modelRoutes)
-  await app.register(predictRoutes, { bodyLimit: config.predictBodyLimitBytes, maxSamples: config.maxPredictSamples, maxImagePixels: config.maxImagePixels })
+  await app.register(predictRoutes, {
+    bodyLimit: config.predictBodyLimitBytes,
+    jsonBodyLimit: config.predictJsonBodyLimitBytes,
+    maxSamples: config.maxPredictSamples,
+    maxJsonNumbers: config.maxJsonNumbers,
+    maxImagePixels: config.maxImagePixels,
+  })
   await app.register(calibrationRoutes)
   await app.register(repositoryRoutes)
   await app.register(fitRoutes, {
@@ -228,7 +234,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     prefix: '/v2',
     version: API_VERSION,
     bodyLimit: config.predictBodyLimitBytes,
+    jsonBodyLimit: config.predictJsonBodyLimitBytes,
     maxSamples: config.maxPredictSamples,
+    maxJsonNumbers: config.maxJsonNumbers,
     maxImagePixels: config.maxImagePixels,
   })
   return app

@@ -93,8 +93,11 @@ const ConfigSchema = z.object({
     .int()
     .min(1024)
     .max(256 * 1024 * 1024)
-    .default(64 * 1024 * 1024)
-    .describe("JSON fit bodies are parsed whole, so they are held well below V8's 512 MiB string limit; larger sets go as ndjson or float32"),
+    // 4 MiB: JSON.parse and the decoder hold the event loop in proportion to the body, 34–146 ms
+    // at this size on a shared 2-core machine, 1.5–2 s at 64 MiB (bench/json-worst-case.ts, SECURITY.md);
+    // larger sets are streamed (ndjson, float32, tar).
+    .default(4 * 1024 * 1024)
+    .describe('JSON fit bodies are parsed whole on the event loop; larger sets go as ndjson, float32 or images, read as they arrive'),
   CALSERVE_FIT_MAX_LINE_BYTES: z.coerce
     .number()
     .int()
@@ -119,7 +122,26 @@ const ConfigSchema = z.object({
     .number()
     .int()
     .min(1024)
-    .default(16 * 1024 * 1024),
+    .default(16 * 1024 * 1024)
+    .describe('binary predict and infer bodies: float32, v2 binary tensor data, images, each multipart part'),
+  CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    // 4 MiB: the largest JSON predict it lets through holds the event loop for tens of
+    // milliseconds (34–135 ms on a shared 2-core machine), not the quarter to three quarters of a
+    // second of 16 MiB (bench/json-worst-case.ts, SECURITY.md).
+    .default(4 * 1024 * 1024)
+    .describe(
+      'JSON bodies of v1 predict and v2 infer (the JSON part of a v2 binary request), parsed on the event loop; larger batches go as float32 or v2 binary tensors',
+    ),
+  CALSERVE_MAX_JSON_NUMBERS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    // 4,096 × 64: the digits demo's largest batch still fits in JSON
+    .default(262_144)
+    .describe('numbers in the samples of one JSON predict or v2 infer request, counted before JSON.parse'),
   CALSERVE_MAX_PREDICT_SAMPLES: z.coerce.number().int().min(1).default(4096),
   CALSERVE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(0).default(300_000),
   CALSERVE_ADMIN_TOKENS: tokenList.describe('tokens that may change calibrations; none = writes only from loopback'),

@@ -14,6 +14,16 @@ t.test('defaults', async (t) => {
     reconcileMs: 5000,
     bodyLimitBytes: 64 * 1024 * 1024,
     shutdownGraceMs: 10_000,
+    // JSON is parsed on the event loop: its limits are what keeps the worst accepted body to
+    // milliseconds (SECURITY.md); binary bodies keep the larger one.
+    predictBodyLimitBytes: 16 * 1024 * 1024,
+    predictJsonBodyLimitBytes: 4 * 1024 * 1024,
+    maxJsonNumbers: 262_144,
+    fitJsonBodyLimitBytes: 4 * 1024 * 1024,
+  })
+  t.match(loadConfig({ CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES: '2048', CALSERVE_MAX_JSON_NUMBERS: '1000' }), {
+    predictJsonBodyLimitBytes: 2048,
+    maxJsonNumbers: 1000,
   })
 })
 
@@ -57,6 +67,8 @@ t.test('bad values are a ConfigError naming the variable', async (t) => {
     [{ CALSERVE_LOG_LEVEL: 'verbose' }, 'CALSERVE_LOG_LEVEL'],
     [{ CALSERVE_RECONCILE_MS: '10' }, 'CALSERVE_RECONCILE_MS'],
     [{ CALSERVE_BODY_LIMIT_BYTES: '100' }, 'CALSERVE_BODY_LIMIT_BYTES'],
+    [{ CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES: '100' }, 'CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES'],
+    [{ CALSERVE_MAX_JSON_NUMBERS: '0' }, 'CALSERVE_MAX_JSON_NUMBERS'],
     [{ CALSERVE_SHUTDOWN_GRACE_MS: '-5' }, 'CALSERVE_SHUTDOWN_GRACE_MS'],
     [{ CALSERVE_MODEL_REPOSITORY: '' }, 'CALSERVE_MODEL_REPOSITORY'],
   ]

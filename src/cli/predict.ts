@@ -14,8 +14,9 @@ type PredictResponse = z.infer<typeof PredictResponseSchema>
 type Prediction = PredictResponse['predictions'][number]
 
 const CHUNK = 256
-/** Images per request: a predict body stays well under the default 16 MB limit. */
+/** Images per request, and their bytes: base64 in JSON (4/3 as large), a predict body stays under the default 4 MiB JSON limit. */
 const IMAGE_CHUNK = 32
+const IMAGE_CHUNK_BYTES = 2 * 1024 * 1024
 
 const usage = `usage: calserve predict --model NAME (--data FILE | --input JSON) [options]
 
@@ -74,8 +75,7 @@ export const predict: Command = {
       const files = (await listImages(values.data)).slice(0, limit)
       const model = await getModel(client, name)
       const report = new Report(model, topK, values.json === true, sets)
-      for (let i = 0; i < files.length; i += IMAGE_CHUNK) {
-        const chunk = files.slice(i, i + IMAGE_CHUNK)
+      for (const chunk of imageChunks(files)) {
         const images = await Promise.all(chunk.map(async (f) => (await readFile(f.path)).toString('base64')))
         const answer = await client.post<PredictResponse>(path, { images, top_k: topK, calibrated: !values.raw, ...(sets ? { return_sets: true } : {}) })
         report.add(
@@ -109,6 +109,22 @@ export const predict: Command = {
     if (chunk.length > 0) await send()
     report.end()
   },
+}
+
+/** `files` in order, in groups of at most IMAGE_CHUNK (32) images and IMAGE_CHUNK_BYTES (2 MiB; a larger image goes alone). */
+export function* imageChunks<F extends { size: number }>(files: readonly F[]): Generator<F[]> {
+  let chunk: F[] = []
+  let bytes = 0
+  for (const file of files) {
+    if (chunk.length > 0 && (chunk.length === IMAGE_CHUNK || bytes + file.size > IMAGE_CHUNK_BYTES)) {
+      yield chunk
+      chunk = []
+      bytes = 0
+    }
+    chunk.push(file)
+    bytes += file.size
+  }
+  if (chunk.length > 0) yield chunk
 }
 
 function inlineSamples(text: string): Sample[] {

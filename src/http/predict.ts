@@ -8,8 +8,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { MULTIPART, OCTET_STREAM } from '../api/media-types.js'
 import { ModelParams, PredictQuerySchema, PredictRequestSchema, PredictResponseSchema, type PredictResponse } from '../api/v1.js'
-import { badInput, ErrorBody } from '../errors.js'
+import { badInput, CalserveError, ErrorBody } from '../errors.js'
 import { checkJsonBudget, sampleBudget } from '../inputs/json-budget.js'
+import { readBody } from '../inputs/lines.js'
 import { decodeFloat32Body, decodeJsonSamples, MAX_SAMPLE_DEPTH } from '../inputs/tensor.js'
 import { base64Image, decodeImages, imagePlanOf, type EncodedImage } from '../inputs/image-batch.js'
 import { IMAGE_MEDIA_TYPES } from '../inputs/image.js'
@@ -24,11 +25,21 @@ interface PredictOptions {
 }
 
 /** What a request for a model that cannot serve may hold before it is refused unparsed. */
-const UNSERVED_BUDGET = { maxDepth: MAX_SAMPLE_DEPTH + 2, maxValues: 65_536, because: 'the model cannot serve' }
+const UNSERVED_BUDGET = {
+  maxDepth: MAX_SAMPLE_DEPTH + 2,
+  maxValues: 65_536,
+  because: 'the model cannot serve',
+  maxNumbers: 65_536,
+  numbersBecause: 'the model cannot serve',
+}
 
 const routes: FastifyPluginAsyncZod<{
+  /** Binary bodies: float32, images, each multipart part. */
   bodyLimit: number
+  /** JSON bodies, parsed on the event loop. */
+  jsonBodyLimit: number
   maxSamples: number
+  maxJsonNumbers: number
   maxImagePixels: number
 }> = async (app, opts) => {
   const tooMany = (n: number) =>
@@ -39,9 +50,12 @@ const routes: FastifyPluginAsyncZod<{
   // multipart/form-data: @fastify/multipart, registered here so that only predict and fit take it;
   // the handler reads the parts.
   await app.register(multipart, { limits: { fileSize: opts.bodyLimit, files: opts.maxSamples, fields: 32, parts: opts.maxSamples + 32 } })
-  // JSON is scanned before it is parsed: a body deeper or larger than any request the model accepts
-  // (CALSERVE_MAX_PREDICT_SAMPLES samples of its size) is refused before JSON.parse, the schema and
-  // the decoder spend event-loop time on it (src/inputs/json-budget.ts). Envelope: {inputs: [sample]}.
+  // JSON has a byte limit of its own, below the binary one: JSON.parse, the schema and the decoder
+  // hold the event loop in proportion to the body, float32 costs a copy. As Triton and KServe
+  // advise, large batches go binary. Then JSON is scanned before it is parsed: a body deeper or
+  // larger than any request the model accepts (CALSERVE_MAX_PREDICT_SAMPLES samples of its size,
+  // CALSERVE_MAX_JSON_NUMBERS numbers) is refused before JSON.parse, the schema and the decoder
+  // spend event-loop time on it (src/inputs/json-budget.ts). Envelope: {inputs: [sample]}.
   const defaultJson = app.getDefaultJsonParser('error', 'error')
   const modelOrNull = (name: string) => {
     try {
@@ -50,17 +64,30 @@ const routes: FastifyPluginAsyncZod<{
       return null
     }
   }
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (req, body: Buffer, done) => {
-    try {
-      // A model that can't serve gets a small budget: its request fails anyway (400 on its name,
-      // 404, 503), and only after the body was parsed and the params validated, in that order.
-      const model = modelOrNull((req.params as { name: string }).name)
-      checkJsonBudget(body, model ? sampleBudget(opts.maxSamples, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 2) : UNSERVED_BUDGET)
-    } catch (err) {
-      done(err as Error, undefined)
-      return
-    }
-    void defaultJson(req, body.toString('utf8'), done)
+  const jsonTooLarge = () =>
+    new CalserveError(
+      'PAYLOAD_TOO_LARGE',
+      `the JSON body is larger than ${opts.jsonBodyLimit} bytes (CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES); send large batches as ${OCTET_STREAM} float32, up to ${opts.bodyLimit} bytes (CALSERVE_PREDICT_BODY_LIMIT_BYTES)`,
+      { field: 'body', limit: opts.jsonBodyLimit },
+    )
+  const sampleLimits = { maxSamples: opts.maxSamples, maxJsonNumbers: opts.maxJsonNumbers }
+  // Read here, not by Fastify: the route's bodyLimit (the binary one) would override a parser's.
+  app.addContentTypeParser('application/json', (req, payload, done) => {
+    readBody(payload, req.headers['content-length'], opts.jsonBodyLimit, jsonTooLarge).then(
+      (body) => {
+        try {
+          // A model that can't serve gets a small budget: its request fails anyway (400 on its name,
+          // 404, 503), and only after the body was parsed and the params validated, in that order.
+          const model = modelOrNull((req.params as { name: string }).name)
+          checkJsonBudget(body, model ? sampleBudget(sampleLimits, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 2) : UNSERVED_BUDGET)
+        } catch (err) {
+          done(err as Error, undefined)
+          return
+        }
+        void defaultJson(req, body.toString('utf8'), done)
+      },
+      (err: Error) => done(err, undefined),
+    )
   })
 
   app.post(
@@ -71,7 +98,7 @@ const routes: FastifyPluginAsyncZod<{
       schema: {
         tags: ['inference'],
         summary: 'Classify samples with the active calibration',
-        description: `JSON: {inputs, top_k, calibrated, return_logits, return_sets}. return_sets adds each sample's conformal prediction_set; 400 when the active calibration has none, or with calibrated false. ${OCTET_STREAM}: the samples as raw little-endian float32, back to back (shape from the model, count from the length); options in the query string.`,
+        description: `JSON: {inputs, top_k, calibrated, return_logits, return_sets}, at most CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES (4 MiB) and CALSERVE_MAX_JSON_NUMBERS numbers. return_sets adds each sample's conformal prediction_set; 400 when the active calibration has none, or with calibrated false. ${OCTET_STREAM}: the samples as raw little-endian float32, back to back (shape from the model, count from the length), at most CALSERVE_PREDICT_BODY_LIMIT_BYTES (16 MiB): the way to send large batches; options in the query string.`,
         params: ModelParams,
         querystring: PredictQuerySchema,
         body: {

@@ -1,7 +1,7 @@
-// A byte scan of a JSON body before JSON.parse builds it: how deep it nests and how many values it
-// holds. JSON.parse, the schema and the sample decoder each cost time in proportion to the values a
-// body holds, on the event loop, before any limit of the route is checked; a 16 MB body nested 8e6
-// deep or holding 4e6 one-number samples blocked the loop for seconds. The scan is one pass over
+// A byte scan of a JSON body before JSON.parse builds it: how deep it nests, how many values and
+// how many numbers it holds. JSON.parse, the schema and the sample decoder each cost time in
+// proportion to the values a body holds, on the event loop, before any limit of the route is
+// checked; a 16 MB body nested 8e6 deep or holding 4e6 one-number samples blocked the loop for seconds. The scan is one pass over
 // the bytes with no allocation, and stops at the first byte past either bound, so a refused body
 // costs at most the scan of what was received.
 import { CalserveError, badInput } from '../errors.js'
@@ -13,6 +13,10 @@ export interface JsonBudget {
   maxValues: number
   /** Names the limit that sets maxValues, for the message. */
   because: string
+  /** Most numbers accepted (number literals, wherever they are). */
+  maxNumbers: number
+  /** Names the limit that sets maxNumbers, for the message. */
+  numbersBecause: string
 }
 
 const QUOTE = 0x22
@@ -22,15 +26,24 @@ const OPEN_ARRAY = 0x5b
 const CLOSE_ARRAY = 0x5d
 const OPEN_OBJECT = 0x7b
 const CLOSE_OBJECT = 0x7d
+const MINUS = 0x2d
+const DIGIT_0 = 0x30
+const DIGIT_9 = 0x39
+
+/** A byte that continues a number literal (digits, . e E + -): a digit after one starts no new number. */
+const IN_NUMBER = new Uint8Array(256)
+for (const c of '0123456789.eE+-') IN_NUMBER[c.charCodeAt(0)] = 1
 
 /**
  * Throws CALSERVE_BAD_INPUT when `body[start, end)` nests deeper than the budget, and
- * CALSERVE_PAYLOAD_TOO_LARGE when it holds more values; malformed JSON is left to JSON.parse.
+ * CALSERVE_PAYLOAD_TOO_LARGE when it holds more values or numbers; malformed JSON is left to JSON.parse.
  */
 export function checkJsonBudget(body: Uint8Array, budget: JsonBudget, start = 0, end = body.length): void {
   let depth = 0
   let values = 0
+  let numbers = 0
   let inString = false
+  let inNumber = false
   for (let i = start; i < end; i++) {
     const b = body[i]!
     if (inString) {
@@ -38,6 +51,19 @@ export function checkJsonBudget(body: Uint8Array, budget: JsonBudget, start = 0,
       else if (b === QUOTE) inString = false
       continue
     }
+    if (IN_NUMBER[b] === 1) {
+      if (!inNumber && (b === MINUS || (b >= DIGIT_0 && b <= DIGIT_9))) {
+        inNumber = true
+        if (++numbers > budget.maxNumbers)
+          throw new CalserveError(
+            'PAYLOAD_TOO_LARGE',
+            `the JSON body holds more than ${budget.maxNumbers} numbers (${budget.numbersBecause}); send large batches as application/octet-stream float32 or v2 binary tensor data`,
+            { field: 'body', reason: 'numbers', max_numbers: budget.maxNumbers },
+          )
+      }
+      continue
+    }
+    inNumber = false
     if (b === QUOTE) inString = true
     else if (b === COMMA) values++
     else if (b === OPEN_ARRAY || b === OPEN_OBJECT) {
@@ -59,15 +85,26 @@ const SAMPLE_OVERHEAD = 2
 /** Room for the request's options, names and parameters beside the samples. */
 const OPTIONS_VALUES = 256
 
+/** The limits a request's samples are held to: CALSERVE_MAX_PREDICT_SAMPLES, CALSERVE_MAX_JSON_NUMBERS. */
+export interface SampleLimits {
+  maxSamples: number
+  maxJsonNumbers: number
+}
+
 /**
- * The budget of a request of at most `maxSamples` samples of `sampleSize` numbers each, nested at
- * most `sampleDepth` levels inside `envelopeDepth` levels of request: any request the route accepts
- * fits it, and any body within it costs JSON.parse time in proportion to maxSamples × sampleSize.
+ * The budget of a request of at most `maxSamples` samples of `sampleSize` numbers each, and at most
+ * `maxJsonNumbers` numbers in all, nested at most `sampleDepth` levels inside `envelopeDepth`
+ * levels of request: any request the route accepts fits it, and any body within it costs
+ * JSON.parse time in proportion to the smaller of maxSamples × sampleSize and maxJsonNumbers.
  */
-export function sampleBudget(maxSamples: number, sampleSize: number, sampleDepth: number, envelopeDepth: number): JsonBudget {
+export function sampleBudget(limits: SampleLimits, sampleSize: number, sampleDepth: number, envelopeDepth: number): JsonBudget {
+  const { maxSamples, maxJsonNumbers } = limits
+  const numbers = Math.min(maxSamples * sampleSize, maxJsonNumbers)
   return {
     maxDepth: sampleDepth + envelopeDepth,
-    maxValues: maxSamples * (SAMPLE_OVERHEAD * sampleSize + sampleDepth) + OPTIONS_VALUES,
-    because: `${maxSamples} samples (CALSERVE_MAX_PREDICT_SAMPLES) of ${sampleSize} numbers`,
+    maxValues: SAMPLE_OVERHEAD * numbers + maxSamples * sampleDepth + OPTIONS_VALUES,
+    because: `${maxSamples} samples (CALSERVE_MAX_PREDICT_SAMPLES) of ${sampleSize} numbers, at most ${maxJsonNumbers} numbers (CALSERVE_MAX_JSON_NUMBERS)`,
+    maxNumbers: maxJsonNumbers + OPTIONS_VALUES,
+    numbersBecause: `CALSERVE_MAX_JSON_NUMBERS is ${maxJsonNumbers}, and ${OPTIONS_VALUES} more for the options`,
   }
 }

@@ -14,13 +14,33 @@ const NEWLINE = 0x0a
  * would read a reset instead of the 4xx that says why; src/http/linger.ts closes the connection
  * once that answer is out.
  */
-export async function* bodyChunks(stream: Readable, maxBytes: number): AsyncGenerator<Buffer> {
+export async function* bodyChunks(
+  stream: Readable,
+  maxBytes: number,
+  tooLarge = () => new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${maxBytes} bytes`, { limit: maxBytes }),
+): AsyncGenerator<Buffer> {
   let bytes = 0
   for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     bytes += chunk.length
-    if (bytes > maxBytes) throw new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${maxBytes} bytes`, { limit: maxBytes })
+    if (bytes > maxBytes) throw tooLarge()
     yield chunk
   }
+}
+
+/**
+ * A whole body of at most `maxBytes`, refused with `tooLarge()` by its Content-Length before a
+ * byte is read, or, chunked, by counting as it arrives (Fastify's own limit, done here with a
+ * message that names the limit that applies).
+ */
+export async function readBody(stream: Readable, contentLength: string | undefined, maxBytes: number, tooLarge: () => CalserveError): Promise<Buffer> {
+  if (Number(contentLength) > maxBytes) throw tooLarge()
+  const chunks: Buffer[] = []
+  let bytes = 0
+  for await (const chunk of bodyChunks(stream, maxBytes, tooLarge)) {
+    chunks.push(chunk)
+    bytes += chunk.length
+  }
+  return Buffer.concat(chunks, bytes)
 }
 
 /** Yields each line as a string (without its \n or \r\n), numbered from 1; a line past `maxLineBytes` is a 400 naming it. */

@@ -34,3 +34,21 @@ t.test('fit --data DIR and predict --data FILE.png|DIR on the fashion demo', asy
   t.match(dir.stdout, /accuracy \d+\.\d% \(\d+\/400\)/)
   t.comment(dir.stdout.trim().split('\n').slice(-2).join(' | '))
 })
+
+t.test('predict sends images in groups that keep the JSON body under the 4 MiB JSON predict limit', async (t) => {
+  const { imageChunks } = await import('../../src/cli/predict.js')
+  const sizes = (files: Array<{ size: number }>) => [...imageChunks(files)].map((c) => c.map((f) => f.size))
+  const KiB = 1024
+  // 32 at most by count
+  t.same(
+    sizes(Array.from({ length: 70 }, () => ({ size: 1 }))).map((c) => c.length),
+    [32, 32, 6],
+  )
+  // 2 MiB at most by bytes (base64 makes it 2.7 MiB of JSON), a larger image alone
+  t.same(sizes([{ size: 1500 * KiB }, { size: 600 * KiB }, { size: 400 * KiB }, { size: 3000 * KiB }, { size: 1 }]), [
+    [1500 * KiB],
+    [600 * KiB, 400 * KiB],
+    [3000 * KiB],
+    [1],
+  ])
+})

@@ -62,7 +62,7 @@ const f32 = Buffer.from(Float32Array.from(samples(200).flat()).buffer)
 const cases: Case[] = [
   {
     what: 'v1 predict, JSON',
-    limit: 'CALSERVE_PREDICT_BODY_LIMIT_BYTES',
+    limit: 'CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES',
     method: 'POST',
     url: '/v1/models/tiny/predict',
     headers: { 'content-type': 'application/json' },
@@ -94,7 +94,7 @@ const cases: Case[] = [
   ...['/v2/models/tiny/infer', '/v2/models/tiny/versions/2/infer'].flatMap((url): Case[] => [
     {
       what: `${url}, JSON`,
-      limit: 'CALSERVE_PREDICT_BODY_LIMIT_BYTES',
+      limit: 'CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES',
       method: 'POST',
       url,
       headers: { 'content-type': 'application/json' },
@@ -144,7 +144,13 @@ const cases: Case[] = [
   },
 ]
 
-const LIMITS = ['CALSERVE_PREDICT_BODY_LIMIT_BYTES', 'CALSERVE_FIT_BODY_LIMIT_BYTES', 'CALSERVE_FIT_JSON_BODY_LIMIT_BYTES', 'CALSERVE_BODY_LIMIT_BYTES']
+const LIMITS = [
+  'CALSERVE_PREDICT_BODY_LIMIT_BYTES',
+  'CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES',
+  'CALSERVE_FIT_BODY_LIMIT_BYTES',
+  'CALSERVE_FIT_JSON_BODY_LIMIT_BYTES',
+  'CALSERVE_BODY_LIMIT_BYTES',
+]
 
 async function app(t: Parameters<typeof tempDir>[0], small?: string): Promise<FastifyInstance> {
   return build(t, { CALSERVE_MODEL_REPOSITORY: repository(t), ...Object.fromEntries(LIMITS.map((v) => [v, v === small ? String(LIMIT) : LARGE])) })
@@ -232,4 +238,112 @@ t.test('streamed fit sets past the fit limit get their 413 over a real connectio
     'ndjson under the limit, chunked',
   )
   t.same(await limited.store.history('tiny', 2), [], 'nothing was stored')
+})
+
+// Issue 18 item 2: JSON costs the event loop in proportion to its bytes (JSON.parse, the schema, the
+// decoder), binary a copy; so JSON predict and infer bodies have their own, smaller limit at its
+// default, and the same samples as float32 still go through under the binary one.
+const MiB = 1024 * 1024
+const JSON_LIMIT = 4 * MiB
+const DIGITS = 'digits-finetuned'
+/** 4,096 digits samples (the most one request takes), 64 numbers each: 262,144 numbers, the default number budget. */
+const digits = Array.from({ length: 4096 }, (_, i) => Array.from({ length: 64 }, (_, j) => ((i * 64 + j) % 17) / 16))
+const padTo = (text: string, size: number) => Buffer.concat([Buffer.from(text), Buffer.alloc(size - Buffer.byteLength(text), 0x20)])
+const v1Json = (size: number) => padTo(JSON.stringify({ inputs: digits }), size)
+const v2Json = (size: number) => padTo(JSON.stringify({ inputs: [{ name: 'pixels', shape: [4096, 64], datatype: 'FP32', data: digits.flat() }] }), size)
+const digitsF32 = Buffer.from(Float32Array.from(digits.flat()).buffer)
+
+t.test('a JSON predict past CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES (4 MiB default) is 413 naming it; as float32 it is answered (v1 and v2)', async (t) => {
+  // Building multi-MiB bodies in this process lags its loop; the shedder is not what is tested.
+  const app = await build(t, { CALSERVE_MODEL_REPOSITORY: DEMO_MODELS, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' })
+  const json = { 'content-type': 'application/json' }
+  const atLimit = await app.inject({ method: 'POST', url: `/v1/models/${DIGITS}/predict`, headers: json, payload: v1Json(JSON_LIMIT) })
+  t.equal(atLimit.statusCode, 200, `v1 JSON of exactly ${JSON_LIMIT} bytes: ${atLimit.body.slice(0, 160)}`)
+  const over = await app.inject({ method: 'POST', url: `/v1/models/${DIGITS}/predict`, headers: json, payload: v1Json(JSON_LIMIT + 1) })
+  t.equal(over.statusCode, 413, 'v1 JSON one byte past the limit')
+  t.match(over.json(), {
+    error: { code: 'CALSERVE_PAYLOAD_TOO_LARGE', message: /larger than 4194304 bytes \(CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES\).*application\/octet-stream/ },
+  })
+  const binary = await app.inject({
+    method: 'POST',
+    url: `/v1/models/${DIGITS}/predict`,
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: digitsF32,
+  })
+  t.equal(binary.statusCode, 200, 'the same samples as float32')
+  const labels = (res: typeof binary) => res.json<{ predictions: Array<{ label: string }> }>().predictions.map((p) => p.label)
+  t.same(labels(binary), labels(atLimit), 'float32 and JSON give the same predictions')
+
+  const url = `/v2/models/${DIGITS}/infer`
+  t.equal((await app.inject({ method: 'POST', url, headers: json, payload: v2Json(JSON_LIMIT) })).statusCode, 200, 'v2 JSON at the limit')
+  const v2Over = await app.inject({ method: 'POST', url, headers: json, payload: v2Json(JSON_LIMIT + 1) })
+  t.equal(v2Over.statusCode, 413, 'v2 JSON past the limit')
+  t.match(v2Over.json(), { error: /the JSON is larger than 4194304 bytes \(CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES\).*binary tensor data/ })
+  // A v2 header that claims more JSON than the limit is refused before the body is read.
+  const claimed = await app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(JSON_LIMIT + 1) },
+    payload: v2Json(JSON_LIMIT + 1),
+  })
+  t.equal(claimed.statusCode, 413, 'v2 JSON part past the limit (Inference-Header-Content-Length)')
+  const v2Binary = await app.inject({
+    method: 'POST',
+    url,
+    ...binaryRequest({ inputs: [{ name: 'pixels', shape: [4096, 64], datatype: 'FP32', parameters: { binary_data_size: digitsF32.length } }] }, [digitsF32]),
+  })
+  t.equal(v2Binary.statusCode, 200, `v2 binary tensor data of the same samples: ${v2Binary.body.slice(0, 160)}`)
+})
+
+/** POSTs `body` over a real connection, chunked or with its Content-Length, or only the headers, claiming `body.length`. */
+function send(port: number, path: string, body: Buffer, how: 'chunked' | 'length' | 'headers only'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers = { 'content-type': 'application/json', ...(how === 'chunked' ? {} : { 'content-length': String(body.length) }) }
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path, headers, agent: false }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (text += c))
+      res.on('end', () => {
+        req.destroy()
+        resolve({ status: res.statusCode!, body: text })
+      })
+    })
+    req.on('error', reject)
+    // A server that waits for the body instead of answering from the headers: fail, don't hang.
+    req.setTimeout(15_000, () => {
+      req.destroy()
+      resolve({ status: 0, body: 'no answer in 15 s' })
+    })
+    if (how === 'headers only') return void req.flushHeaders()
+    for (let at = 0; at < body.length; at += 64 * 1024) req.write(body.subarray(at, at + 64 * 1024))
+    req.end()
+  })
+}
+
+t.test('the JSON predict limit holds over a real connection: by Content-Length before the body is sent, and counted when chunked', async (t) => {
+  const app = await build(t, { CALSERVE_MODEL_REPOSITORY: DEMO_MODELS, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (app.server.address() as AddressInfo).port
+  const body = v1Json(JSON_LIMIT + 1)
+  for (const how of ['headers only', 'length', 'chunked'] as const) {
+    const answer = await send(port, `/v1/models/${DIGITS}/predict`, body, how)
+    t.equal(answer.status, 413, how)
+    t.match(answer.body, /CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES/, how)
+  }
+  const chunkedAtLimit = await send(port, `/v1/models/${DIGITS}/predict`, v1Json(JSON_LIMIT), 'chunked')
+  t.equal(chunkedAtLimit.status, 200, 'chunked at the limit')
+})
+
+t.test('a JSON fit past CALSERVE_FIT_JSON_BODY_LIMIT_BYTES (4 MiB default) is 413; at it, fitted', async (t) => {
+  const app = await build(t, { CALSERVE_MODEL_REPOSITORY: DEMO_MODELS, CALSERVE_MAX_EVENT_LOOP_DELAY_MS: '0' })
+  const fit = (size: number) => padTo(JSON.stringify({ inputs: digits, labels: digits.map((_, i) => i % 10), dry_run: true }), size)
+  const url = `/v1/models/${DIGITS}/calibration/fit`
+  const headers = { 'content-type': 'application/json' }
+  const over = await app.inject({ method: 'POST', url, headers, payload: fit(JSON_LIMIT + 1) })
+  t.equal(over.statusCode, 413)
+  t.equal(over.json<{ error: { code: string } }>().error.code, 'CALSERVE_PAYLOAD_TOO_LARGE')
+  const at = await app.inject({ method: 'POST', url, headers, payload: fit(JSON_LIMIT) })
+  t.equal(at.statusCode, 200, `at the limit: ${at.body.slice(0, 160)}`)
+  t.equal(at.json<{ n_samples: number }>().n_samples, 4096)
+  t.same(await app.store.history(DIGITS, 2), [], 'dry runs stored nothing')
 })

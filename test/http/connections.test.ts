@@ -35,7 +35,7 @@ t.test('at the grace end only the connections not being answered are closed', as
   const server = await start(t, {
     CALSERVE_STORE_URL: `sqlite:${join(tempDir(t, 'calserve-connections-'), 'calserve.db')}`,
     CALSERVE_SHUTDOWN_GRACE_MS: String(GRACE_MS),
-    CALSERVE_PREDICT_BODY_LIMIT_BYTES: '1024',
+    CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES: '1024',
     CALSERVE_LOG_LEVEL: 'info',
   })
   await waitReady(server)

@@ -10,6 +10,8 @@ import { OCTET_STREAM } from '../../api/media-types.js'
 import type { ReadyModel } from '../../models/repository.js'
 import { fastSerializerCompiler } from '../fast-serializer.js'
 import { checkJsonBudget, sampleBudget } from '../../inputs/json-budget.js'
+import { readBody } from '../../inputs/lines.js'
+import { CalserveError } from '../../errors.js'
 import { MAX_SAMPLE_DEPTH } from '../../inputs/tensor.js'
 import { decodeInput, encodeResponse, parseInferRequest } from './codec.js'
 import { bytesElements, decodeImages } from '../../inputs/image-batch.js'
@@ -25,8 +27,12 @@ const EmptyBody = z.void().describe('an empty body: the status code is the answe
 export interface V2Options {
   /** calserve's version, for the server metadata. */
   version: string
+  /** The whole body of a request with binary tensor data. */
   bodyLimit: number
+  /** A JSON request, or the JSON part of one with binary tensor data: parsed on the event loop. */
+  jsonBodyLimit: number
   maxSamples: number
+  maxJsonNumbers: number
   /** CALSERVE_MAX_IMAGE_PIXELS, for BYTES inputs of encoded images. */
   maxImagePixels: number
 }
@@ -41,8 +47,30 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
   // Only the protocol's two types: text/plain, forms and a body with no type are what a page on
   // another site can make a browser send without a preflight (issue 18 item 12); anything else is
   // 415 naming the accepted types.
+  // The JSON (the whole body, or the Inference-Header-Content-Length bytes before the binary data)
+  // has a byte limit of its own below the binary one: JSON.parse holds the event loop in proportion
+  // to it, binary tensor data costs a copy; as Triton and KServe advise, large tensors go binary.
+  // Read here, not by Fastify: the route's bodyLimit would override a parser's.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser(['application/json', OCTET_STREAM], { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body))
+  const jsonTooLarge = () =>
+    new CalserveError(
+      'PAYLOAD_TOO_LARGE',
+      `the JSON is larger than ${opts.jsonBodyLimit} bytes (CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES); send large tensors as binary tensor data (parameters.binary_data_size, the Inference-Header-Content-Length header, ${OCTET_STREAM}), up to ${opts.bodyLimit} bytes (CALSERVE_PREDICT_BODY_LIMIT_BYTES)`,
+      { limit: opts.jsonBodyLimit },
+    )
+  const bodyTooLarge = () =>
+    new CalserveError('PAYLOAD_TOO_LARGE', `the body is larger than ${opts.bodyLimit} bytes (CALSERVE_PREDICT_BODY_LIMIT_BYTES)`, { limit: opts.bodyLimit })
+  app.addContentTypeParser(['application/json', OCTET_STREAM], (req, payload, done) => {
+    const header = jsonHeaderLength(req)
+    // A header that is not a byte count is refused by the codec, once the body (at most the binary limit) is in.
+    const json = header === undefined ? undefined : /^\d+$/.test(header) ? Number(header) : NaN
+    if (json !== undefined && json > opts.jsonBodyLimit) return done(jsonTooLarge(), undefined)
+    const [limit, refuse] = json === undefined ? [opts.jsonBodyLimit, jsonTooLarge] : [opts.bodyLimit, bodyTooLarge]
+    readBody(payload, req.headers['content-length'], limit, refuse).then(
+      (body) => done(null, body),
+      (err: Error) => done(err, undefined),
+    )
+  })
   app.setValidatorCompiler((route) =>
     route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler(route as Parameters<typeof validatorCompiler>[0]),
   )
@@ -95,15 +123,14 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
 
   const infer = async (req: FastifyRequest<{ Params: { name: string; version?: string } }>, reply: FastifyReply) => {
     const model = app.plane.model(req.params.name, req.params.version)
-    const header = req.headers['inference-header-content-length']
-    const headerLength = Array.isArray(header) ? header[0] : header
+    const headerLength = jsonHeaderLength(req)
     // The JSON part is scanned before it is parsed (src/inputs/json-budget.ts): nothing deeper or
     // larger than a request of maxSamples samples is handed to JSON.parse. Envelope:
     // {inputs: [{data: sample…}]}, one level more for parameters.
     const body = req.body as Buffer | undefined
     if (body) {
-      const jsonEnd = headerLength !== undefined && /^\d+$/.test(headerLength.trim()) ? Math.min(Number(headerLength.trim()), body.byteLength) : body.byteLength
-      checkJsonBudget(body, sampleBudget(opts.maxSamples, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 4), 0, jsonEnd)
+      const jsonEnd = headerLength !== undefined && /^\d+$/.test(headerLength) ? Math.min(Number(headerLength), body.byteLength) : body.byteLength
+      checkJsonBudget(body, sampleBudget(opts, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 4), 0, jsonEnd)
     }
     const parsed = parseInferRequest(body, headerLength, parseJson)
     const { request } = parsed
@@ -134,7 +161,8 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
       description:
         'The logits output comes back calibrated (γ added to the absent classes) unless parameters.calibrated is false; label, score and class_index are the calibrated prediction. ' +
         'Binary tensor data: an Inference-Header-Content-Length header gives the JSON length, inputs carry parameters.binary_data_size and their bytes follow the JSON, little-endian; ' +
-        'outputs asked with binary_data (or the request’s binary_data_output) come back the same way, with the header.',
+        'outputs asked with binary_data (or the request’s binary_data_output) come back the same way, with the header. ' +
+        'The JSON is at most CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES (4 MiB) and CALSERVE_MAX_JSON_NUMBERS numbers; large tensors go as binary tensor data, the whole body up to CALSERVE_PREDICT_BODY_LIMIT_BYTES (16 MiB).',
       params,
       body: {
         content: {
@@ -186,4 +214,10 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
   app.post('/models/:name/infer', inferSchema('a model', V2ModelParams), infer)
   app.post('/models/:name/versions/:version/infer', inferSchema('this version of a model', V2VersionParams), infer)
 }
+/** The Inference-Header-Content-Length header, trimmed: the JSON's length in a request with binary tensor data. */
+function jsonHeaderLength(req: FastifyRequest): string | undefined {
+  const header = req.headers['inference-header-content-length']
+  return (Array.isArray(header) ? header[0] : header)?.trim()
+}
+
 export default routes

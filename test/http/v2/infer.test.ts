@@ -357,9 +357,9 @@ t.test('a request is answered as JSON or octet-stream; the types a cross-site pa
   }
 })
 
-t.test('a body past the predict body limit is 413, in the protocol’s error body', async (t) => {
-  const app = await build(t, { CALSERVE_PREDICT_BODY_LIMIT_BYTES: '1024' })
+t.test('a JSON body past the JSON predict limit is 413, in the protocol’s error body', async (t) => {
+  const app = await build(t, { CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES: '1024' })
   const data = Array.from({ length: 200 }, () => [0.125, 0.25, 0.5])
   const res = await app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: { inputs: [{ name: 'x', shape: [200, 3], datatype: 'FP32', data }] } })
-  t.match(v2ErrorOf(t, res, 413, 'too large'), /too large/i)
+  t.match(v2ErrorOf(t, res, 413, 'too large'), /larger than 1024 bytes \(CALSERVE_PREDICT_JSON_BODY_LIMIT_BYTES\)/)
 })
