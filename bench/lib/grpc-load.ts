@@ -20,6 +20,7 @@
 import { readFileSync } from 'node:fs'
 import { connect, constants, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2'
 import { resolve } from 'node:path'
+import { connect as netConnect } from 'node:net'
 import { status } from '@grpc/grpc-js'
 import { loadSync, type ServiceDefinition } from '@grpc/proto-loader'
 
@@ -99,7 +100,8 @@ async function run(o: GrpcLoadInput): Promise<GrpcLoadResult> {
     return null
   }
   const [host, port] = [o.address.slice(0, o.address.lastIndexOf(':')), o.address.slice(o.address.lastIndexOf(':') + 1)]
-  const session = connect(`http://${host}:${port}`)
+  // TCP_NODELAY, as grpc-js's transport sets it: a small call's frames are not held back by Nagle.
+  const session = connect(`http://${host}:${port}`, { createConnection: () => netConnect({ host, port: Number(port), noDelay: true }) })
   await new Promise<void>((res, rej) => {
     session.once('connect', () => res())
     session.once('error', rej)
