@@ -9,9 +9,9 @@
 // framed once, so a call costs the client one HTTP/2 stream and nothing else. grpc-js's client
 // spent 300-700 µs of CPU per call on the 2-core bench machine (interceptors, metadata, a deadline
 // timer per call) whether or not it encoded each request itself, more than calserve's side, so it
-// was the row's limit; this loop spends 85-195 µs. The
-// status of every call is read from its trailers (grpc-status), and one response in ten is decoded
-// to check it answers the model with every output asked for.
+// was the row's limit; this loop spends 85-275 µs. The status of every call is read from its
+// trailers (grpc-status), and one response in ten is decoded to check it answers the model with
+// every output asked for. TCP_NODELAY is set on the connection, as grpc-js's transport sets it.
 //
 //   node --import tsx bench/lib/grpc-load.ts '<GrpcLoadInput as JSON>'
 //
