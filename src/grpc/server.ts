@@ -35,6 +35,9 @@ export async function startGrpcServer(
   const server = new Server({
     'grpc.max_receive_message_length': config.grpcMaxMessageBytes,
     ...KEEPALIVE,
+    // Channelz keeps per-call counters and timestamps for a debugging service calserve does not
+    // serve: off, it is one cost less on every call.
+    'grpc.enable_channelz': 0,
   })
   let closing = false
   server.addService(service, inferenceService(app, { version: API_VERSION, maxSamples: config.maxPredictSamples, closing: () => closing }))

@@ -40,10 +40,24 @@ export function inferenceService(app: FastifyInstance, opts: ServiceOptions): Un
       const finish = (code: status) =>
         observeRequest(app.metrics, { protocol: 'grpc', route, method: 'POST', model, status: status[code] }, (performance.now() - started) / 1000)
       const deadline = call.getDeadline()
-      const deadlinePassed = () => deadline !== Infinity && Date.now() >= new Date(deadline).getTime()
+      // grpc-js gives a Date when the client set a deadline, Infinity otherwise.
+      const deadlineMs = deadline === Infinity ? Infinity : new Date(deadline).getTime()
+      const deadlinePassed = () => Date.now() >= deadlineMs
       const fail = (code: status, details: string) => {
         finish(code)
         callback(callError(code, details))
+      }
+      const answer = (response: Res) => {
+        // The client gave up or its deadline passed while this ran: grpc-js already answered.
+        if (call.cancelled || deadlinePassed()) return finish(deadlinePassed() ? status.DEADLINE_EXCEEDED : status.CANCELLED)
+        finish(status.OK)
+        callback(null, response)
+      }
+      const refuse = (err: unknown) => {
+        const { error, internal } = toServiceError(err)
+        if (internal) app.log.error({ err, method: route }, 'gRPC call failed')
+        finish(error.code ?? status.INTERNAL)
+        callback(error)
       }
       if (opts.closing()) return fail(status.UNAVAILABLE, 'the server is shutting down')
       if (deadlinePassed()) return fail(status.DEADLINE_EXCEEDED, 'the deadline passed before the call ran')
@@ -53,26 +67,18 @@ export function inferenceService(app: FastifyInstance, opts: ServiceOptions): Un
           if (app.models.has(name)) model = name
         },
       }
-      Promise.resolve()
-        .then(() => {
-          const header = call.metadata.get('authorization')[0]
-          ctx.principal = app.authorize(access, typeof header === 'string' ? header : undefined)
-          return handler(call.request, ctx)
-        })
-        .then(
-          (response) => {
-            // The client gave up or its deadline passed while this ran: grpc-js already answered.
-            if (call.cancelled || deadlinePassed()) return finish(deadlinePassed() ? status.DEADLINE_EXCEEDED : status.CANCELLED)
-            finish(status.OK)
-            callback(null, response)
-          },
-          (err: unknown) => {
-            const { error, internal } = toServiceError(err)
-            if (internal) app.log.error({ err, method: route }, 'gRPC call failed')
-            finish(error.code ?? status.INTERNAL)
-            callback(error)
-          },
-        )
+      // Run synchronously up to the handler's first await (a sync handler answers in this turn);
+      // a throw anywhere, before or after it, is the call's error status.
+      let result: Res | Promise<Res>
+      try {
+        const header = call.metadata.get('authorization')[0]
+        ctx.principal = app.authorize(access, typeof header === 'string' ? header : undefined)
+        result = handler(call.request, ctx)
+      } catch (err) {
+        return refuse(err)
+      }
+      if (result instanceof Promise) result.then(answer, refuse)
+      else answer(result)
     }
   }
 
