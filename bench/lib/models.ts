@@ -46,7 +46,7 @@ const IMAGE_MODEL = 'models/fashion-finetuned'
  * float32 as src/inputs/image-plan.ts does. The image already has the model's size and colour, so
  * no resize runs and the binary rows carry exactly the tensors the image rows decode to.
  */
-async function fashionSamples(dir: string): Promise<{ images: Buffer[]; samples: Float32Array[] }> {
+export async function fashionSamples(dir: string): Promise<{ images: Buffer[]; samples: Float32Array[] }> {
   const manifest = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as Manifest
   const block = manifest.image
   if (!block) throw new Error(`${dir}/model.json has no image block`)
