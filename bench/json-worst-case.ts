@@ -11,8 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { startServer, rssOf } from './lib/child.js'
-import { freePort } from '../test/support/ports.js'
+import { startCalserve, rssOf } from './lib/child.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const { values: args } = parseArgs({ options: { repeat: { type: 'string', default: '5' } } })
@@ -176,18 +175,11 @@ const cases: Case[] = [
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'calserve-worst-'))
-  const port = await freePort()
-  const server = await startServer({
+  const server = await startCalserve({
     name: 'json-worst-case',
-    script: join(ROOT, 'src/main.ts'),
-    port,
-    readyPath: '/health/ready',
+    root: ROOT,
     logDir: join(ROOT, 'bench/tmp/logs'),
     env: {
-      CALSERVE_HOST: '127.0.0.1',
-      CALSERVE_PORT: String(port),
-      CALSERVE_GRPC_PORT: '0',
-      CALSERVE_SHUTDOWN_DELAY_MS: '0',
       CALSERVE_MODEL_REPOSITORY: join(ROOT, 'models'),
       CALSERVE_STORE_URL: `sqlite:${join(dir, 'calserve.db')}`,
       CALSERVE_LOG_LEVEL: 'warn',

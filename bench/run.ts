@@ -233,8 +233,7 @@ function contextFor(m: BenchModel, serverKey: string, tag: string): ServerContex
     storeFile: join(TMP, 'store', `${m.key}-${tag}.db`),
     logDir: LOG_DIR,
     cpus: cfg.pin.server,
-    // No readiness pause at each stop (the 5 s default is for load balancers).
-    env: { CALSERVE_SHUTDOWN_DELAY_MS: '0', ...(cfg.logLevel ? { CALSERVE_LOG_LEVEL: cfg.logLevel } : {}), ...variant?.env },
+    env: { ...(cfg.logLevel ? { CALSERVE_LOG_LEVEL: cfg.logLevel } : {}), ...variant?.env },
     // One folder per server start: node writes a profile per thread (main, the loader hooks, session workers).
     nodeArgs: cfg.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(TMP, 'profiles', `${m.key}-${tag}`)] : [],
     tag,

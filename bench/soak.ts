@@ -28,8 +28,7 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import pg from 'pg'
-import { freePort } from '../test/support/ports.js'
-import { rssOf, startServer, type ServerChild } from './lib/child.js'
+import { rssOf, startCalserve, type ServerChild } from './lib/child.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const MODEL = 'digits-finetuned'
@@ -95,17 +94,12 @@ async function makeStore(): Promise<Store> {
 async function startReplicas(storeUrl: string): Promise<ServerChild[]> {
   const servers: ServerChild[] = []
   for (let i = 0; i < replicas; i++) {
-    const port = await freePort()
     servers.push(
-      await startServer({
+      await startCalserve({
         name: `soak-replica-${i}`,
-        script: join(ROOT, 'src/main.ts'),
-        port,
-        readyPath: '/health/ready',
+        root: ROOT,
         logDir: join(ROOT, 'bench/tmp/logs'),
         env: {
-          CALSERVE_HOST: '127.0.0.1',
-          CALSERVE_PORT: String(port),
           CALSERVE_MODEL_REPOSITORY: join(ROOT, 'models'),
           CALSERVE_STORE_URL: storeUrl,
           CALSERVE_LOG_LEVEL: 'warn',

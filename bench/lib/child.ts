@@ -8,6 +8,7 @@ import { openSync, closeSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from '../../test/support/ports.js'
 import { pinned } from './cpu.js'
 
 export interface ServerChild {
@@ -89,6 +90,38 @@ export async function startServer(opts: StartOptions): Promise<ServerChild> {
 }
 
 /** Resident set size of a process in bytes, from /proc/<pid>/status (Linux); null if unreadable. */
+export interface CalserveOptions extends Omit<StartOptions, 'script' | 'port' | 'readyPath'> {
+  /** The checkout whose src/main.ts runs (a bench variant may name another); default this one. */
+  root?: string
+  /** Serve gRPC on a free port (never the default 8081, which another calserve may hold); default off. */
+  grpc?: boolean
+}
+
+/**
+ * calserve on loopback and a free port, ready once /health/ready answers: gRPC off unless asked,
+ * no readiness pause when stopped (the 5 s default is for load balancers); `env` adds the rest and
+ * may override these.
+ */
+export async function startCalserve(opts: CalserveOptions): Promise<ServerChild> {
+  const { root = '.', grpc = false, env, ...rest } = opts
+  const port = await freePort()
+  const grpcPort = grpc ? await freePort() : 0
+  const child = await startServer({
+    ...rest,
+    script: join(root, 'src/main.ts'),
+    port,
+    readyPath: '/health/ready',
+    env: {
+      CALSERVE_HOST: '127.0.0.1',
+      CALSERVE_PORT: String(port),
+      CALSERVE_GRPC_PORT: String(grpcPort),
+      CALSERVE_SHUTDOWN_DELAY_MS: '0',
+      ...env,
+    },
+  })
+  return grpc ? { ...child, grpcPort } : child
+}
+
 export async function rssOf(pid: number): Promise<number | null> {
   const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => null)
   const m = text?.match(/^VmRSS:\s+(\d+)\s+kB/m)

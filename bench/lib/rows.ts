@@ -10,7 +10,7 @@ import { promisify } from 'node:util'
 import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
 import { freePort } from '../../test/support/ports.js'
-import { startServer, type ServerChild } from './child.js'
+import { startCalserve, startServer, type ServerChild } from './child.js'
 import { pinned } from './cpu.js'
 import type { GrpcLoadInput, GrpcLoadResult } from './grpc-load.js'
 import type { BenchModel } from './models.js'
@@ -303,27 +303,19 @@ export const SERVERS: ServerSpec[] = [
     id: 'calserve',
     variants: true,
     async start(ctx) {
-      const port = await freePort()
-      const grpcPort = await freePort()
-      const child = await startServer({
+      return startCalserve({
         name: `calserve-${ctx.model.key}-${ctx.tag}`,
-        script: join(ctx.root, 'src/main.ts'),
+        root: ctx.root,
+        grpc: true,
         env: {
-          CALSERVE_HOST: '127.0.0.1',
-          CALSERVE_PORT: String(port),
-          // Never the default 8081: another calserve on the machine may hold it.
-          CALSERVE_GRPC_PORT: String(grpcPort),
           CALSERVE_MODEL_REPOSITORY: await ctx.repository(),
           CALSERVE_STORE_URL: `sqlite:${ctx.storeFile}`,
           ...ctx.env,
         },
-        readyPath: '/health/ready',
-        port,
         logDir: ctx.logDir,
         cpus: ctx.cpus,
         nodeArgs: ctx.nodeArgs,
       })
-      return { ...child, grpcPort }
     },
     // γ ≠ 0 so that predict really adds a bias (version 0 is γ = 0). A failure is noted, not fatal.
     async setup(server, ctx) {
