@@ -10,6 +10,7 @@ import { IMAGE_SET_TYPES, MULTIPART, NDJSON, OCTET_STREAM } from '../api/media-t
 import { ModelParams } from '../api/v1.js'
 import { badInput, CalserveError, ErrorBody } from '../errors.js'
 import { float32FitSet, imageNdjsonFitSet, imagePartsFitSet, imageTarFitSet, jsonFitSet, ndjsonFitSet } from '../inputs/fit-sets.js'
+import { fitSetTooLarge } from '../inputs/lines.js'
 import { renderCurveSvg } from '../render/curve-svg.js'
 import type { FitRequest } from '../serving/fit.js'
 import { intakeFit, type FitSet } from '../serving/intake.js'
@@ -91,8 +92,7 @@ const routes: FastifyPluginAsyncZod<FitRouteOptions> = async (app, opts) => {
       let options: FitRequest & { async: boolean } = fitOptionsFromQuery(query)
       // A streamed set's reader counts its bytes as they come; one that declares more than the
       // limit is refused before any is read (JSON's parser checks its own limit the same way).
-      if (type !== 'application/json' && Number(req.headers['content-length']) > opts.fitBodyLimitBytes)
-        throw new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${opts.fitBodyLimitBytes} bytes`, { limit: opts.fitBodyLimitBytes })
+      if (type !== 'application/json' && Number(req.headers['content-length']) > opts.fitBodyLimitBytes) throw fitSetTooLarge(opts.fitBodyLimitBytes)
       if (type === MULTIPART) set = imagePartsFitSet(model, req.parts(), imageLimits)
       else if ((req.body as unknown) == null)
         // No body and no content type: Fastify validates nothing, so refuse it here.

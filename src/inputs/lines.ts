@@ -14,17 +14,18 @@ const NEWLINE = 0x0a
  * would read a reset instead of the 4xx that says why; src/http/linger.ts closes the connection
  * once that answer is out.
  */
-export async function* bodyChunks(
-  stream: Readable,
-  maxBytes: number,
-  tooLarge = () => new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${maxBytes} bytes`, { limit: maxBytes }),
-): AsyncGenerator<Buffer> {
+export async function* bodyChunks(stream: Readable, maxBytes: number, tooLarge = () => fitSetTooLarge(maxBytes)): AsyncGenerator<Buffer> {
   let bytes = 0
   for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     bytes += chunk.length
     if (bytes > maxBytes) throw tooLarge()
     yield chunk
   }
+}
+
+/** A streamed fit set past its byte limit: 413, by Content-Length or by count. */
+export function fitSetTooLarge(maxBytes: number): CalserveError {
+  return new CalserveError('PAYLOAD_TOO_LARGE', `the fit set is larger than ${maxBytes} bytes`, { limit: maxBytes })
 }
 
 /**
