@@ -4,12 +4,13 @@
 // multipart/form-data file parts (options as fields), or JSON {"images": [base64, …]}. Decodes the
 // samples, calls the data plane, encodes its classification as API v1's response.
 import multipart from '@fastify/multipart'
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { MULTIPART, OCTET_STREAM } from '../api/media-types.js'
 import { ModelParams, PredictQuerySchema, PredictRequestSchema, PredictResponseSchema, type PredictResponse } from '../api/v1.js'
 import { badInput, CalserveError, ErrorBody } from '../errors.js'
 import { checkJsonBudget, sampleBudget } from '../inputs/json-budget.js'
+import { scanJsonSamples, ScannedSamples, type MemberKind } from '../inputs/json-samples.js'
 import { readBody } from '../inputs/lines.js'
 import { decodeFloat32Body, decodeJsonSamples, MAX_SAMPLE_DEPTH } from '../inputs/tensor.js'
 import { base64Image, decodeImages, imagePlanOf, type EncodedImage } from '../inputs/image-batch.js'
@@ -23,6 +24,15 @@ interface PredictOptions {
   return_logits: boolean
   return_sets: boolean
 }
+
+/** PredictRequestSchema's options, for the one-pass scan of the common JSON body; defaults as there. */
+const SCANNED_OPTIONS: Record<keyof PredictOptions, MemberKind> = {
+  top_k: 'positive-integer',
+  calibrated: 'boolean',
+  return_logits: 'boolean',
+  return_sets: 'boolean',
+}
+const DEFAULT_OPTIONS: PredictOptions = { top_k: 1, calibrated: true, return_logits: false, return_sets: false }
 
 /** What a request for a model that cannot serve may hold before it is refused unparsed. */
 const UNSERVED_BUDGET = {
@@ -79,6 +89,16 @@ const routes: FastifyPluginAsyncZod<{
           // A model that can't serve gets a small budget: its request fails anyway (400 on its name,
           // 404, 503), and only after the body was parsed and the params validated, in that order.
           const model = modelOrNull((req.params as { name: string }).name)
+          // The common body, {"inputs": [[…], …]} and options, decodes in one pass (the schema then
+          // passes it through, below); any other goes through the budget, JSON.parse and the schema.
+          if (model) {
+            const size = model.runner.sampleSize
+            const scanned = scanJsonSamples(body, 'inputs', size, Math.min(opts.maxSamples * size, opts.maxJsonNumbers), SCANNED_OPTIONS)
+            if (scanned) {
+              done(null, scanned)
+              return
+            }
+          }
           checkJsonBudget(body, model ? sampleBudget(sampleLimits, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 2) : UNSERVED_BUDGET)
         } catch (err) {
           done(err as Error, undefined)
@@ -95,6 +115,11 @@ const routes: FastifyPluginAsyncZod<{
     {
       bodyLimit: opts.bodyLimit,
       serializerCompiler: fastSerializerCompiler,
+      // A body the one-pass scan decoded holds only what the schema accepts.
+      validatorCompiler: (route) => {
+        const validate = validatorCompiler(route as unknown as Parameters<typeof validatorCompiler>[0])
+        return route.httpPart === 'body' ? (data: unknown) => (data instanceof ScannedSamples ? { value: data } : validate(data)) : validate
+      },
       schema: {
         tags: ['inference'],
         summary: 'Classify samples with the active calibration',
@@ -159,7 +184,11 @@ const routes: FastifyPluginAsyncZod<{
       }
       // No body and no content type: Fastify validates nothing, so refuse it here.
       if ((req.body as unknown) == null) throw badInput('the body is empty: send {"inputs": [...]} as application/json', { field: 'body' })
-      if (Buffer.isBuffer(req.body) && (IMAGE_MEDIA_TYPES as readonly string[]).includes(type)) {
+      const body: unknown = req.body
+      if (body instanceof ScannedSamples) {
+        ;({ data, n } = body)
+        options = { ...DEFAULT_OPTIONS, ...body.members }
+      } else if (Buffer.isBuffer(req.body) && (IMAGE_MEDIA_TYPES as readonly string[]).includes(type)) {
         ;({ data, n } = await decodeImages(model, [{ bytes: req.body, where: 'the image (body)' }], limits))
         options = req.query
       } else if (Buffer.isBuffer(req.body)) {

@@ -1,0 +1,284 @@
+// One pass from a JSON body of samples straight into float32: `{"inputs": [[0.1, …], …], "top_k": 3}`
+// becomes a Float32Array and the few scalar options beside it, without JSON.parse building an array
+// per sample and a number per value, the schema walking them and the decoder copying them again
+// (about a third of a small model's JSON request; bench/README.md). Written by hand because no
+// JSON library decodes into a typed array with float32's exact rounding.
+//
+// The pass is a fast path, never a second grammar: it accepts only the common shape — one object,
+// known members each once, samples that are arrays of JSON numbers holding exactly sampleSize of
+// them — and returns null for anything else, valid or not, so that JSON.parse, the schema and
+// src/inputs/tensor.ts decide it with their messages. Whatever it accepts decodes to the same bits
+// as that slow path: every number is the double JSON.parse would give, stored into float32.
+import { MAX_SAMPLE_DEPTH } from './tensor.js'
+
+/** A body the scan decoded: the route's schema has nothing left to check on it. */
+export class ScannedSamples {
+  constructor(
+    /** n × sampleSize float32, sample after sample. */
+    readonly data: Float32Array,
+    readonly n: number,
+    /** The scalar members present, by name. */
+    readonly members: Readonly<Record<string, boolean | number>>,
+  ) {}
+}
+
+/** What a scalar member may hold: true/false, or an integer ≥ 1 written as plain digits. */
+export type MemberKind = 'boolean' | 'positive-integer'
+
+const FLOAT32_MAX = 3.4028234663852886e38
+/** 10^0 … 10^22: every one an exact double, so one multiply or divide by it rounds once. */
+const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`))
+/** Below 2^53, so a mantissa of this many digits is an exact double. */
+const MAX_EXACT_DIGITS = 15
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const COMMA = 0x2c
+const COLON = 0x3a
+const OPEN_ARRAY = 0x5b
+const CLOSE_ARRAY = 0x5d
+const OPEN_OBJECT = 0x7b
+const CLOSE_OBJECT = 0x7d
+const MINUS = 0x2d
+const PLUS = 0x2b
+const DOT = 0x2e
+const DIGIT_0 = 0x30
+const DIGIT_1 = 0x31
+const DIGIT_9 = 0x39
+const LOWER_E = 0x65
+const UPPER_E = 0x45
+const isDigit = (c: number | undefined) => c !== undefined && c >= DIGIT_0 && c <= DIGIT_9
+const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+
+// The samples are decoded into one scratch array, kept between calls (the scan is synchronous), then
+// copied out at their size into memory from Buffer's pool: a Float32Array of its own costs a backing
+// store per request (0.5–1.3 µs each here, as much as decoding 64 numbers), a view into the pool
+// does not. The scratch grows to the largest body decoded, at most CALSERVE_MAX_JSON_NUMBERS floats.
+let scratchArray = new Float32Array(1024)
+function scratch(size: number): Float32Array {
+  if (scratchArray.length < size) scratchArray = new Float32Array(Math.max(size, scratchArray.length * 2))
+  return scratchArray.length === size ? scratchArray : scratchArray.subarray(0, size)
+}
+function copyOut(from: Float32Array, count: number): Float32Array {
+  // Buffer's pool hands out 8-byte-aligned slices, so the float32 view needs no copy of its own.
+  const bytes = Buffer.allocUnsafe(count * 4)
+  const out = new Float32Array(bytes.buffer, bytes.byteOffset, count)
+  out.set(from.subarray(0, count))
+  return out
+}
+
+/** Thrown inside the scan for any byte outside the fast path's shape; never leaves this module (one object, made once: a throw captures no stack). */
+const NOT_FAST = new Error('not the fast path')
+
+/**
+ * Decodes `{"<field>": [sample, …], <member>: value, …}` from `body`, or returns null when the body
+ * is not exactly that shape (then the caller parses it the slow way). `members` names the scalar
+ * members allowed beside the samples; `maxNumbers` bounds the numbers decoded (and so the samples).
+ */
+export function scanJsonSamples(
+  body: Buffer,
+  field: string,
+  sampleSize: number,
+  maxNumbers: number,
+  members: Readonly<Record<string, MemberKind>>,
+): ScannedSamples | null {
+  try {
+    return new Scan(body, sampleSize, maxNumbers).object(field, members)
+  } catch (err) {
+    if (err === NOT_FAST) return null
+    throw err
+  }
+}
+
+class Scan {
+  private i = 0
+
+  constructor(
+    private readonly b: Buffer,
+    private readonly sampleSize: number,
+    private readonly maxNumbers: number,
+  ) {}
+
+  object(field: string, kinds: Readonly<Record<string, MemberKind>>): ScannedSamples {
+    const members: Record<string, boolean | number> = {}
+    let samples: { data: Float32Array; n: number } | undefined
+    this.expect(OPEN_OBJECT)
+    for (;;) {
+      const key = this.key()
+      this.expect(COLON)
+      if (key === field && samples === undefined) samples = this.samples()
+      else if (Object.hasOwn(kinds, key) && !Object.hasOwn(members, key)) members[key] = kinds[key] === 'boolean' ? this.boolean() : this.positiveInteger()
+      else throw NOT_FAST
+      const separator = this.next()
+      if (separator === COMMA) continue
+      if (separator !== CLOSE_OBJECT) throw NOT_FAST
+      break
+    }
+    this.space()
+    if (this.i !== this.b.length || samples === undefined) throw NOT_FAST
+    return new ScannedSamples(samples.data, samples.n, members)
+  }
+
+  /** The samples array: at least one sample, each an array (nested or not) of exactly sampleSize numbers. */
+  private samples(): { data: Float32Array; n: number } {
+    const { b, sampleSize } = this
+    // Every number takes at least two bytes with its separator, so the body bounds the count.
+    const out = scratch(Math.min(this.maxNumbers, Math.ceil(b.length / 2)))
+    let count = 0
+    this.expect(OPEN_ARRAY)
+    for (;;) {
+      this.space()
+      if (b[this.i] !== OPEN_ARRAY) throw NOT_FAST
+      const end = count + sampleSize
+      if (end > out.length) throw NOT_FAST
+      // One sample, arrays nested at most MAX_SAMPLE_DEPTH deep; `depth` counts the open ones.
+      let depth = 0
+      value: for (;;) {
+        this.space()
+        const c = b[this.i]
+        if (c === OPEN_ARRAY) {
+          if (++depth > MAX_SAMPLE_DEPTH) throw NOT_FAST
+          this.i++
+          this.space()
+          if (b[this.i] !== CLOSE_ARRAY) continue
+          // An empty array: a value of no numbers.
+          this.i++
+          if (--depth === 0) throw NOT_FAST
+        } else {
+          if (count === end) throw NOT_FAST
+          out[count++] = this.number()
+        }
+        // After a value: more values, or the close of one or more arrays.
+        for (;;) {
+          const next = this.next()
+          if (next === COMMA) continue value
+          if (next !== CLOSE_ARRAY) throw NOT_FAST
+          if (--depth === 0) break value
+        }
+      }
+      if (count !== end) throw NOT_FAST
+      const next = this.next()
+      if (next === CLOSE_ARRAY) return { data: copyOut(out, count), n: count / sampleSize }
+      if (next !== COMMA) throw NOT_FAST
+    }
+  }
+
+  /**
+   * A JSON number as the double JSON.parse gives: up to 15 significant digits and a power of ten
+   * within ±22 is Clinger's exact case (both operands are exact doubles, and one IEEE multiply or
+   * divide rounds correctly), which V8 takes too; any other is converted by Number(), as JSON.parse does.
+   * Finite and within float32's range, or not the fast path.
+   */
+  private number(): number {
+    const b = this.b
+    const start = this.i
+    let i = start
+    // `| 0` reads past the end as 0, which is no token: no bounds checks in the loops.
+    let c = b[i]! | 0
+    const negative = c === MINUS
+    if (negative) c = b[++i]! | 0
+    let mantissa = 0
+    let digits = 0
+    let exponent = 0
+    let exact = true
+    let d = c - DIGIT_0
+    if (d === 0) c = b[++i]! | 0
+    else if (d > 0 && d <= 9)
+      for (; d >>> 0 <= 9; d = (c = b[++i]! | 0) - DIGIT_0) {
+        if (digits === MAX_EXACT_DIGITS) exact = false
+        else {
+          mantissa = mantissa * 10 + d
+          digits++
+        }
+      }
+    else throw NOT_FAST
+    if (c === DOT) {
+      d = (c = b[++i]! | 0) - DIGIT_0
+      if (d >>> 0 > 9) throw NOT_FAST
+      for (; d >>> 0 <= 9; d = (c = b[++i]! | 0) - DIGIT_0) {
+        // Leading zeros of the fraction only move the point.
+        if (mantissa === 0 && d === 0) exponent--
+        else if (digits === MAX_EXACT_DIGITS) exact = false
+        else {
+          mantissa = mantissa * 10 + d
+          digits++
+          exponent--
+        }
+      }
+    }
+    if (c === LOWER_E || c === UPPER_E) {
+      c = b[++i]! | 0
+      const sign = c === MINUS ? -1 : 1
+      if (c === MINUS || c === PLUS) c = b[++i]! | 0
+      d = c - DIGIT_0
+      if (d >>> 0 > 9) throw NOT_FAST
+      let e = 0
+      for (; d >>> 0 <= 9; d = (b[++i]! | 0) - DIGIT_0) if (e < 100_000) e = e * 10 + d
+      exponent += sign * e
+    }
+    this.i = i
+    const v =
+      exact && exponent >= -22 && exponent <= 22
+        ? (negative ? -1 : 1) * (exponent < 0 ? mantissa / POW10[-exponent]! : mantissa * POW10[exponent]!)
+        : Number(b.toString('latin1', start, i))
+    if (!(Math.abs(v) <= FLOAT32_MAX)) throw NOT_FAST
+    return v
+  }
+
+  private key(): string {
+    const b = this.b
+    this.space()
+    if (b[this.i] !== QUOTE) throw NOT_FAST
+    const start = ++this.i
+    for (;;) {
+      const c = b[this.i]
+      if (c === undefined || c === BACKSLASH || c < 0x20 || c >= 0x80) throw NOT_FAST
+      if (c === QUOTE) break
+      this.i++
+    }
+    return b.toString('latin1', start, this.i++)
+  }
+
+  private boolean(): boolean {
+    this.space()
+    if (this.word('true')) return true
+    if (this.word('false')) return false
+    throw NOT_FAST
+  }
+
+  /** 1 to 999,999,999 in plain digits; anything else (0, 1.0, 1e2, -1) is left to the schema. */
+  private positiveInteger(): number {
+    const b = this.b
+    this.space()
+    if (!(b[this.i]! >= DIGIT_1 && b[this.i]! <= DIGIT_9)) throw NOT_FAST
+    let v = 0
+    let digits = 0
+    while (isDigit(b[this.i])) {
+      if (++digits > 9) throw NOT_FAST
+      v = v * 10 + (b[this.i++]! - DIGIT_0)
+    }
+    return v
+  }
+
+  private word(w: string): boolean {
+    for (let k = 0; k < w.length; k++) if (this.b[this.i + k] !== w.charCodeAt(k)) return false
+    this.i += w.length
+    return true
+  }
+
+  private expect(c: number): void {
+    this.space()
+    if (this.b[this.i] !== c) throw NOT_FAST
+    this.i++
+  }
+
+  /** The next byte that is not white space, consumed. */
+  private next(): number | undefined {
+    this.space()
+    return this.b[this.i++]
+  }
+
+  private space(): void {
+    while (isSpace(this.b[this.i])) this.i++
+  }
+}
