@@ -134,13 +134,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // While draining, every answer closes its connection. A keep-alive connection whose request was
   // in flight when the close began is not idle when Fastify closes the idle ones, and would hold
   // the close open until its keep-alive timeout (72 s) — past the grace period.
+  // So does an answer sent before its body was read (src/http/linger.ts).
   const lifecycle = { draining: false }
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    if (lifecycle.draining) reply.header('connection', 'close')
-    done(null, payload)
-  })
-  // An answer sent before its body was read closes the connection (src/http/linger.ts).
-  closeUnreadBodies(app)
+  closeUnreadBodies(app, () => lifecycle.draining)
 
   // The access log: one line per answered request ('all'), only for answers of 400 and above
   // ('errors', the default: failures stay visible, successes cost nothing), or none ('off'). Values

@@ -15,9 +15,13 @@ const unread = (req: FastifyRequest): Socket | null => {
   return !req.raw.complete && socket instanceof Socket && !socket.destroyed ? socket : null
 }
 
-export function closeUnreadBodies(app: FastifyInstance): void {
+/**
+ * Closes the connection after an answer sent before its body was read, and after every answer
+ * while `draining()` (one onSend hook for both: a hook costs per request).
+ */
+export function closeUnreadBodies(app: FastifyInstance, draining: () => boolean): void {
   app.addHook('onSend', (req, reply, payload, done) => {
-    if (unread(req)) reply.header('connection', 'close')
+    if (draining() || unread(req)) reply.header('connection', 'close')
     done(null, payload)
   })
   app.addHook('onResponse', (req, _reply, done) => {

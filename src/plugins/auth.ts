@@ -5,6 +5,7 @@
 // unless CALSERVE_ALLOW_INSECURE=1). Tokens are compared in constant time, by their SHA-256, so
 // neither a token's content nor its length leaks through timing.
 import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { CalserveError } from '../errors.js'
@@ -110,7 +111,17 @@ export default fp(
     app.decorate('authorize', authorize)
     app.decorateRequest('principal', null)
 
-    app.addHook('onRequest', async (req, reply) => {
+    // A callback hook, not an async one (a promise and a turn per request); what it throws goes to done.
+    app.addHook('onRequest', (req, reply, done) => {
+      try {
+        check(req, reply)
+      } catch (err) {
+        done(err as Error)
+        return
+      }
+      done()
+    })
+    const check = (req: FastifyRequest, reply: FastifyReply) => {
       // The documentation UI's own routes come from @fastify/swagger-ui and carry no config.
       const access = req.routeOptions.url?.startsWith('/docs') ? 'public' : (req.routeOptions.config?.access ?? 'read')
       // Writes refuse what another site's page made the browser send, token or not (see
@@ -129,7 +140,7 @@ export default fp(
         if (err instanceof CalserveError && err.code === 'CALSERVE_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="calserve"')
         throw err
       }
-    })
+    }
   },
   { name: 'calserve-auth' },
 )
