@@ -34,6 +34,8 @@ const HELP = `usage: npm run bench -- [flags]
   --connections 1,16,64     wrk connections per cell
   --duration-small S        measured seconds per cell: MLP (default 5), --duration-cnn (5), --duration-large (10),
                             --duration-image (5)
+  --rounds N                split each cell into N rounds that take turns with the other rows' (default 1;
+                            on a machine whose speed drifts, 5 or more keeps the ratios fair)
   --warmup S                warm-up seconds before each cell (default 1; quick 0); each row also
                             starts with one warm-up at 16 connections (default 2; quick 1)
   --rss-duration S          seconds of the RSS phase at 64 connections (default 60; quick 5; 0 skips)
@@ -64,6 +66,7 @@ const { values: flags } = parseArgs({
     'duration-large': { type: 'string' },
     'duration-image': { type: 'string' },
     warmup: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
     'rss-duration': { type: 'string' },
     size: { type: 'string', default: '112' },
     'raw-budget-ms': { type: 'string' },
@@ -110,6 +113,7 @@ const cfg = {
     image: numFlag('duration-image', 5, 1),
   },
   warmup: numFlag('warmup', 1, 0),
+  rounds: Math.max(1, Math.round(Number(flags.rounds))),
   rowWarmup: quick ? 1 : 2,
   rssDuration: numFlag('rss-duration', 60, 5),
   rssWarmup: quick ? 1 : 5,
@@ -176,46 +180,87 @@ async function drain(server: ServerChild, m: BenchModel, spec: RowSpec): Promise
   }
 }
 
-async function measureRow(server: ServerChild, m: BenchModel, spec: RowSpec, row: Row): Promise<void> {
+type Load = (connections: number, durationS: number) => Promise<WrkCell>
+
+/** The row's load at a given concurrency, warmed up once (JIT, buffers, batcher) under some concurrency. */
+async function rowLoad(server: ServerChild, m: BenchModel, spec: RowSpec): Promise<Load> {
   const prepared = spec.drive ? null : await prepareRequests(join(TMP, 'requests', `${m.key}-${spec.id}`), `127.0.0.1:${server.port}`, spec.requests(m))
-  const load = (connections: number, durationS: number): Promise<WrkCell> =>
+  const load: Load = (connections, durationS) =>
     spec.drive
       ? spec.drive(server, m, { connections, durationS, cpus: cfg.pin.client })
       : runWrk({ baseUrl: server.baseUrl, prepared: prepared!, connections, durationS, cpus: cfg.pin.client })
-  // Warm the whole path (JIT, buffers, batcher) under some concurrency before the first cell.
   if (cfg.rowWarmup > 0) {
     await load(16, cfg.rowWarmup).catch(() => null)
     await drain(server, m, spec)
   }
-  for (const connections of cfg.connections) {
-    try {
-      if (cfg.warmup > 0) await load(connections, cfg.warmup)
-      const cpu0 = await cpuSeconds(server.pid)
-      const w = await load(connections, m.durationS)
-      const cpu1 = await cpuSeconds(server.pid)
-      const used = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null
-      const cell: Cell = {
-        ...w,
-        samples_per_s: round(w.rps * row.samples_per_request, 1),
-        server_cpu_us: used !== null && w.ok > 0 ? round((used / w.ok) * 1e6, 1) : null,
-        server_cpu: used !== null && w.duration_s > 0 ? round(used / w.duration_s, 3) : null,
-      }
-      row.cells.push(cell)
-      say(
-        `  [${m.key}] ${row.label.padEnd(34)} c=${String(connections).padEnd(3)} ${cell.rps.toFixed(1).padStart(9)} req/s` +
-          (row.samples_per_request > 1 ? ` (${cell.samples_per_s.toFixed(0)} samples/s)` : '') +
-          `  p50 ${fmtMs(cell.p50_ms)}  p99 ${fmtMs(cell.p99_ms)}` +
-          `  server ${cell.server_cpu_us === null ? '—' : `${cell.server_cpu_us.toFixed(1)} µs/req`} (${pct(cell.server_cpu)} of a core), wrk ${pct(cell.client_cpu)}  errors ${cell.errors}` +
-          (cell.errors ? ` (${describeErrors(cell)})` : ''),
-      )
-      if (cell.ok === 0)
-        row.failed = `no 2xx response at ${connections} connections${cell.errors ? `: ${describeErrors(cell)}` : ''}; server log ${server.logFile}`
-    } catch (err) {
-      row.failed = `at ${connections} connections: ${(err as Error).message}`
-      say(`  [${m.key}] ${row.label} c=${connections}: FAILED ${row.failed}`)
-    }
-    await drain(server, m, spec)
+  return load
+}
+
+/** One round of a cell: wrk's counts and the server's CPU seconds over the measured window. */
+interface Part {
+  w: WrkCell
+  cpu: number | null
+}
+
+async function measurePart(server: ServerChild, load: Load, connections: number, durationS: number, warmupS: number): Promise<Part> {
+  if (warmupS > 0) await load(connections, warmupS)
+  const cpu0 = await cpuSeconds(server.pid)
+  const w = await load(connections, durationS)
+  const cpu1 = await cpuSeconds(server.pid)
+  return { w, cpu: cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null }
+}
+
+/**
+ * A cell from its rounds: counts and CPU summed (so req/s and µs per request are over the whole
+ * measured time), latency percentiles the median of the rounds' (wrk's histograms can't be merged).
+ */
+function mergeParts(parts: Part[], samplesPerRequest: number): Cell {
+  const sum = (f: (w: WrkCell) => number) => parts.reduce((a, p) => a + f(p.w), 0)
+  const median = (f: (w: WrkCell) => number | null) => {
+    const xs = parts.map((p) => f(p.w)).filter((x): x is number => x !== null)
+    return xs.length ? xs.sort((a, b) => a - b)[(xs.length - 1) >> 1]! : null
   }
+  const w0 = parts[0]!.w
+  const ok = sum((w) => w.ok)
+  const duration = sum((w) => w.duration_s)
+  const cpu = parts.every((p) => p.cpu !== null) ? parts.reduce((a, p) => a + p.cpu!, 0) : null
+  const w: WrkCell = {
+    connections: w0.connections,
+    duration_s: round(duration, 3),
+    rps: duration > 0 ? round(ok / duration, 1) : 0,
+    ok,
+    p50_ms: median((x) => x.p50_ms),
+    p90_ms: median((x) => x.p90_ms),
+    p99_ms: median((x) => x.p99_ms),
+    max_ms: parts.some((p) => p.w.max_ms !== null) ? Math.max(...parts.map((p) => p.w.max_ms ?? 0)) : null,
+    mean_ms: median((x) => x.mean_ms),
+    errors: sum((x) => x.errors),
+    non2xx: sum((x) => x.non2xx),
+    timeouts: sum((x) => x.timeouts),
+    socket_errors: {
+      connect: sum((x) => x.socket_errors.connect),
+      read: sum((x) => x.socket_errors.read),
+      write: sum((x) => x.socket_errors.write),
+    },
+    client_cpu: median((x) => x.client_cpu),
+  }
+  return {
+    ...w,
+    samples_per_s: round(w.rps * samplesPerRequest, 1),
+    server_cpu_us: cpu !== null && ok > 0 ? round((cpu / ok) * 1e6, 1) : null,
+    server_cpu: cpu !== null && duration > 0 ? round(cpu / duration, 3) : null,
+  }
+}
+
+function reportCell(m: BenchModel, row: Row, cell: Cell): void {
+  say(
+    `  [${m.key}] ${row.label.padEnd(34)} c=${String(cell.connections).padEnd(3)} ${cell.rps.toFixed(1).padStart(9)} req/s` +
+      (row.samples_per_request > 1 ? ` (${cell.samples_per_s.toFixed(0)} samples/s)` : '') +
+      `  p50 ${fmtMs(cell.p50_ms)}  p99 ${fmtMs(cell.p99_ms)}` +
+      `  server ${cell.server_cpu_us === null ? '—' : `${cell.server_cpu_us.toFixed(1)} µs/req`} (${pct(cell.server_cpu)} of a core), wrk ${pct(cell.client_cpu)}  errors ${cell.errors}` +
+      (cell.errors ? ` (${describeErrors(cell)})` : ''),
+  )
+  if (cell.ok === 0) row.failed = `no 2xx response at ${cell.connections} connections${cell.errors ? `: ${describeErrors(cell)}` : ''}`
 }
 
 const fmtMs = (x: number | null): string => (x === null ? '     —' : `${x.toFixed(2).padStart(7)} ms`)
@@ -242,30 +287,43 @@ function contextFor(m: BenchModel, serverKey: string, tag: string): ServerContex
   }
 }
 
-async function withServer(m: BenchModel, serverKey: string, rows: Row[], body: (server: ServerChild, notes: string[]) => Promise<void>): Promise<string[]> {
+/** Starts the server of `serverKey` and runs its setup; null (and the rows marked failed) when it did not start. */
+async function startFor(m: BenchModel, serverKey: string, rows: Row[], notes: string[]): Promise<ServerChild | null> {
   const spec = SERVERS.find((s) => s.id === serverKey.split('@')[0])
   if (!spec) throw new Error(`no server ${serverKey}`)
   const tag = serverKey.replace('@', '-')
   const ctx = contextFor(m, serverKey, tag)
   await mkdir(join(TMP, 'store'), { recursive: true })
   for (const suffix of ['', '-wal', '-shm']) await rm(ctx.storeFile + suffix, { force: true })
-  const notes: string[] = []
   let server: ServerChild
   try {
     server = await spec.start(ctx)
   } catch (err) {
     for (const row of rows) row.failed = `${serverKey} did not start: ${(err as Error).message}`
     say(`  ${serverKey} did not start: ${(err as Error).message.split('\n')[0]}`)
-    return notes
+    return null
   }
   live.add(server)
-  try {
-    const note = spec.setup ? await spec.setup(server, ctx) : null
-    if (note) notes.push(`${serverKey}: ${note}`)
-    await body(server, notes)
-  } finally {
+  const note = spec.setup ? await spec.setup(server, ctx) : null
+  if (note) notes.push(`${serverKey}: ${note}`)
+  return server
+}
+
+async function stopServers(servers: Iterable<ServerChild>): Promise<void> {
+  for (const server of servers) {
     await server.stop()
     live.delete(server)
+  }
+}
+
+async function withServer(m: BenchModel, serverKey: string, rows: Row[], body: (server: ServerChild, notes: string[]) => Promise<void>): Promise<string[]> {
+  const notes: string[] = []
+  const server = await startFor(m, serverKey, rows, notes)
+  if (!server) return notes
+  try {
+    await body(server, notes)
+  } finally {
+    await stopServers([server])
   }
   return notes
 }
@@ -309,27 +367,54 @@ async function benchModel(m: BenchModel): Promise<ModelResult> {
   const rowOf = (id: string) => rows.find((r) => r.id === id)
   const notes = [...m.notes]
 
-  // Rows grouped by server, in the order the servers first appear: one process per server.
-  const servers = [...new Set(specs.map((s) => s.server))]
-  for (const key of servers) {
-    const group = specs.filter((s) => s.server === key)
-    notes.push(
-      ...(await withServer(
+  // One process per server, all of the model's up at once, each row's cell measured in --rounds
+  // rounds that take turns with the other rows' (row after row within a round), so that a machine
+  // whose speed drifts over minutes slows every row alike and the ratios stay fair.
+  const started = new Map<string, ServerChild>()
+  try {
+    for (const key of new Set(specs.map((s) => s.server))) {
+      const server = await startFor(
         m,
         key,
-        group.map((s) => rowOf(s.id)!),
-        async (server) => {
-          for (const spec of group) {
-            const row = rowOf(spec.id)!
-            const fail = await probe(server, m, spec)
-            if (fail) {
-              row.failed = `probe: ${fail}`
-              say(`  [${m.key}] ${row.label}: FAILED ${row.failed}`)
-            } else await measureRow(server, m, spec, row)
+        specs.filter((s) => s.server === key).map((s) => rowOf(s.id)!),
+        notes,
+      )
+      if (server) started.set(key, server)
+    }
+    const measured: Array<{ spec: RowSpec; row: Row; server: ServerChild; load: Load }> = []
+    for (const spec of specs) {
+      const row = rowOf(spec.id)!
+      const server = started.get(spec.server)
+      if (!server) continue
+      const fail = await probe(server, m, spec)
+      if (fail) {
+        row.failed = `probe: ${fail}`
+        say(`  [${m.key}] ${row.label}: FAILED ${row.failed}`)
+      } else measured.push({ spec, row, server, load: await rowLoad(server, m, spec) })
+    }
+    for (const connections of cfg.connections) {
+      const parts = new Map<Row, Part[]>(measured.map((r) => [r.row, []]))
+      for (let r = 0; r < cfg.rounds; r++)
+        for (const { spec, row, server, load } of measured) {
+          if (row.failed) continue
+          try {
+            parts.get(row)!.push(await measurePart(server, load, connections, m.durationS / cfg.rounds, cfg.warmup / cfg.rounds))
+          } catch (err) {
+            row.failed = `at ${connections} connections: ${(err as Error).message}`
+            say(`  [${m.key}] ${row.label} c=${connections}: FAILED ${row.failed}`)
           }
-        },
-      )),
-    )
+          await drain(server, m, spec)
+        }
+      for (const { row, server } of measured) {
+        if (row.failed) continue
+        const cell = mergeParts(parts.get(row)!, row.samples_per_request)
+        row.cells.push(cell)
+        reportCell(m, row, cell)
+        if (row.failed) row.failed += `; server log ${server.logFile}`
+      }
+    }
+  } finally {
+    await stopServers([...started.values()])
   }
 
   // Ratios of samples per second (req/s where both rows send one sample per request), so a row of
@@ -389,6 +474,7 @@ async function benchModel(m: BenchModel): Promise<ModelResult> {
     distinct_requests: m.samples.length,
     duration_s: m.durationS,
     warmup_s: cfg.warmup,
+    rounds: cfg.rounds,
     raw,
     rows,
     ratios,
@@ -584,6 +670,7 @@ async function main(): Promise<void> {
       manifest_extra: cfg.manifestExtra ?? null,
       calserve_log_level: cfg.logLevel ?? 'calserve default',
       cpu_prof: cfg.cpuProf,
+      rounds: cfg.rounds,
     },
     models: [],
     rss: null,

@@ -66,7 +66,9 @@ export function renderModel(m: ModelResult): string {
       `One sample per request (${m.distinct_requests} distinct bodies cycled); body sizes: ${Object.entries(m.request_bytes)
         .map(([id, b]) => `${id} ${fmtBytes(b)}`)
         .join(', ')}. ` +
-      `Each cell: ${m.warmup_s} s warm-up, then ${m.duration_s} s measured.`,
+      (m.rounds > 1
+        ? `Each cell: ${m.rounds} rounds taking turns with the other rows', each ${m.warmup_s / m.rounds} s warm-up then ${m.duration_s / m.rounds} s measured (${m.duration_s} s in all; p50/p99 the median of the rounds').`
+        : `Each cell: ${m.warmup_s} s warm-up, then ${m.duration_s} s measured.`),
   )
   out.push('')
   const rows: string[][] = []

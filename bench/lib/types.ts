@@ -57,6 +57,8 @@ export interface ModelResult {
   distinct_requests: number
   duration_s: number
   warmup_s: number
+  /** Rounds each cell was split into, taking turns with the other rows' (--rounds). */
+  rounds: number
   raw: (RawResult & { failed: null; pinned_to: string | null }) | { failed: string }
   rows: Row[]
   ratios: Ratio[]
