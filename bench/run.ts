@@ -28,8 +28,9 @@ const HELP = `usage: npm run bench -- [flags]
   --models small,cnn,large,image  which models (default all four; image is the Fashion-MNIST demo, PNG rows)
   --rows LIST               which rows (default ${ROWS.map((r) => r.flag).join(',')});
                             ROW@VARIANT runs a row on calserve with a --variant's overrides
-  --variant NAME=JSON       a calserve configuration: '{"manifest": {...}, "env": {...}, "root": DIR}' (root:
-                            another checkout to run, e.g. a worktree of the previous main), e.g.
+  --variant NAME=JSON       a calserve configuration: '{"manifest": {...}, "env": {...}, "root": DIR, "compiled": true}'
+                            (root: another checkout to run, e.g. a worktree of the previous main; compiled: run its
+                            dist/main.js, built first, as the container image does, instead of src/main.ts via tsx), e.g.
                             --variant 'main={"manifest":{"session":{"thread":"main"}}}' --rows v1json,v1json@main
   --connections 1,16,64     wrk connections per cell
   --duration-small S        measured seconds per cell: MLP (default 5), --duration-cnn (5), --duration-large (10),
@@ -284,6 +285,7 @@ function contextFor(m: BenchModel, serverKey: string, tag: string): ServerContex
     tag,
     gamma: cfg.gamma,
     root: variant?.root ?? '.',
+    compiled: variant?.compiled ?? false,
   }
 }
 
@@ -647,6 +649,12 @@ async function updateReadme(summary: string): Promise<boolean> {
 async function main(): Promise<void> {
   const startedAt = new Date()
   const wrk = ensureWrk(say)
+  // A compiled variant runs its checkout's dist/: build it once, now, from that checkout's sources.
+  for (const v of variants.values())
+    if (v.compiled) {
+      say(`building ${v.root ?? '.'} for variant ${v.name} (npm run build)`)
+      execFileSync('npm', ['run', '-s', 'build'], { cwd: v.root ?? '.', stdio: 'inherit' })
+    }
   const results: BenchResults = {
     started_at: startedAt.toISOString(),
     finished_at: '',

@@ -43,7 +43,9 @@ export async function startServer(opts: StartOptions): Promise<ServerChild> {
   await mkdir(opts.logDir, { recursive: true })
   const logFile = join(opts.logDir, `${opts.name}.log`)
   const fd = openSync(logFile, 'w')
-  const [cmd, args] = pinned(opts.cpus ?? null, process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.script, ...(opts.args ?? [])])
+  // TypeScript through tsx's loader; compiled JavaScript (dist/) as node runs it.
+  const loader = opts.script.endsWith('.ts') ? ['--import', 'tsx'] : []
+  const [cmd, args] = pinned(opts.cpus ?? null, process.execPath, [...(opts.nodeArgs ?? []), ...loader, opts.script, ...(opts.args ?? [])])
   const child: ChildProcess = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', fd, fd] })
   closeSync(fd)
   let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null
@@ -93,6 +95,8 @@ export async function startServer(opts: StartOptions): Promise<ServerChild> {
 export interface CalserveOptions extends Omit<StartOptions, 'script' | 'port' | 'readyPath'> {
   /** The checkout whose src/main.ts runs (a bench variant may name another); default this one. */
   root?: string
+  /** Run the checkout's compiled dist/main.js (as the container does) instead of src/main.ts through tsx. */
+  compiled?: boolean
   /** Serve gRPC on a free port (never the default 8081, which another calserve may hold); default off. */
   grpc?: boolean
 }
@@ -103,12 +107,12 @@ export interface CalserveOptions extends Omit<StartOptions, 'script' | 'port' | 
  * may override these.
  */
 export async function startCalserve(opts: CalserveOptions): Promise<ServerChild> {
-  const { root = '.', grpc = false, env, ...rest } = opts
+  const { root = '.', grpc = false, compiled = false, env, ...rest } = opts
   const port = await freePort()
   const grpcPort = grpc ? await freePort() : 0
   const child = await startServer({
     ...rest,
-    script: join(root, 'src/main.ts'),
+    script: join(root, compiled ? 'dist/main.js' : 'src/main.ts'),
     port,
     readyPath: '/health/ready',
     env: {

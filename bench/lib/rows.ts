@@ -32,6 +32,8 @@ export interface ServerContext {
   tag: string
   /** The checkout whose src/main.ts runs (a variant's `root`: another commit, for before/after rows). */
   root: string
+  /** Run the checkout's dist/main.js, built by the bench (a variant's `compiled`). */
+  compiled: boolean
   /** γ that setup() sets on calserve. */
   gamma: number
 }
@@ -306,6 +308,7 @@ export const SERVERS: ServerSpec[] = [
       return startCalserve({
         name: `calserve-${ctx.model.key}-${ctx.tag}`,
         root: ctx.root,
+        compiled: ctx.compiled,
         grpc: true,
         env: {
           CALSERVE_MODEL_REPOSITORY: await ctx.repository(),
@@ -455,6 +458,8 @@ export interface Variant {
   env?: Record<string, string>
   /** Another checkout of calserve to run (e.g. a worktree of the previous main), for before/after rows in one run. */
   root?: string
+  /** Run the compiled JavaScript (`npm run build`, then dist/main.js, as the container image does) instead of tsx. */
+  compiled?: boolean
 }
 
 /** `name={"manifest": {...}, "env": {...}}` → a Variant. */
@@ -463,10 +468,10 @@ export function parseVariant(text: string): Variant {
   if (eq <= 0) throw new Error(`--variant takes NAME=JSON, got ${text}`)
   const name = text.slice(0, eq)
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`--variant name must be letters, digits, _ or -: ${name}`)
-  const v = JSON.parse(text.slice(eq + 1)) as { manifest?: Record<string, unknown>; env?: Record<string, string>; root?: string }
-  for (const k of Object.keys(v))
-    if (k !== 'manifest' && k !== 'env' && k !== 'root') throw new Error(`--variant ${name}: unknown key ${k} (manifest, env, root)`)
-  return { name, manifest: v.manifest, env: v.env, root: v.root }
+  const v = JSON.parse(text.slice(eq + 1)) as Omit<Variant, 'name'>
+  const keys = ['manifest', 'env', 'root', 'compiled']
+  for (const k of Object.keys(v)) if (!keys.includes(k)) throw new Error(`--variant ${name}: unknown key ${k} (${keys.join(', ')})`)
+  return { name, manifest: v.manifest, env: v.env, root: v.root, compiled: v.compiled === true }
 }
 
 /** The row of `spec` under `variant`: id and label carry the variant's name; it also compares to the base row. */

@@ -75,26 +75,33 @@ export function decodeInput(parsed: ParsedRequest, model: ModelInput, maxSamples
   const input = inputs[0]
   if (inputs.length !== 1 || !input)
     throw badInput(`the model takes one input, '${model.name}'; the request has ${inputs.length} (${inputs.map((i) => `'${i.name}'`).join(', ')})`)
-  return decodeTensor({ ...input, bytes: parsed.binary[0] ?? null }, model, maxSamples)
+  // A literal, not { ...input, bytes }: see buildOutputs on spreads.
+  return decodeTensor({ name: input.name, datatype: input.datatype, shape: input.shape, data: input.data, bytes: parsed.binary[0] ?? null }, model, maxSamples)
 }
 
 export type ResponseHead = Omit<V2InferenceResponse, 'outputs'>
 
 export type EncodedResponse = { kind: 'json'; body: V2InferenceResponse } | { kind: 'binary'; body: Buffer; headerLength: number }
 
-/** JSON when no output is binary; otherwise the JSON header, then each binary output in order. */
+/**
+ * JSON when no output is binary; otherwise the JSON header, then each binary output in order.
+ * Objects are built as literals, the outputs last (see buildOutputs on spreads).
+ */
 export function encodeResponse(head: ResponseHead, outputs: OutputTensor[]): EncodedResponse {
+  const withOutputs = (described: V2InferenceResponse['outputs']): V2InferenceResponse =>
+    head.id === undefined
+      ? { model_name: head.model_name, model_version: head.model_version, parameters: head.parameters, outputs: described }
+      : { model_name: head.model_name, model_version: head.model_version, id: head.id, parameters: head.parameters, outputs: described }
   if (!outputs.some((o) => o.binary))
-    return { kind: 'json', body: { ...head, outputs: outputs.map((o) => ({ name: o.name, shape: o.shape, datatype: o.datatype, data: jsonData(o) })) } }
+    return { kind: 'json', body: withOutputs(outputs.map((o) => ({ name: o.name, shape: o.shape, datatype: o.datatype, data: jsonData(o) }))) }
   const blobs: Buffer[] = []
   const described = outputs.map((o) => {
-    const base = { name: o.name, shape: o.shape, datatype: o.datatype }
-    if (!o.binary) return { ...base, data: jsonData(o) }
+    if (!o.binary) return { name: o.name, shape: o.shape, datatype: o.datatype, data: jsonData(o) }
     const blob = binaryData(o)
     blobs.push(blob)
-    return { ...base, parameters: { binary_data_size: blob.byteLength } }
+    return { name: o.name, shape: o.shape, datatype: o.datatype, parameters: { binary_data_size: blob.byteLength } }
   })
-  const header = Buffer.from(JSON.stringify({ ...head, outputs: described }))
+  const header = Buffer.from(JSON.stringify(withOutputs(described)))
   return { kind: 'binary', body: Buffer.concat([header, ...blobs]), headerLength: header.byteLength }
 }
 
