@@ -235,7 +235,6 @@ export default routes
 export function encodePredict(result: Classification, returnLogits: boolean): PredictResponse {
   const { model, calibration, raw, c } = result
   const labels = model.manifest.labels
-  const label = (index: number) => labels[index] ?? String(index)
   return {
     model: model.name,
     model_version: model.version,
@@ -247,17 +246,20 @@ export function encodePredict(result: Classification, returnLogits: boolean): Pr
       ...(result.sets && calibration.conformal ? { conformal: calibration.conformal } : {}),
     },
     predictions: result.predictions.map((row, i) => ({
-      label: label(row.index),
+      label: labelOf(labels, row.index),
       index: row.index,
       score: row.score,
       absent: model.absent[row.index] === 1,
       top_k: row.top_k.map((t) => ({
-        label: label(t.index),
+        label: labelOf(labels, t.index),
         index: t.index,
         score: t.score,
       })),
-      ...(result.sets ? { prediction_set: result.sets[i]!.map((e) => ({ label: label(e.index), index: e.index, score: e.score })) } : {}),
+      ...(result.sets ? { prediction_set: result.sets[i]!.map((e) => ({ label: labelOf(labels, e.index), index: e.index, score: e.score })) } : {}),
       ...(returnLogits ? { logits: Array.from(raw.subarray(i * c, (i + 1) * c)) } : {}),
     })),
   }
 }
+
+// Not a closure per call: tsx names each named function it creates (~0.35 µs).
+const labelOf = (labels: readonly string[], index: number) => labels[index] ?? String(index)

@@ -9,7 +9,7 @@
 // them — and returns null for anything else, valid or not, so that JSON.parse, the schema and
 // src/inputs/tensor.ts decide it with their messages. Whatever it accepts decodes to the same bits
 // as that slow path: every number is the double JSON.parse would give, stored into float32.
-import { MAX_SAMPLE_DEPTH } from './tensor.js'
+import { float32, MAX_SAMPLE_DEPTH } from './tensor.js'
 
 /** A body the scan decoded: the route's schema has nothing left to check on it. */
 export class ScannedSamples {
@@ -51,18 +51,15 @@ const isDigit = (c: number | undefined) => c !== undefined && c >= DIGIT_0 && c 
 const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
 
 // The samples are decoded into one scratch array, kept between calls (the scan is synchronous), then
-// copied out at their size into memory from Buffer's pool: a Float32Array of its own costs a backing
-// store per request (0.5–1.3 µs each here, as much as decoding 64 numbers), a view into the pool
-// does not. The scratch grows to the largest body decoded, at most CALSERVE_MAX_JSON_NUMBERS floats.
+// copied out at their size (float32(): from Buffer's pool when small). The scratch grows to the
+// largest body decoded, at most CALSERVE_MAX_JSON_NUMBERS floats.
 let scratchArray = new Float32Array(1024)
 function scratch(size: number): Float32Array {
   if (scratchArray.length < size) scratchArray = new Float32Array(Math.max(size, scratchArray.length * 2))
   return scratchArray.length === size ? scratchArray : scratchArray.subarray(0, size)
 }
 function copyOut(from: Float32Array, count: number): Float32Array {
-  // Buffer's pool hands out 8-byte-aligned slices, so the float32 view needs no copy of its own.
-  const bytes = Buffer.allocUnsafe(count * 4)
-  const out = new Float32Array(bytes.buffer, bytes.byteOffset, count)
+  const out = float32(count)
   out.set(from.subarray(0, count))
   return out
 }

@@ -41,37 +41,35 @@ export function readBody(stream: Readable, contentLength: string | undefined, ma
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let bytes = 0
-    const stop = () => {
-      stream.removeListener('data', onData)
-      stream.removeListener('end', onEnd)
-      stream.removeListener('error', onError)
-      stream.removeListener('close', onClose)
-    }
-    const onData = (chunk: Buffer) => {
+    // The listeners stay (the request is dropped with them) and do nothing once it is settled;
+    // unnamed, because tsx names every named function it creates, at ~0.35 µs each.
+    let settled = false
+    stream.on('data', (chunk: Buffer) => {
+      if (settled) return
       bytes += chunk.length
-      if (bytes > maxBytes) {
-        stop()
+      if (bytes <= maxBytes) chunks.push(chunk)
+      else {
+        settled = true
         stream.pause()
         reject(tooLarge())
-      } else chunks.push(chunk)
-    }
-    const onEnd = () => {
-      stop()
+      }
+    })
+    stream.on('end', () => {
+      if (settled) return
+      settled = true
       resolve(Buffer.concat(chunks, bytes))
-    }
-    const onError = (err: Error) => {
-      stop()
+    })
+    stream.on('error', (err: Error) => {
+      if (settled) return
+      settled = true
       reject(err)
-    }
+    })
     // A request whose connection closed before its body ended ends with neither 'end' nor 'error'.
-    const onClose = () => {
-      stop()
+    stream.on('close', () => {
+      if (settled) return
+      settled = true
       reject(Object.assign(new Error('the request closed before its body ended'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
-    }
-    stream.on('data', onData)
-    stream.on('end', onEnd)
-    stream.on('error', onError)
-    stream.on('close', onClose)
+    })
   })
 }
 

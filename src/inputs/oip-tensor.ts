@@ -4,7 +4,7 @@
 // checks are the same for both (numbers pass the checks of tensor.ts).
 import { endianness } from 'node:os'
 import { badInput } from '../errors.js'
-import { checkNumber, fillNumbers, type SampleRef } from './tensor.js'
+import { checkNumber, fillNumbers, float32, type SampleRef } from './tensor.js'
 
 const LITTLE_ENDIAN = endianness() === 'LE'
 
@@ -63,27 +63,22 @@ export function decodeTensor(input: InputTensor, model: ModelInput, maxSamples: 
       throw badInput(`${where} has datatype ${input.datatype}, which calserve does not convert to the model's FP32 input; send one of ${CONVERTIBLE_LIST}`)
     throw badInput(`${where} has datatype ${JSON.stringify(input.datatype)}, which is not a datatype of the protocol; send one of ${CONVERTIBLE_LIST}`)
   }
-  const expected = `[N, ${model.shape.join(', ')}]`
   const shape = input.shape
   if (shape.length !== model.shape.length + 1 || model.shape.some((d, i) => shape[i + 1] !== d))
-    throw badInput(`${where} has shape [${shape.join(', ')}]; the model takes ${expected}`)
+    throw badInput(`${where} has shape [${shape.join(', ')}]; the model takes [N, ${model.shape.join(', ')}]`)
   const n = shape[0]!
   if (n === 0) throw badInput(`${where} has shape [${shape.join(', ')}]: send at least one sample`)
   if (n > maxSamples) throw badInput(`${where} holds ${n} samples; at most ${maxSamples} in one request (CALSERVE_MAX_PREDICT_SAMPLES)`)
   const sampleSize = model.shape.reduce((a, b) => a * b, 1)
   const count = n * sampleSize
-  const ref = (sample?: number): SampleRef => ({
-    where: sample === undefined ? `${where} data` : `${where} sample ${sample}`,
-    details: sample === undefined ? { input: input.name } : { input: input.name, sample },
-  })
 
   if (binary === null) {
-    const out = new Float32Array(count)
+    const out = float32(count)
     const range = dt.range
     const check = range
       ? (x: number) => (Number.isInteger(x) && x >= range[0] && x <= range[1] ? undefined : `contains ${x}, not a ${input.datatype} value`)
       : undefined
-    const filled = fillNumbers(input.data, out, ref(), check)
+    const filled = fillNumbers(input.data, out, sampleRef(where, input.name), check)
     if (filled !== count)
       throw badInput(`${where} data holds ${filled > count ? `more than ${count}` : filled} values; shape [${shape.join(', ')}] has ${count}`)
     return { data: out, n }
@@ -98,15 +93,22 @@ export function decodeTensor(input: InputTensor, model: ModelInput, maxSamples: 
       binary.byteOffset % 4 === 0
         ? new Float32Array(binary.buffer, binary.byteOffset, count)
         : new Float32Array(binary.buffer.slice(binary.byteOffset, binary.byteOffset + bytes))
-    for (let i = 0; i < count; i++) if (!Number.isFinite(data[i])) checkNumber(data[i]!, ref(Math.floor(i / sampleSize)))
+    for (let i = 0; i < count; i++) if (!Number.isFinite(data[i])) checkNumber(data[i]!, sampleRef(where, input.name, Math.floor(i / sampleSize)))
     return { data, n }
   }
   const view = new DataView(binary.buffer, binary.byteOffset, binary.byteLength)
-  const out = new Float32Array(count)
+  const out = float32(count)
   for (let i = 0; i < count; i++) {
     const v = dt.read(view, i * dt.bytes)
-    checkNumber(v, ref(Math.floor(i / sampleSize)))
+    checkNumber(v, sampleRef(where, input.name, Math.floor(i / sampleSize)))
     out[i] = v
   }
   return { data: out, n }
+}
+
+function sampleRef(where: string, input: string, sample?: number): SampleRef {
+  return {
+    where: sample === undefined ? `${where} data` : `${where} sample ${sample}`,
+    details: sample === undefined ? { input } : { input, sample },
+  }
 }

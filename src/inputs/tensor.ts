@@ -6,6 +6,18 @@ const FLOAT32_MAX = 3.4028234663852886e38
 /** Deeper nesting than any image tensor needs; a guard against pathological bodies. */
 export const MAX_SAMPLE_DEPTH = 16
 
+/**
+ * A Float32Array of `count` for a request's samples, its contents unset (the caller writes every
+ * element). Small ones are views into Buffer's pool: a Float32Array past 64 bytes gets a backing
+ * store of its own, 0.5–1.3 µs on this machine — as much as decoding a 64-number sample — and the
+ * pool hands out 8-byte-aligned slices for a fraction of that.
+ */
+export function float32(count: number): Float32Array {
+  if (count * 4 >= Buffer.poolSize >>> 1) return new Float32Array(count)
+  const bytes = Buffer.allocUnsafe(count * 4)
+  return new Float32Array(bytes.buffer, bytes.byteOffset, count)
+}
+
 /** Where a sample came from, for error messages and details: `inputs[3]`, `line 7`. */
 export interface SampleRef {
   where: string
@@ -19,7 +31,7 @@ export interface SampleRef {
  */
 export function decodeJsonSamples(samples: readonly unknown[], sampleSize: number, field = 'inputs'): Float32Array {
   if (samples.length === 0) throw badInput(`${field} is empty: send at least one sample`, { field })
-  const out = new Float32Array(samples.length * sampleSize)
+  const out = float32(samples.length * sampleSize)
   for (let i = 0; i < samples.length; i++) {
     decodeSample(samples[i], out.subarray(i * sampleSize, (i + 1) * sampleSize), {
       where: `${field}[${i}]`,
