@@ -4,7 +4,7 @@
 // checks are the same for both (numbers pass the checks of tensor.ts).
 import { endianness } from 'node:os'
 import { badInput } from '../errors.js'
-import { checkNumber, fillNumbers, float32, type SampleRef } from './tensor.js'
+import { checkNumber, fillNumbers, firstNonFinite, float32, type SampleRef } from './tensor.js'
 
 const LITTLE_ENDIAN = endianness() === 'LE'
 
@@ -93,7 +93,8 @@ export function decodeTensor(input: InputTensor, model: ModelInput, maxSamples: 
       binary.byteOffset % 4 === 0
         ? new Float32Array(binary.buffer, binary.byteOffset, count)
         : new Float32Array(binary.buffer.slice(binary.byteOffset, binary.byteOffset + bytes))
-    for (let i = 0; i < count; i++) if (!Number.isFinite(data[i])) checkNumber(data[i]!, sampleRef(where, input.name, Math.floor(i / sampleSize)))
+    const bad = firstNonFinite(data)
+    if (bad !== -1) checkNumber(data[bad]!, sampleRef(where, input.name, Math.floor(bad / sampleSize)))
     return { data, n }
   }
   const view = new DataView(binary.buffer, binary.byteOffset, binary.byteLength)

@@ -21,8 +21,11 @@ export interface BatchRunner {
   readonly sampleSize: number
   /** Logits per sample in its output. */
   readonly outputWidth: number
-  /** Runs `n` samples laid out back to back in `data`; resolves with their n × outputWidth logits. */
-  run(data: Float32Array, n: number): Promise<Float32Array>
+  /**
+   * Runs `n` samples laid out back to back in `data`; resolves with their n × outputWidth logits.
+   * `owned`: nothing else holds `data`'s memory, so the runner may take it (a worker's transfer).
+   */
+  run(data: Float32Array, n: number, owned?: boolean): Promise<Float32Array>
 }
 
 export interface BatchObserver {
@@ -150,7 +153,7 @@ export class Batcher {
       }
     }
     try {
-      const logits = await this.runner.run(data, n)
+      const logits = await this.runner.run(data, n, batch.length > 1)
       this.observer.ran(n, (performance.now() - started) / 1000)
       let row = 0
       for (const part of batch) {

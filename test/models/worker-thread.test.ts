@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { build, copyFixtures } from '../helper.js'
+import { build, copyFixtures, FIXTURE_MODELS } from '../helper.js'
 
 const inputs = [
   [1, 0.5, -1],
@@ -51,4 +51,23 @@ t.test('unloading a worker-thread model ends its worker', async (t) => {
   const again = await app.inject({ method: 'POST', url: '/v2/repository/models/tiny/load' })
   t.equal(again.json().state, 'READY')
   t.equal((await app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: { inputs } })).statusCode, 200)
+})
+
+t.test('a batch the batcher owns is handed to the worker without a copy; a request view is copied and left alone', async (t) => {
+  const { WorkerRunner } = await import('../../src/models/worker-runner.js')
+  const { SESSION_DEFAULTS } = await import('../../src/models/manifest.js')
+  const { runner } = await WorkerRunner.load(join(FIXTURE_MODELS, 'tiny/2/model.onnx'), ['cpu'], {}, { ...SESSION_DEFAULTS, thread: 'worker' })
+  t.teardown(() => runner.close())
+  const flat = inputs.flat()
+  const view = new Float32Array(new Float32Array([0, ...flat]).buffer, 4, flat.length)
+  const fromView = await runner.run(view, inputs.length, false)
+  t.equal(view.length, flat.length, 'a view stays attached')
+  t.strictSame(Array.from(view), flat, 'and unchanged')
+  const owned = Float32Array.from(flat)
+  const fromOwned = await runner.run(owned, inputs.length, true)
+  t.equal(owned.buffer.byteLength, 0, 'the owned batch was transferred (detached here)')
+  t.strictSame(Array.from(fromOwned), Array.from(fromView), 'same logits either way')
+  const ownedView = new Float32Array(new Float32Array([0, ...flat]).buffer, 4, flat.length)
+  await runner.run(ownedView, inputs.length, true)
+  t.equal(ownedView.length, flat.length, 'an owned view into a larger buffer is still copied')
 })
