@@ -1,8 +1,9 @@
 // One pass from a JSON body of samples straight into float32: `{"inputs": [[0.1, …], …], "top_k": 3}`
 // becomes a Float32Array and the few scalar options beside it, without JSON.parse building an array
 // per sample and a number per value, the schema walking them and the decoder copying them again
-// (about a third of a small model's JSON request; bench/README.md). Written by hand because no
-// JSON library decodes into a typed array with float32's exact rounding.
+// (2.9 µs against 5.3 µs for a 64-number sample, 1.5 ms against 3.2 ms for 37,632 numbers:
+// `npx tsx bench/json-decode.ts`). Written by hand because no JSON library decodes into a typed
+// array with float32's exact rounding.
 //
 // The pass is a fast path, never a second grammar: it accepts only the common shape — one object,
 // known members each once, samples that are arrays of JSON numbers holding exactly sampleSize of

@@ -163,7 +163,7 @@ export default fp(
       const name = (req.params as { name?: string } | undefined)?.name
       return name && app.models.has(name) ? name : ''
     }
-    // Callback hooks, not async ones: an async hook costs Fastify a promise and a turn per request.
+    // A callback hook, not an async one: an async hook costs Fastify a promise and a turn per request.
     app.addHook('onResponse', (req, reply, done) => {
       const route = req.routeOptions.url ?? 'unmatched'
       observeRequest(
