@@ -68,6 +68,27 @@ function copyOut(from: Float32Array, count: number): Float32Array {
 /** Thrown inside the scan for any byte outside the fast path's shape; never leaves this module (one object, made once: a throw captures no stack). */
 const NOT_FAST = new Error('not the fast path')
 
+/** An Open Inference Protocol JSON request the scan decoded: the request as the schema gives it, without its input's data, and that data. */
+export interface ScannedInfer {
+  request: { id?: string; inputs: [{ name: string; shape: number[]; datatype: 'FP32' }]; outputs?: Array<{ name: string }> }
+  data: Float32Array
+}
+
+/**
+ * Decodes an inference request of the Open Inference Protocol (REST v2) in one pass, or returns null
+ * when it is not the common shape: one FP32 input `{"name", "shape", "datatype", "data"}` whose data
+ * holds prod(shape) numbers, `outputs` named without parameters, an `id`; nothing else (no
+ * parameters, no binary data). `maxNumbers` bounds the numbers decoded.
+ */
+export function scanInferRequest(body: Buffer, maxNumbers: number): ScannedInfer | null {
+  try {
+    return new Scan(body, 0, maxNumbers).infer()
+  } catch (err) {
+    if (err === NOT_FAST) return null
+    throw err
+  }
+}
+
 /**
  * Decodes `{"<field>": [sample, …], <member>: value, …}` from `body`, or returns null when the body
  * is not exactly that shape (then the caller parses it the slow way). `members` names the scalar
@@ -102,7 +123,7 @@ class Scan {
     let samples: { data: Float32Array; n: number } | undefined
     this.expect(OPEN_OBJECT)
     for (;;) {
-      const key = this.key()
+      const key = this.string()
       this.expect(COLON)
       if (key === field && samples === undefined) samples = this.samples()
       else if (Object.hasOwn(kinds, key) && !Object.hasOwn(members, key)) members[key] = kinds[key] === 'boolean' ? this.boolean() : this.positiveInteger()
@@ -119,44 +140,140 @@ class Scan {
 
   /** The samples array: at least one sample, each an array (nested or not) of exactly sampleSize numbers. */
   private samples(): { data: Float32Array; n: number } {
-    const { b, sampleSize } = this
+    const { sampleSize } = this
     // Every number takes at least two bytes with its separator, so the body bounds the count.
-    const out = scratch(Math.min(this.maxNumbers, Math.ceil(b.length / 2)))
+    const out = scratch(Math.min(this.maxNumbers, Math.ceil(this.b.length / 2)))
     let count = 0
     this.expect(OPEN_ARRAY)
     for (;;) {
-      this.space()
-      if (b[this.i] !== OPEN_ARRAY) throw NOT_FAST
       const end = count + sampleSize
-      if (end > out.length) throw NOT_FAST
-      // One sample, arrays nested at most MAX_SAMPLE_DEPTH deep; `depth` counts the open ones.
-      let depth = 0
-      value: for (;;) {
-        this.space()
-        const c = b[this.i]
-        if (c === OPEN_ARRAY) {
-          if (++depth > MAX_SAMPLE_DEPTH) throw NOT_FAST
-          this.i++
-          this.space()
-          if (b[this.i] !== CLOSE_ARRAY) continue
-          // An empty array: a value of no numbers.
-          this.i++
-          if (--depth === 0) throw NOT_FAST
-        } else {
-          if (count === end) throw NOT_FAST
-          out[count++] = this.number()
-        }
-        // After a value: more values, or the close of one or more arrays.
-        for (;;) {
-          const next = this.next()
-          if (next === COMMA) continue value
-          if (next !== CLOSE_ARRAY) throw NOT_FAST
-          if (--depth === 0) break value
-        }
-      }
-      if (count !== end) throw NOT_FAST
+      if (end > out.length || this.array(out, count, end) !== end) throw NOT_FAST
+      count = end
       const next = this.next()
       if (next === CLOSE_ARRAY) return { data: copyOut(out, count), n: count / sampleSize }
+      if (next !== COMMA) throw NOT_FAST
+    }
+  }
+
+  /**
+   * One array of numbers, nested at most MAX_SAMPLE_DEPTH deep (as src/inputs/tensor.ts allows),
+   * written into `out` from `count` on, at most up to `limit`; answers the count after it.
+   */
+  private array(out: Float32Array, count: number, limit: number): number {
+    const b = this.b
+    this.space()
+    if (b[this.i] !== OPEN_ARRAY) throw NOT_FAST
+    // `depth` counts the arrays open.
+    let depth = 0
+    value: for (;;) {
+      this.space()
+      if (b[this.i] === OPEN_ARRAY) {
+        if (++depth > MAX_SAMPLE_DEPTH) throw NOT_FAST
+        this.i++
+        this.space()
+        if (b[this.i] !== CLOSE_ARRAY) continue
+        // An empty array: a value of no numbers.
+        this.i++
+        if (--depth === 0) return count
+      } else {
+        if (count === limit) throw NOT_FAST
+        out[count++] = this.number()
+      }
+      // After a value: more values, or the close of one or more arrays.
+      for (;;) {
+        const next = this.next()
+        if (next === COMMA) continue value
+        if (next !== CLOSE_ARRAY) throw NOT_FAST
+        if (--depth === 0) return count
+      }
+    }
+  }
+
+  /** An Open Inference Protocol request of one FP32 input with JSON data, outputs by name only, and an id. */
+  infer(): ScannedInfer {
+    let input: ScannedInfer | undefined
+    let outputs: Array<{ name: string }> | undefined
+    let id: string | undefined
+    this.expect(OPEN_OBJECT)
+    for (;;) {
+      const key = this.string()
+      this.expect(COLON)
+      if (key === 'inputs' && input === undefined) {
+        this.expect(OPEN_ARRAY)
+        input = this.input()
+        if (this.next() !== CLOSE_ARRAY) throw NOT_FAST
+      } else if (key === 'outputs' && outputs === undefined) outputs = this.outputs()
+      else if (key === 'id' && id === undefined) id = this.string()
+      else throw NOT_FAST
+      const separator = this.next()
+      if (separator === COMMA) continue
+      if (separator !== CLOSE_OBJECT) throw NOT_FAST
+      break
+    }
+    this.space()
+    if (this.i !== this.b.length || input === undefined) throw NOT_FAST
+    const request: ScannedInfer['request'] = { inputs: input.request.inputs }
+    if (id !== undefined) request.id = id
+    if (outputs !== undefined) request.outputs = outputs
+    return { request, data: input.data }
+  }
+
+  /** {"name", "shape", "datatype": "FP32", "data"}, in any order, each once; data holding prod(shape) numbers. */
+  private input(): ScannedInfer {
+    let name: string | undefined
+    let shape: number[] | undefined
+    let datatype: string | undefined
+    let data: Float32Array | undefined
+    this.expect(OPEN_OBJECT)
+    for (;;) {
+      const key = this.string()
+      this.expect(COLON)
+      if (key === 'name' && name === undefined) name = this.string()
+      else if (key === 'datatype' && datatype === undefined) datatype = this.string()
+      else if (key === 'shape' && shape === undefined) shape = this.dims()
+      else if (key === 'data' && data === undefined) {
+        const out = scratch(Math.min(this.maxNumbers, Math.ceil(this.b.length / 2)))
+        data = copyOut(out, this.array(out, 0, out.length))
+      } else throw NOT_FAST
+      const separator = this.next()
+      if (separator === COMMA) continue
+      if (separator !== CLOSE_OBJECT) throw NOT_FAST
+      break
+    }
+    if (name === undefined || shape === undefined || datatype !== 'FP32' || data === undefined) throw NOT_FAST
+    if (shape.reduce((a, d) => a * d, 1) !== data.length) throw NOT_FAST
+    return { request: { inputs: [{ name, shape, datatype }] }, data }
+  }
+
+  /** [{"name": …}, …]: outputs named, with no parameters. */
+  private outputs(): Array<{ name: string }> {
+    const outputs: Array<{ name: string }> = []
+    this.expect(OPEN_ARRAY)
+    this.space()
+    if (this.b[this.i] === CLOSE_ARRAY) {
+      this.i++
+      return outputs
+    }
+    for (;;) {
+      this.expect(OPEN_OBJECT)
+      if (this.string() !== 'name') throw NOT_FAST
+      this.expect(COLON)
+      outputs.push({ name: this.string() })
+      this.expect(CLOSE_OBJECT)
+      const next = this.next()
+      if (next === CLOSE_ARRAY) return outputs
+      if (next !== COMMA) throw NOT_FAST
+    }
+  }
+
+  /** A shape: [d, …], each a positive integer. */
+  private dims(): number[] {
+    const dims: number[] = []
+    this.expect(OPEN_ARRAY)
+    for (;;) {
+      dims.push(this.positiveInteger())
+      const next = this.next()
+      if (next === CLOSE_ARRAY) return dims
       if (next !== COMMA) throw NOT_FAST
     }
   }
@@ -223,7 +340,8 @@ class Scan {
     return v
   }
 
-  private key(): string {
+  /** A string of printable ASCII without escapes (a key, a name); anything else is left to the slow path. */
+  private string(): string {
     const b = this.b
     this.space()
     if (b[this.i] !== QUOTE) throw NOT_FAST

@@ -2,7 +2,7 @@
 // src/inputs/tensor.ts): on every body it accepts, the same float32 bits and the same options; on
 // every body outside its shape, null, so that the slow path answers with its own message.
 import t, { type Test } from 'tap'
-import { scanJsonSamples, type MemberKind } from '../../src/inputs/json-samples.js'
+import { scanInferRequest, scanJsonSamples, type MemberKind } from '../../src/inputs/json-samples.js'
 import { decodeJsonSamples } from '../../src/inputs/tensor.js'
 import { mulberry32 } from '../support/random.js'
 
@@ -177,4 +177,65 @@ t.test('bytes outside ASCII in a key are left to the slow path; a view into a la
   const framed = Buffer.from('xx{"inputs": [[1.5, 2]]}yy')
   const view = framed.subarray(2, framed.length - 2)
   t.strictSame(Array.from(scanJsonSamples(view, 'inputs', 2, 16, OPTIONS)!.data), [1.5, 2])
+})
+
+t.test('an Open Inference Protocol request: the same data bits and the same request as JSON.parse and the schema', async (t) => {
+  const { parseInferRequest, decodeInput } = await import('../../src/http/v2/codec.js')
+  const random = mulberry32(11)
+  const ws = () => [' ', '', '\n  ', ''][Math.floor(random() * 4)]!
+  for (let k = 0; k < 200; k++) {
+    const rows = 1 + Math.floor(random() * 3)
+    const cols = 1 + Math.floor(random() * 5)
+    const nested = random() < 0.5
+    const values = Array.from({ length: rows * cols }, () => String(((random() - 0.5) * 1000) / 10 ** Math.floor(random() * 6)))
+    const data = nested
+      ? `[${Array.from({ length: rows }, (_, r) => `[${values.slice(r * cols, (r + 1) * cols).join(',')}]`).join(`,${ws()}`)}]`
+      : `[${values.join(`,${ws()}`)}]`
+    const input = [`"name":"x"`, `"shape":${ws()}[${rows},${cols}]`, `"datatype":"FP32"`, `"data":${data}`].sort(() => random() - 0.5)
+    const members = [`"inputs":[{${input.join(`,${ws()}`)}}]`]
+    if (random() < 0.6)
+      members.push(`"outputs":[${['{"name":"label"}', '{"name":"score"}', `{ "name" : "logits" }`].slice(0, Math.floor(random() * 4)).join(',')}]`)
+    if (random() < 0.3) members.push(`"id":"r${k}"`)
+    members.sort(() => random() - 0.5)
+    const body = Buffer.from(`${ws()}{${members.join(`,${ws()}`)}}${ws()}`)
+    const fast = scanInferRequest(body, 1 << 20)
+    if (!fast) {
+      t.fail(`body ${k}: refused ${body.toString()}`)
+      continue
+    }
+    const slow = parseInferRequest(body, undefined, JSON.parse)
+    const model = { name: 'x', shape: [cols] }
+    t.strictSame(bits(fast.data), bits(decodeInput(slow, model, 1024).data), `body ${k}: float32 bits`)
+    const { data: _data, ...slowInput } = slow.request.inputs[0]!
+    t.strictSame({ ...fast.request, inputs: fast.request.inputs }, { ...slow.request, inputs: [slowInput] }, `body ${k}: the request`)
+  }
+})
+
+t.test('what the request scan leaves to the slow path', async (t) => {
+  const ok = '{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]}'
+  t.ok(scanInferRequest(Buffer.from(ok), 16), 'the common request')
+  const refused: Array<[string, string]> = [
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]},{"name":"y","shape":[1,2],"datatype":"FP32","data":[1,2]}]}', 'two inputs'],
+    ['{"inputs":[]}', 'no input'],
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"INT32","data":[1,2]}]}', 'another datatype'],
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"BYTES","data":["a","b"]}]}', 'BYTES'],
+    ['{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2]}]}', 'data not filling the shape'],
+    ['{"inputs":[{"name":"x","shape":[0,2],"datatype":"FP32","data":[]}]}', 'a zero dimension'],
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","parameters":{"binary_data_size":8}}]}', 'binary data'],
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2],"parameters":{}}]}', 'input parameters'],
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}],"parameters":{"calibrated":false}}', 'request parameters'],
+    [
+      '{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}],"outputs":[{"name":"score","parameters":{"binary_data":true}}]}',
+      'output parameters',
+    ],
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}],"id":7}', 'an id that is not a string'],
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}],"inputs":[]}', 'inputs twice'],
+    ['{"inputs":[{"name":"x","name":"y","shape":[1,2],"datatype":"FP32","data":[1,2]}]}', 'a field twice'],
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,"2"]}]}', 'a string in data'],
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,1e39]}]}', 'past float32'],
+    ['{"inputs":[{"name":"x\\u0041","shape":[1,2],"datatype":"FP32","data":[1,2]}]}', 'an escape in a name'],
+    ['{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]} []', 'bytes after the request'],
+  ]
+  for (const [body, what] of refused) t.equal(scanInferRequest(Buffer.from(body), 16), null, what)
+  t.equal(scanInferRequest(Buffer.from(ok), 1), null, 'more numbers than maxNumbers')
 })

@@ -13,7 +13,8 @@ import { checkJsonBudget, sampleBudget } from '../../inputs/json-budget.js'
 import { readBody } from '../../inputs/lines.js'
 import { CalserveError } from '../../errors.js'
 import { MAX_SAMPLE_DEPTH } from '../../inputs/tensor.js'
-import { decodeInput, encodeResponse, parseInferRequest } from './codec.js'
+import { decodeInput, encodeResponse, parseInferRequest, type ParsedRequest } from './codec.js'
+import { scanInferRequest } from '../../inputs/json-samples.js'
 import { bytesElements, decodeImages } from '../../inputs/image-batch.js'
 import { v2Error, v2ErrorHandler } from './errors.js'
 import { buildOutputs, modelMetadata, planOutputs, responseParameters, V2_EXTENSIONS } from '../../serving/v2-outputs.js'
@@ -128,11 +129,18 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
     // larger than a request of maxSamples samples is handed to JSON.parse. Envelope:
     // {inputs: [{data: sample…}]}, one level more for parameters.
     const body = req.body as Buffer | undefined
-    if (body) {
+    const size = model.runner.sampleSize
+    // The common all-JSON request (one FP32 input, outputs by name) is decoded in one pass
+    // (src/inputs/json-samples.ts); its data then goes through decodeTensor as the binary data it
+    // now is, with the same checks. Any other request is scanned and parsed as below.
+    const scanned = body && headerLength === undefined ? scanInferRequest(body, Math.min(opts.maxSamples * size, opts.maxJsonNumbers)) : null
+    if (body && !scanned) {
       const jsonEnd = headerLength !== undefined && /^\d+$/.test(headerLength) ? Math.min(Number(headerLength), body.byteLength) : body.byteLength
-      checkJsonBudget(body, sampleBudget(opts, model.runner.sampleSize, MAX_SAMPLE_DEPTH, 4), 0, jsonEnd)
+      checkJsonBudget(body, sampleBudget(opts, size, MAX_SAMPLE_DEPTH, 4), 0, jsonEnd)
     }
-    const parsed = parseInferRequest(body, headerLength, parseJson)
+    const parsed: ParsedRequest = scanned
+      ? { request: scanned.request, binary: [Buffer.from(scanned.data.buffer, scanned.data.byteOffset, scanned.data.byteLength)] }
+      : parseInferRequest(body, headerLength, parseJson)
     const { request } = parsed
     const plan = planOutputs(model, request)
     const first = request.inputs[0]
