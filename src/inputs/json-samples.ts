@@ -121,20 +121,13 @@ class Scan {
   object(field: string, kinds: Readonly<Record<string, MemberKind>>): ScannedSamples {
     const members: Record<string, boolean | number> = {}
     let samples: { data: Float32Array; n: number } | undefined
-    this.expect(OPEN_OBJECT)
-    for (;;) {
-      const key = this.string()
-      this.expect(COLON)
+    this.members((key) => {
       if (key === field && samples === undefined) samples = this.samples()
       else if (Object.hasOwn(kinds, key) && !Object.hasOwn(members, key)) members[key] = kinds[key] === 'boolean' ? this.boolean() : this.positiveInteger()
       else throw NOT_FAST
-      const separator = this.next()
-      if (separator === COMMA) continue
-      if (separator !== CLOSE_OBJECT) throw NOT_FAST
-      break
-    }
-    this.space()
-    if (this.i !== this.b.length || samples === undefined) throw NOT_FAST
+    })
+    this.end()
+    if (samples === undefined) throw NOT_FAST
     return new ScannedSamples(samples.data, samples.n, members)
   }
 
@@ -194,10 +187,7 @@ class Scan {
     let input: ScannedInfer | undefined
     let outputs: Array<{ name: string }> | undefined
     let id: string | undefined
-    this.expect(OPEN_OBJECT)
-    for (;;) {
-      const key = this.string()
-      this.expect(COLON)
+    this.members((key) => {
       if (key === 'inputs' && input === undefined) {
         this.expect(OPEN_ARRAY)
         input = this.input()
@@ -205,13 +195,9 @@ class Scan {
       } else if (key === 'outputs' && outputs === undefined) outputs = this.outputs()
       else if (key === 'id' && id === undefined) id = this.string()
       else throw NOT_FAST
-      const separator = this.next()
-      if (separator === COMMA) continue
-      if (separator !== CLOSE_OBJECT) throw NOT_FAST
-      break
-    }
-    this.space()
-    if (this.i !== this.b.length || input === undefined) throw NOT_FAST
+    })
+    this.end()
+    if (input === undefined) throw NOT_FAST
     const request: ScannedInfer['request'] = { inputs: input.request.inputs }
     if (id !== undefined) request.id = id
     if (outputs !== undefined) request.outputs = outputs
@@ -224,10 +210,7 @@ class Scan {
     let shape: number[] | undefined
     let datatype: string | undefined
     let data: Float32Array | undefined
-    this.expect(OPEN_OBJECT)
-    for (;;) {
-      const key = this.string()
-      this.expect(COLON)
+    this.members((key) => {
       if (key === 'name' && name === undefined) name = this.string()
       else if (key === 'datatype' && datatype === undefined) datatype = this.string()
       else if (key === 'shape' && shape === undefined) shape = this.dims()
@@ -235,11 +218,7 @@ class Scan {
         const out = scratch(Math.min(this.maxNumbers, Math.ceil(this.b.length / 2)))
         data = copyOut(out, this.array(out, 0, out.length))
       } else throw NOT_FAST
-      const separator = this.next()
-      if (separator === COMMA) continue
-      if (separator !== CLOSE_OBJECT) throw NOT_FAST
-      break
-    }
+    })
     if (name === undefined || shape === undefined || datatype !== 'FP32' || data === undefined) throw NOT_FAST
     if (shape.reduce((a, d) => a * d, 1) !== data.length) throw NOT_FAST
     return { request: { inputs: [{ name, shape, datatype }] }, data }
@@ -338,6 +317,26 @@ class Scan {
         : Number(b.toString('latin1', start, i))
     if (!(Math.abs(v) <= FLOAT32_MAX)) throw NOT_FAST
     return v
+  }
+
+  /** An object of at least one member: `value(key)` reads each member's value (or throws NOT_FAST). */
+  private members(value: (key: string) => void): void {
+    this.expect(OPEN_OBJECT)
+    for (;;) {
+      const key = this.string()
+      this.expect(COLON)
+      value(key)
+      const separator = this.next()
+      if (separator === COMMA) continue
+      if (separator !== CLOSE_OBJECT) throw NOT_FAST
+      return
+    }
+  }
+
+  /** Nothing but white space left. */
+  private end(): void {
+    this.space()
+    if (this.i !== this.b.length) throw NOT_FAST
   }
 
   /** A string of printable ASCII without escapes (a key, a name); anything else is left to the slow path. */
