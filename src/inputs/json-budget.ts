@@ -5,6 +5,7 @@
 // the bytes with no allocation, and stops at the first byte past either bound, so a refused body
 // costs at most the scan of what was received.
 import { CalserveError, badInput } from '../errors.js'
+import { BACKSLASH, CLOSE_ARRAY, CLOSE_OBJECT, COMMA, DIGIT_0, DIGIT_9, MINUS, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from './json-bytes.js'
 
 export interface JsonBudget {
   /** Deepest nesting of arrays and objects accepted. */
@@ -18,17 +19,6 @@ export interface JsonBudget {
   /** Names the limit that sets maxNumbers, for the message. */
   numbersBecause: string
 }
-
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
-const COMMA = 0x2c
-const OPEN_ARRAY = 0x5b
-const CLOSE_ARRAY = 0x5d
-const OPEN_OBJECT = 0x7b
-const CLOSE_OBJECT = 0x7d
-const MINUS = 0x2d
-const DIGIT_0 = 0x30
-const DIGIT_9 = 0x39
 
 /** A byte that continues a number literal (digits, . e E + -): a digit after one starts no new number. */
 const IN_NUMBER = new Uint8Array(256)

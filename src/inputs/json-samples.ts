@@ -10,7 +10,25 @@
 // them — and returns null for anything else, valid or not, so that JSON.parse, the schema and
 // src/inputs/tensor.ts decide it with their messages. Whatever it accepts decodes to the same bits
 // as that slow path: every number is the double JSON.parse would give, stored into float32.
-import { float32, MAX_SAMPLE_DEPTH } from './tensor.js'
+import {
+  BACKSLASH,
+  CLOSE_ARRAY,
+  CLOSE_OBJECT,
+  COLON,
+  COMMA,
+  DIGIT_0,
+  DIGIT_1,
+  DIGIT_9,
+  DOT,
+  LOWER_E,
+  MINUS,
+  OPEN_ARRAY,
+  OPEN_OBJECT,
+  PLUS,
+  QUOTE,
+  UPPER_E,
+} from './json-bytes.js'
+import { float32, FLOAT32_MAX, MAX_SAMPLE_DEPTH } from './tensor.js'
 
 /** A body the scan decoded: the route's schema has nothing left to check on it. */
 export class ScannedSamples {
@@ -26,28 +44,11 @@ export class ScannedSamples {
 /** What a scalar member may hold: true/false, or an integer ≥ 1 written as plain digits. */
 export type MemberKind = 'boolean' | 'positive-integer'
 
-const FLOAT32_MAX = 3.4028234663852886e38
 /** 10^0 … 10^22: every one an exact double, so one multiply or divide by it rounds once. */
 const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`))
 /** Below 2^53, so a mantissa of this many digits is an exact double. */
 const MAX_EXACT_DIGITS = 15
 
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
-const COMMA = 0x2c
-const COLON = 0x3a
-const OPEN_ARRAY = 0x5b
-const CLOSE_ARRAY = 0x5d
-const OPEN_OBJECT = 0x7b
-const CLOSE_OBJECT = 0x7d
-const MINUS = 0x2d
-const PLUS = 0x2b
-const DOT = 0x2e
-const DIGIT_0 = 0x30
-const DIGIT_1 = 0x31
-const DIGIT_9 = 0x39
-const LOWER_E = 0x65
-const UPPER_E = 0x45
 const isDigit = (c: number | undefined) => c !== undefined && c >= DIGIT_0 && c <= DIGIT_9
 const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
 

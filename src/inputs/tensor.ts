@@ -2,7 +2,8 @@
 // so every route and every encoding rejects the same bad input with the same message.
 import { badInput } from '../errors.js'
 
-const FLOAT32_MAX = 3.4028234663852886e38
+/** The largest finite float32. */
+export const FLOAT32_MAX = 3.4028234663852886e38
 /** Deeper nesting than any image tensor needs; a guard against pathological bodies. */
 export const MAX_SAMPLE_DEPTH = 16
 
