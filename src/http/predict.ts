@@ -32,7 +32,8 @@ const SCANNED_OPTIONS: Record<keyof PredictOptions, MemberKind> = {
   return_logits: 'boolean',
   return_sets: 'boolean',
 }
-const DEFAULT_OPTIONS: PredictOptions = { top_k: 1, calibrated: true, return_logits: false, return_sets: false }
+/** The options' defaults, as the schemas give them (the query's and the body's are the same). */
+const DEFAULT_OPTIONS: PredictOptions = PredictQuerySchema.parse({})
 
 /** What a request for a model that cannot serve may hold before it is refused unparsed. */
 const UNSERVED_BUDGET = {

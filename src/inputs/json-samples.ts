@@ -54,11 +54,11 @@ const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0
 
 // The samples are decoded into one scratch array, kept between calls (the scan is synchronous), then
 // copied out at their size (float32(): from Buffer's pool when small). The scratch grows to the
-// largest body decoded, at most CALSERVE_MAX_JSON_NUMBERS floats.
+// largest size asked for, at most a scan's maxNumbers (CALSERVE_MAX_JSON_NUMBERS floats).
 let scratchArray = new Float32Array(1024)
 function scratch(size: number): Float32Array {
-  if (scratchArray.length < size) scratchArray = new Float32Array(Math.max(size, scratchArray.length * 2))
-  return scratchArray.length === size ? scratchArray : scratchArray.subarray(0, size)
+  if (scratchArray.length < size) scratchArray = new Float32Array(size)
+  return scratchArray.subarray(0, size)
 }
 function copyOut(from: Float32Array, count: number): Float32Array {
   const out = float32(count)
@@ -135,8 +135,7 @@ class Scan {
   /** The samples array: at least one sample, each an array (nested or not) of exactly sampleSize numbers. */
   private samples(): { data: Float32Array; n: number } {
     const { sampleSize } = this
-    // Every number takes at least two bytes with its separator, so the body bounds the count.
-    const out = scratch(Math.min(this.maxNumbers, Math.ceil(this.b.length / 2)))
+    const out = this.scratch()
     let count = 0
     this.expect(OPEN_ARRAY)
     for (;;) {
@@ -147,6 +146,11 @@ class Scan {
       if (next === CLOSE_ARRAY) return { data: copyOut(out, count), n: count / sampleSize }
       if (next !== COMMA) throw NOT_FAST
     }
+  }
+
+  /** Room for every number this body may hold, at most maxNumbers: each takes two bytes or more with its separator. */
+  private scratch(): Float32Array {
+    return scratch(Math.min(this.maxNumbers, Math.ceil(this.b.length / 2)))
   }
 
   /**
@@ -216,7 +220,7 @@ class Scan {
       else if (key === 'datatype' && datatype === undefined) datatype = this.string()
       else if (key === 'shape' && shape === undefined) shape = this.dims()
       else if (key === 'data' && data === undefined) {
-        const out = scratch(Math.min(this.maxNumbers, Math.ceil(this.b.length / 2)))
+        const out = this.scratch()
         data = copyOut(out, this.array(out, 0, out.length))
       } else throw NOT_FAST
     })

@@ -207,7 +207,7 @@ t.test('an Open Inference Protocol request: the same data bits and the same requ
     const model = { name: 'x', shape: [cols] }
     t.strictSame(bits(fast.data), bits(decodeInput(slow, model, 1024).data), `body ${k}: float32 bits`)
     const { data: _data, ...slowInput } = slow.request.inputs[0]!
-    t.strictSame({ ...fast.request, inputs: fast.request.inputs }, { ...slow.request, inputs: [slowInput] }, `body ${k}: the request`)
+    t.strictSame(fast.request, { ...slow.request, inputs: [slowInput] }, `body ${k}: the request`)
   }
 })
 
