@@ -81,6 +81,11 @@ export interface SampleLimits {
   maxJsonNumbers: number
 }
 
+/** The most numbers a request's samples may hold: maxSamples × sampleSize, at most maxJsonNumbers. */
+export function maxSampleNumbers(limits: SampleLimits, sampleSize: number): number {
+  return Math.min(limits.maxSamples * sampleSize, limits.maxJsonNumbers)
+}
+
 /**
  * The budget of a request of at most `maxSamples` samples of `sampleSize` numbers each, and at most
  * `maxJsonNumbers` numbers in all, nested at most `sampleDepth` levels inside `envelopeDepth`
@@ -89,7 +94,7 @@ export interface SampleLimits {
  */
 export function sampleBudget(limits: SampleLimits, sampleSize: number, sampleDepth: number, envelopeDepth: number): JsonBudget {
   const { maxSamples, maxJsonNumbers } = limits
-  const numbers = Math.min(maxSamples * sampleSize, maxJsonNumbers)
+  const numbers = maxSampleNumbers(limits, sampleSize)
   return {
     maxDepth: sampleDepth + envelopeDepth,
     maxValues: SAMPLE_OVERHEAD * numbers + maxSamples * sampleDepth + OPTIONS_VALUES,

@@ -7,7 +7,7 @@ import { endianness } from 'node:os'
 import { badInput } from '../errors.js'
 import type { ReadyModel } from '../models/repository.js'
 import type { CalibrationRecord } from '../store/types.js'
-import type { Classification } from './plane.js'
+import { labelOf, type Classification } from './plane.js'
 
 const LITTLE_ENDIAN = endianness() === 'LE'
 
@@ -192,8 +192,6 @@ export function buildOutputs(result: Classification, plan: OutputPlan): OutputTe
     }
   })
 }
-
-const labelOf = (labels: readonly string[], index: number) => labels[index] ?? String(index)
 
 export function boolParam(parameters: Parameters | undefined, key: string, where: string): boolean | undefined {
   const v = parameters?.[key]

@@ -9,7 +9,7 @@ import { z } from 'zod'
 import { OCTET_STREAM } from '../../api/media-types.js'
 import type { ReadyModel } from '../../models/repository.js'
 import { fastSerializerCompiler } from '../fast-serializer.js'
-import { checkJsonBudget, sampleBudget } from '../../inputs/json-budget.js'
+import { checkJsonBudget, maxSampleNumbers, sampleBudget } from '../../inputs/json-budget.js'
 import { readBody } from '../../inputs/lines.js'
 import { CalserveError } from '../../errors.js'
 import { MAX_SAMPLE_DEPTH } from '../../inputs/tensor.js'
@@ -133,7 +133,7 @@ const routes: FastifyPluginAsyncZod<V2Options> = async (app, opts) => {
     // The common all-JSON request (one FP32 input, outputs by name) is decoded in one pass
     // (src/inputs/json-samples.ts); its data then goes through decodeTensor as the binary data it
     // now is, with the same checks. Any other request is scanned and parsed as below.
-    const scanned = body && headerLength === undefined ? scanInferRequest(body, Math.min(opts.maxSamples * size, opts.maxJsonNumbers)) : null
+    const scanned = body && headerLength === undefined ? scanInferRequest(body, maxSampleNumbers(opts, size)) : null
     if (body && !scanned) {
       const jsonEnd = headerLength !== undefined && /^\d+$/.test(headerLength) ? Math.min(Number(headerLength), body.byteLength) : body.byteLength
       checkJsonBudget(body, sampleBudget(opts, size, MAX_SAMPLE_DEPTH, 4), 0, jsonEnd)
