@@ -253,7 +253,7 @@ function mergeParts(parts: Part[], samplesPerRequest: number): Cell {
   }
 }
 
-function reportCell(m: BenchModel, row: Row, cell: Cell): void {
+function reportCell(m: BenchModel, row: Row, cell: Cell, server: ServerChild): void {
   say(
     `  [${m.key}] ${row.label.padEnd(34)} c=${String(cell.connections).padEnd(3)} ${cell.rps.toFixed(1).padStart(9)} req/s` +
       (row.samples_per_request > 1 ? ` (${cell.samples_per_s.toFixed(0)} samples/s)` : '') +
@@ -261,7 +261,8 @@ function reportCell(m: BenchModel, row: Row, cell: Cell): void {
       `  server ${cell.server_cpu_us === null ? '—' : `${cell.server_cpu_us.toFixed(1)} µs/req`} (${pct(cell.server_cpu)} of a core), wrk ${pct(cell.client_cpu)}  errors ${cell.errors}` +
       (cell.errors ? ` (${describeErrors(cell)})` : ''),
   )
-  if (cell.ok === 0) row.failed = `no 2xx response at ${cell.connections} connections${cell.errors ? `: ${describeErrors(cell)}` : ''}`
+  if (cell.ok === 0)
+    row.failed = `no 2xx response at ${cell.connections} connections${cell.errors ? `: ${describeErrors(cell)}` : ''}; server log ${server.logFile}`
 }
 
 const fmtMs = (x: number | null): string => (x === null ? '     —' : `${x.toFixed(2).padStart(7)} ms`)
@@ -411,8 +412,7 @@ async function benchModel(m: BenchModel): Promise<ModelResult> {
         if (row.failed) continue
         const cell = mergeParts(parts.get(row)!, row.samples_per_request)
         row.cells.push(cell)
-        reportCell(m, row, cell)
-        if (row.failed) row.failed += `; server log ${server.logFile}`
+        reportCell(m, row, cell, server)
       }
     }
   } finally {
